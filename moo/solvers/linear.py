@@ -1,0 +1,55 @@
+"""Linear scalarization: a fixed weighted sum of the objectives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from moo._validation import FloatArray, as_vector
+from moo.solvers._base import RuleResult, UpdateRule, register
+
+
+@register
+class LinearScalarization(UpdateRule):
+    r"""Linear scalarization: ``d = Jᵀ w`` with fixed weights ``w``.
+
+    Math: minimizing ``Σ_i w_i f_i`` by gradient descent; its stationary points are
+    Pareto-stationary when every ``w_i > 0``. Needs only the loss values (one backward pass of
+    the weighted sum in a training loop).
+
+    Scale: the weights are used as given (no renormalization); the default is uniform ``1/K``
+    (the mean of the objectives). Weights must be finite and non-negative with a positive sum.
+
+    Args:
+        weights: fixed weights, one per objective, or ``None`` for ``1/K`` each.
+    """
+
+    name = "linear"
+    summary = "fixed weighted sum of the objectives (default: the mean)"
+    needs = "losses"
+
+    def __init__(self, weights: Sequence[float] | None = None) -> None:
+        if weights is not None:
+            w = as_vector(weights, "weights")
+            if w.size == 0 or np.any(w < 0) or w.sum() <= 0:
+                raise ValueError(
+                    f"weights must be non-negative with a positive sum, got {w.tolist()}"
+                )
+            self.weights_: FloatArray | None = w
+        else:
+            self.weights_ = None
+        self.weights_arg = None if weights is None else [float(v) for v in weights]
+
+    def hyperparameters(self) -> dict[str, object]:
+        return {"weights": self.weights_arg}
+
+    def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
+        k = losses.shape[0]
+        if self.weights_ is None:
+            return RuleResult(np.full(k, 1.0 / k))
+        if self.weights_.shape[0] != k:
+            raise ValueError(
+                f"weights has {self.weights_.shape[0]} entries but there are {k} objectives"
+            )
+        return RuleResult(self.weights_.copy())
