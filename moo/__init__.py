@@ -1,5 +1,15 @@
-"""moo: gradient-based multi-objective optimization."""
+"""moo: gradient-based multi-objective optimization.
 
+The core works on NumPy arrays: a :class:`Problem` gives K objective values and their Jacobian,
+an :class:`UpdateRule` turns the Gramian ``G = J Jᵀ`` and the values into weights ``w``, and
+:func:`minimize` steps along ``-Jᵀw``. torch is imported only by the parts that need it.
+"""
+
+from moo.gradients import AnalyticJacobian, FiniteDifferences, GradientProvider, TorchAutograd
+from moo.indicators import distance_to_front, hypervolume, igd, igd_plus, non_dominated
+from moo.minimize import History, Result, minimize
+from moo.pareto import ParetoFront, pareto_front
+from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import (
     MGDA,
     LinearScalarization,
@@ -9,16 +19,37 @@ from moo.solvers import (
     get_rule,
     pareto_stationarity,
 )
+from moo.steps import Armijo, ConstantStep, StepSize
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MGDA",
+    "AnalyticJacobian",
+    "Armijo",
+    "ConstantStep",
+    "FiniteDifferences",
+    "GradientProvider",
+    "History",
     "LinearScalarization",
+    "ParetoFront",
+    "Problem",
+    "Result",
     "RuleResult",
+    "StepSize",
+    "TorchAutograd",
     "UpdateRule",
     "__version__",
+    "available_problems",
     "available_rules",
+    "distance_to_front",
+    "get_problem",
     "get_rule",
+    "hypervolume",
+    "igd",
+    "igd_plus",
+    "minimize",
+    "non_dominated",
+    "pareto_front",
     "pareto_stationarity",
 ]

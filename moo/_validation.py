@@ -42,7 +42,9 @@ def check_objective_values(
     """Check a vector of K objective values; a non-finite entry is reported by objective."""
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.shape[0] != n_obj:
-        raise ValueError(f"{what} must have {n_obj} entries (one per objective), got {arr.shape[0]}")
+        raise ValueError(
+            f"{what} must have {n_obj} entries (one per objective), got {arr.shape[0]}"
+        )
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         k = int(bad[0])
@@ -89,7 +91,9 @@ def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
         raise ValueError(f"{name} must be symmetric, got max |G - G^T| = {asym:.3g}")
     if arr.diagonal().min() < 0.0:
         k = int(np.argmin(arr.diagonal()))
-        raise ValueError(f"{name} must have a non-negative diagonal, got {name}[{k}, {k}] = {arr[k, k]}")
+        raise ValueError(
+            f"{name} must have a non-negative diagonal, got {name}[{k}, {k}] = {arr[k, k]}"
+        )
     return arr
 
 

@@ -106,7 +106,8 @@ class FiniteDifferences(GradientProvider):
                 jac[:, j] = (3.0 * f0 - 4.0 * f1 + f2) / (2.0 * h)
             else:
                 raise ValueError(
-                    f"bounds on variable {j} are narrower than the finite-difference step {2 * h:.3g}"
+                    f"bounds on variable {j} are narrower than the finite-difference "
+                    f"step {2 * h:.3g}"
                 )
         return jac
 
@@ -147,7 +148,7 @@ class TorchAutograd(GradientProvider):
         """Evaluate the torch function at a NumPy point, returning float64 values."""
         torch = self._torch
         with torch.no_grad():
-            out = fun(torch.as_tensor(x, dtype=self.dtype, device=self.device))
+            out: Any = fun(torch.as_tensor(x, dtype=self.dtype, device=self.device))
         return np.asarray(out.detach().cpu().numpy(), dtype=np.float64).reshape(-1)
 
     def jacobian(

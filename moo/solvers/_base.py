@@ -9,7 +9,7 @@ steps along ``-d``). Rules run on small float64 NumPy arrays on the host.
 from __future__ import annotations
 
 import inspect
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar

@@ -1,0 +1,243 @@
+"""The minimize loop: iterate an update rule on a :class:`~moo.problems.Problem`.
+
+One iteration: Jacobian ``J`` and values ``f`` at ``x`` → rule weights ``w`` (from
+``G = J Jᵀ``) → direction ``d = Jᵀ w`` → step ``x⁺ = P(x − t d)`` with a step-size rule
+(Armijo backtracking by default) and the projection ``P`` onto the box bounds.
+
+Box bounds. A variable sitting on a bound is *fixed* for the step when moving along the
+min-norm (MGDA) direction would push it outside: its Jacobian column is zeroed before the rule
+sees it, found by a short active-set loop on the min-norm problem. The stationarity recorded in
+the history, ``min_{w ∈ Δ} ||J_Fᵀ w||`` over the free variables ``F``, is then ``0`` exactly at
+Pareto-stationary points of the box-constrained problem.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from moo._validation import FloatArray, check_int, check_real
+from moo.problems import Problem
+from moo.solvers import UpdateRule, get_rule, min_norm_weights
+from moo.steps import Armijo, ConstantStep, StepSize
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-iteration record of a run with ``n`` steps taken.
+
+    Attributes:
+        x: iterates, shape ``(n + 1, d)`` (``x[0]`` is the start).
+        F: objective values at the iterates, ``(n + 1, K)``.
+        weights: the rule's weights at each step, ``(n, K)``.
+        direction_norm: ``||d||`` of the rule's direction at each step, ``(n,)``.
+        stationarity: Pareto-stationarity ``min_{w ∈ Δ} ||J_Fᵀ w||`` at each iterate,
+            ``(n + 1,)`` (the last entry is measured at the final point).
+        step_size: accepted step size ``t`` at each step, ``(n,)``.
+        rule_time: seconds spent in the rule (weights from the Jacobian) at each step, ``(n,)``.
+        residual: the rule's optimality certificate at each step, ``(n,)``.
+    """
+
+    x: FloatArray
+    F: FloatArray
+    weights: FloatArray
+    direction_norm: FloatArray
+    stationarity: FloatArray
+    step_size: FloatArray
+    rule_time: FloatArray
+    residual: FloatArray
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of :func:`minimize`.
+
+    Attributes:
+        x: final point (d,).
+        F: objective values at ``x`` (K,).
+        stationarity: Pareto-stationarity measure at ``x`` (see :class:`History`).
+        converged: ``True`` when the rule's direction norm fell to ``tol``.
+        reason: why the run stopped: ``"converged"``, ``"max steps"``,
+            ``"line search failed"`` or ``"callback"``.
+        n_steps: steps taken.
+        method: the rule, as ``repr``.
+        history: the per-iteration record.
+        n_value_evaluations: objective-vector evaluations spent.
+        n_jacobian_evaluations: Jacobian evaluations spent.
+    """
+
+    x: FloatArray
+    F: FloatArray
+    stationarity: float
+    converged: bool
+    reason: str
+    n_steps: int
+    method: str
+    history: History = field(repr=False)
+    n_value_evaluations: int = 0
+    n_jacobian_evaluations: int = 0
+
+
+Callback = Callable[[int, FloatArray, FloatArray], bool | None]
+
+
+def minimize(
+    problem: Problem,
+    method: str | UpdateRule = "mgda",
+    *,
+    x0: ArrayLike | None = None,
+    steps: int = 1000,
+    tol: float = 1e-6,
+    step_size: StepSize | float | None = None,
+    method_options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    callback: Callback | None = None,
+) -> Result:
+    """Minimize all objectives of ``problem`` with an update rule.
+
+    Args:
+        problem: the problem.
+        method: a registered rule name (``"mgda"``, ``"linear"``, ...; see
+            :func:`~moo.solvers.available_rules`) or an :class:`~moo.solvers.UpdateRule`.
+            The rule is :meth:`~moo.solvers.UpdateRule.reset` at the start.
+        x0: starting point; by default drawn uniformly from the problem's sampling box with
+            ``seed``.
+        steps: maximum number of steps (>= 0).
+        tol: stop when ``||d|| <= tol`` (>= 0); ``d`` is the rule's direction at ``x``.
+        step_size: an :class:`~moo.steps.StepSize`, a positive float for a constant step, or
+            ``None`` for :class:`~moo.steps.Armijo` backtracking (default).
+        method_options: hyperparameters for a rule given by name.
+        seed: seed for the starting point when ``x0`` is ``None``.
+        callback: called as ``callback(step, x, F)`` after every step; returning ``True``
+            stops the run (reason ``"callback"``).
+
+    Returns:
+        A :class:`Result` with the final point, values, stationarity and the history.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a moo.problems.Problem, got {problem!r}")
+    rule = get_rule(method, **dict(method_options or {}))
+    n_steps_max = check_int(steps, "steps", low=0)
+    tolerance = check_real(tol, "tol", low=0.0)
+    stepper = _step_size(step_size)
+    if x0 is None:
+        x = _draw_start(problem, np.random.default_rng(seed))
+    else:
+        x = problem.check_point(x0, "x0")
+    rule.reset()
+    stepper.reset()
+    values0, jacobians0 = problem.n_value_evaluations, problem.n_jacobian_evaluations
+
+    F = problem.values(x)
+    xs, Fs = [x], [F]
+    weights, dnorms, stats, sizes, times, residuals = [], [], [], [], [], []
+    reason = "max steps"
+    for step in range(n_steps_max + 1):
+        jac = _free_jacobian(problem, x, problem.jacobian(x))
+        stats.append(math.sqrt(min_norm_weights(jac @ jac.T).value))
+        started = time.perf_counter()
+        direction, result = rule.direction(jac, F)
+        elapsed = time.perf_counter() - started
+        dnorm = float(np.linalg.norm(direction))
+        if dnorm <= tolerance:
+            reason = "converged"
+            break
+        if step == n_steps_max:
+            break
+        outcome = stepper.step(problem, x, F, direction, jac, result.weights, rule.common_descent)
+        if not outcome.accepted:
+            reason = "line search failed"
+            break
+        x, F = outcome.x, outcome.F
+        xs.append(x)
+        Fs.append(F)
+        weights.append(result.weights)
+        dnorms.append(dnorm)
+        sizes.append(outcome.step_size)
+        times.append(elapsed)
+        residuals.append(result.residual)
+        if callback is not None and callback(step, x, F):
+            stats.append(math.sqrt(min_norm_weights(_gram(problem, x)).value))
+            reason = "callback"
+            break
+
+    k = problem.n_obj
+    history = History(
+        x=np.asarray(xs),
+        F=np.asarray(Fs),
+        weights=np.asarray(weights).reshape(-1, k),
+        direction_norm=np.asarray(dnorms),
+        stationarity=np.asarray(stats),
+        step_size=np.asarray(sizes),
+        rule_time=np.asarray(times),
+        residual=np.asarray(residuals),
+    )
+    return Result(
+        x=x,
+        F=F,
+        stationarity=float(stats[-1]),
+        converged=reason == "converged",
+        reason=reason,
+        n_steps=len(xs) - 1,
+        method=repr(rule),
+        history=history,
+        n_value_evaluations=problem.n_value_evaluations - values0,
+        n_jacobian_evaluations=problem.n_jacobian_evaluations - jacobians0,
+    )
+
+
+def _step_size(step_size: StepSize | float | None) -> StepSize:
+    if step_size is None:
+        return Armijo()
+    if isinstance(step_size, StepSize):
+        return step_size
+    if isinstance(step_size, (int, float)) and not isinstance(step_size, bool):
+        return ConstantStep(float(step_size))
+    raise TypeError(f"step_size must be a StepSize, a positive float or None, got {step_size!r}")
+
+
+def _draw_start(problem: Problem, rng: np.random.Generator) -> FloatArray:
+    if problem.sampling_lower is None or problem.sampling_upper is None:
+        raise ValueError(
+            f"problem {problem.name!r} has no bounds or sampling_bounds to draw a start from: "
+            "give x0"
+        )
+    lo, hi = problem.sampling_lower, problem.sampling_upper
+    return problem.project(lo + (hi - lo) * rng.random(problem.n_var))
+
+
+def _gram(problem: Problem, x: FloatArray) -> FloatArray:
+    jac = _free_jacobian(problem, x, problem.jacobian(x))
+    gram: FloatArray = jac @ jac.T
+    return gram
+
+
+def _free_jacobian(problem: Problem, x: FloatArray, jac: FloatArray) -> FloatArray:
+    """Zero the Jacobian columns of variables held at a bound (see the module docstring).
+
+    Active-set loop: start with every variable on a bound fixed; release a fixed variable when
+    the min-norm direction over the free ones would move it into the box; stop when stable.
+    """
+    if problem.lower is None or problem.upper is None:
+        return jac
+    at_lower = x <= problem.lower
+    at_upper = x >= problem.upper
+    fixed = at_lower | at_upper
+    if not fixed.any():
+        return jac
+    for _ in range(problem.n_var + 1):
+        free_jac = jac * ~fixed
+        w = min_norm_weights(free_jac @ free_jac.T).weights
+        d = jac.T @ w  # the loop moves along -d
+        inward = (at_lower & (d < 0.0)) | (at_upper & (d > 0.0))
+        release = fixed & inward
+        if not release.any():
+            return free_jac
+        fixed &= ~release
+    return np.asarray(jac * ~fixed, dtype=np.float64)

@@ -1,0 +1,166 @@
+"""Step-size rules for the minimize loop: a constant step and Armijo backtracking.
+
+A step-size rule receives the current point, the update direction ``d`` (the loop moves along
+``-d``), the Jacobian and the rule's weights, and returns the accepted next point. Projection
+onto the problem's box bounds is part of the trial point ``x⁺ = P(x − t d)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from moo._validation import FloatArray, check_choice, check_int, check_real
+from moo.problems import Problem
+
+Condition = Literal["auto", "all", "weighted"]
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """The outcome of a step: next point, its objective values, the step size ``t`` and whether
+    a step was accepted (when not, ``x`` and ``F`` are the current ones and ``t = 0``)."""
+
+    x: FloatArray
+    F: FloatArray
+    step_size: float
+    accepted: bool
+
+
+class StepSize(ABC):
+    """How far to move along ``-d``."""
+
+    def reset(self) -> None:
+        """Forget state kept between steps (called at the start of every run)."""
+
+    @abstractmethod
+    def step(
+        self,
+        problem: Problem,
+        x: FloatArray,
+        F: FloatArray,
+        direction: FloatArray,
+        jacobian: FloatArray,
+        weights: FloatArray,
+        common_descent: bool,
+    ) -> StepOutcome:
+        """Return the next point from ``x`` along ``-direction``."""
+
+
+class ConstantStep(StepSize):
+    """A fixed step: ``x⁺ = P(x − t d)``.
+
+    Args:
+        size: the step ``t > 0``.
+    """
+
+    def __init__(self, size: float) -> None:
+        self.size = check_real(size, "step size", low=0.0, low_open=True)
+
+    def step(
+        self,
+        problem: Problem,
+        x: FloatArray,
+        F: FloatArray,
+        direction: FloatArray,
+        jacobian: FloatArray,
+        weights: FloatArray,
+        common_descent: bool,
+    ) -> StepOutcome:
+        x_new = problem.project(x - self.size * direction)
+        return StepOutcome(x_new, problem.values(x_new), self.size, True)
+
+    def __repr__(self) -> str:
+        return f"ConstantStep({self.size})"
+
+
+class Armijo(StepSize):
+    r"""Armijo backtracking: try ``t = t₀, βt₀, β²t₀, ...`` until sufficient decrease.
+
+    With the trial point ``x⁺ = P(x − t d)`` and the displacement ``p = x − x⁺`` the test is
+
+    - ``condition="all"`` (multi-objective Armijo of Fliege & Svaiter, 2000): every objective
+      decreases enough, ``f_i(x⁺) <= f_i(x) − σ min_j g_jᵀ p`` for all ``i``. For MGDA
+      ``min_j g_jᵀ d = ||d||²``, so each accepted step decreases *every* objective.
+    - ``condition="weighted"``: the weighted sum decreases enough,
+      ``wᵀf(x⁺) <= wᵀf(x) − σ dᵀp``; always satisfiable for small ``t`` because
+      ``d = Jᵀw`` is the gradient of ``wᵀf`` (with ``w`` frozen).
+    - ``condition="auto"`` (default): ``"all"`` for rules whose direction is a common descent
+      direction (MGDA), ``"weighted"`` otherwise.
+
+    The first trial of each step is ``min(initial, growth · t_previous)`` so a run does not
+    re-discover a small step size every iteration. When no trial passes after
+    ``max_backtracks`` halvings the step is rejected and the minimize loop stops with reason
+    ``"line search failed"``.
+
+    Args:
+        initial: largest trial step ``t₀ > 0`` (default 1).
+        shrink: factor ``β ∈ (0, 1)`` (default 0.5).
+        sigma: sufficient-decrease constant ``σ ∈ (0, 1)`` (default 1e-4).
+        growth: factor ``>= 1`` applied to the previous accepted step for the first trial
+            (default 2).
+        max_backtracks: trials per step (default 50).
+        condition: ``"auto"``, ``"all"`` or ``"weighted"``.
+    """
+
+    def __init__(
+        self,
+        initial: float = 1.0,
+        shrink: float = 0.5,
+        sigma: float = 1e-4,
+        growth: float = 2.0,
+        max_backtracks: int = 50,
+        condition: Condition = "auto",
+    ) -> None:
+        self.initial = check_real(initial, "initial", low=0.0, low_open=True)
+        self.shrink = check_real(shrink, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
+        self.sigma = check_real(sigma, "sigma", low=0.0, high=1.0, low_open=True, high_open=True)
+        self.growth = check_real(growth, "growth", low=1.0)
+        self.max_backtracks = check_int(max_backtracks, "max_backtracks", low=1)
+        self.condition: Condition = check_choice(  # type: ignore[assignment]
+            condition, "condition", ("auto", "all", "weighted")
+        )
+        self._previous = self.initial
+
+    def reset(self) -> None:
+        self._previous = self.initial
+
+    def step(
+        self,
+        problem: Problem,
+        x: FloatArray,
+        F: FloatArray,
+        direction: FloatArray,
+        jacobian: FloatArray,
+        weights: FloatArray,
+        common_descent: bool,
+    ) -> StepOutcome:
+        use_all = self.condition == "all" or (self.condition == "auto" and common_descent)
+        t = min(self.initial, self.growth * self._previous)
+        for _ in range(self.max_backtracks):
+            x_new = problem.project(x - t * direction)
+            p = x - x_new
+            if np.any(p != 0.0):
+                F_new = problem.values(x_new)
+                if use_all:
+                    decrease = float(np.min(jacobian @ p))
+                    ok = decrease > 0.0 and bool(np.all(F_new <= F - self.sigma * decrease))
+                else:
+                    decrease = float(direction @ p)
+                    ok = decrease > 0.0 and float(weights @ F_new) <= float(
+                        weights @ F
+                    ) - self.sigma * decrease
+                if ok:
+                    self._previous = t
+                    return StepOutcome(x_new, F_new, t, True)
+            t *= self.shrink
+        return StepOutcome(x, F, 0.0, False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Armijo(initial={self.initial}, shrink={self.shrink}, sigma={self.sigma}, "
+            f"condition={self.condition!r})"
+        )
