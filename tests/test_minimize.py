@@ -1,0 +1,194 @@
+"""The minimize loop, step-size rules, bounds, multi-start fronts, indicators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moo import (
+    Armijo,
+    ConstantStep,
+    LinearScalarization,
+    Problem,
+    distance_to_front,
+    get_problem,
+    hypervolume,
+    igd,
+    igd_plus,
+    minimize,
+    non_dominated,
+    pareto_front,
+)
+
+
+def _two_parabolas(bounds: tuple[float, float] | None = None) -> Problem:
+    """f1 = |x - a|², f2 = |x - b|²: the Pareto set is the segment [a, b]."""
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    return Problem(
+        lambda x: np.array([((x - a) ** 2).sum(), ((x - b) ** 2).sum()]),
+        2,
+        2,
+        jacobian=lambda x: np.stack([2 * (x - a), 2 * (x - b)]),
+        bounds=None if bounds is None else (bounds[0], bounds[1]),
+        sampling_bounds=(-3.0, 3.0),
+        name="parabolas",
+    )
+
+
+def test_mgda_decreases_every_objective_and_converges() -> None:
+    result = minimize(_two_parabolas(), "mgda", x0=[2.5, -1.5])
+    assert result.converged and result.reason == "converged"
+    assert result.history.direction_norm.shape == (result.n_steps,)
+    assert np.all(np.diff(result.history.F, axis=0) < 0.0)
+    # the end point is on the segment x1 + x2 = 1, 0 <= x1 <= 1
+    assert abs(result.x.sum() - 1.0) < 1e-6 and -1e-9 <= result.x[0] <= 1 + 1e-9
+    assert result.stationarity <= 1e-6
+
+
+def test_history_shapes_and_bookkeeping() -> None:
+    problem = get_problem("quadratic", n_obj=3, n_var=4)
+    result = minimize(problem, "mgda", seed=3)
+    h, n = result.history, result.n_steps
+    assert h.x.shape == (n + 1, 4) and h.F.shape == (n + 1, 3) and h.weights.shape == (n, 3)
+    assert h.step_size.shape == h.rule_time.shape == h.residual.shape == (n,)
+    assert h.stationarity.shape == (n + 1,)
+    assert np.all(h.step_size > 0) and np.all(h.rule_time >= 0) and np.all(h.residual <= 1e-9)
+    np.testing.assert_allclose(h.weights.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(h.x[-1], result.x)
+    assert result.n_jacobian_evaluations == n + 1
+    assert result.n_value_evaluations >= n + 1
+    assert result.method == "MGDA(normalization='none')"
+
+
+def test_same_seed_same_run() -> None:
+    problem = get_problem("quadratic")
+    a, b = minimize(problem, seed=7), minimize(problem, seed=7)
+    np.testing.assert_array_equal(a.history.x, b.history.x)
+
+
+def test_linear_scalarization_reaches_the_weighted_minimizer() -> None:
+    result = minimize(_two_parabolas(), LinearScalarization([0.25, 0.75]), x0=[3.0, 3.0])
+    assert result.converged
+    np.testing.assert_allclose(result.x, [0.25, 0.75], atol=1e-6)
+
+
+def test_constant_step_and_max_steps() -> None:
+    result = minimize(_two_parabolas(), "mgda", x0=[2.0, 2.0], step_size=0.01, steps=5)
+    assert result.reason == "max steps" and result.n_steps == 5 and not result.converged
+    np.testing.assert_allclose(result.history.step_size, 0.01)
+
+
+def test_callback_stops_the_run() -> None:
+    calls: list[int] = []
+
+    def stop_after_two(step: int, x: np.ndarray, F: np.ndarray) -> bool:
+        calls.append(step)
+        return step == 1
+
+    problem = get_problem("quadratic", n_obj=3, n_var=4)
+    result = minimize(problem, seed=3, callback=stop_after_two)
+    assert result.reason == "callback" and calls == [0, 1] and result.n_steps == 2
+    assert result.history.stationarity.shape == (3,)
+
+
+def test_line_search_failure_is_reported() -> None:
+    # a wrong Jacobian: its "descent" direction increases the objectives
+    problem = Problem(
+        lambda x: np.array([(x**2).sum(), ((x - 1) ** 2).sum()]),
+        2,
+        2,
+        jacobian=lambda x: np.stack([-2 * x, -2 * (x - 1)]),
+    )
+    result = minimize(problem, x0=[3.0, 3.0], step_size=Armijo(max_backtracks=5))
+    assert result.reason == "line search failed" and result.n_steps == 0
+
+
+def test_bounds_end_on_the_boundary_pareto_stationary() -> None:
+    # the unconstrained Pareto set (segment from (1,0) to (0,1)) is cut by x <= 0.4
+    problem = _two_parabolas(bounds=(-1.0, 0.4))
+    pf = pareto_front(problem, n_starts=8, seed=1)
+    assert pf.n_converged == 8
+    for r in pf.results:
+        assert np.all(r.x <= 0.4 + 1e-12) and r.stationarity <= 1e-6
+    # the constrained Pareto set is the segment x1 + x2 = 1 with both coordinates <= 0.4
+    # (empty), so the runs end at the corner-side points x = (0.4, t) or (t, 0.4), t <= 0.4
+    assert all(np.isclose(r.x.max(), 0.4) for r in pf.results)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"x0": [1.0]}, ValueError, "x0 must have length 2, got length 1"),
+        ({"x0": [np.nan, 0.0]}, ValueError, r"x0 must be finite, got x0\[0\] = nan"),
+        ({"steps": -1}, ValueError, "steps must be >= 0, got -1"),
+        ({"tol": -1e-3}, ValueError, r"tol must be >= 0.0, got -0.001"),
+        ({"step_size": -0.5}, ValueError, r"step size must be > 0.0, got -0.5"),
+        ({"step_size": "big"}, TypeError, "step_size must be a StepSize"),
+        ({"method": "sgd"}, ValueError, "unknown method 'sgd'"),
+        ({"method_options": {"c": 1}}, ValueError, "unknown hyperparameter"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, object], error: type, message: str) -> None:
+    options = {"x0": [0.0, 0.0], **kwargs}
+    with pytest.raises(error, match=message):
+        minimize(_two_parabolas(), **options)  # type: ignore[arg-type]
+
+
+def test_start_outside_bounds_names_the_index() -> None:
+    with pytest.raises(ValueError, match=r"x0 is outside the bounds .* x0\[1\] = 2.0"):
+        minimize(_two_parabolas(bounds=(-1.0, 1.0)), x0=[0.0, 2.0])
+
+
+def test_non_finite_objective_names_the_objective() -> None:
+    problem = Problem(
+        lambda x: np.array([x[0], np.inf * x[0]]), 1, 2, objective_names=["cost", "risk"]
+    )
+    with pytest.raises(ValueError, match="values of objective 'risk' is not finite"):
+        minimize(problem, x0=[-1.0])
+
+
+def test_unbounded_problem_without_start_box() -> None:
+    problem = Problem(lambda x: np.array([x[0] ** 2, (x[0] - 1) ** 2]), 1, 2, name="p")
+    with pytest.raises(ValueError, match="problem 'p' has no bounds or sampling_bounds"):
+        minimize(problem)
+
+
+def test_armijo_validates_hyperparameters() -> None:
+    with pytest.raises(ValueError, match=r"shrink must be < 1.0, got 1.0"):
+        Armijo(shrink=1.0)
+    with pytest.raises(ValueError, match="condition must be one of"):
+        Armijo(condition="some")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"size must be > 0.0"):
+        ConstantStep(0.0)
+
+
+def test_pareto_front_is_non_dominated_and_sorted() -> None:
+    problem = get_problem("quadratic")
+    pf = pareto_front(problem, n_starts=12, seed=0)
+    assert len(pf.results) == 12 and pf.n_converged == 12
+    assert np.all(non_dominated(pf.F)) and np.all(np.diff(pf.F[:, 0]) >= 0)
+    assert distance_to_front(pf.F, problem.pareto_front(4000)).max() < 5e-3
+
+
+def test_pareto_front_explicit_starts_and_errors() -> None:
+    problem = _two_parabolas()
+    pf = pareto_front(problem, starts=[[2.0, 0.0], [0.0, 2.0]])
+    assert len(pf.results) == 2
+    with pytest.raises(ValueError, match="starts must be a non-empty"):
+        pareto_front(problem, starts=np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="n_starts must be >= 1, got 0"):
+        pareto_front(problem, n_starts=0)
+
+
+def test_indicators_on_a_known_set() -> None:
+    F = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(non_dominated(F), [True, True, True, False])
+    assert hypervolume(F, [2.0, 2.0]) == pytest.approx(4.0 - 0.5 - 0.25)
+    front = F[:3]
+    assert igd(front, front) == 0.0 and igd_plus(front, front) == 0.0
+    assert igd(F[[0]], front) == pytest.approx((0 + np.sqrt(0.5) + np.sqrt(2)) / 3)
+    np.testing.assert_allclose(distance_to_front([[0.5, 0.6]], front), [0.1])
+    with pytest.raises(ValueError, match="front must have 2 columns"):
+        igd(F, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="reference_point must be 2 finite numbers"):
+        hypervolume(F, [1.0])
