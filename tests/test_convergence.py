@@ -11,7 +11,8 @@ Where the end points lie is stated per problem:
   the box where one objective attains its minimum. Such points are *weakly* Pareto-optimal,
   hence Pareto-stationary: MGDA decreases every objective, including ``f1 = x1`` of ZDT, and
   often reaches that face before the distance function ``g`` reaches its minimum;
-  On ``zdt3`` one run of 20 creeps toward the ``x1`` bound, where ``∂f2/∂x1`` is unbounded,
+  On ``zdt3`` a run may also end on a dominated, locally Pareto-optimal piece of the curve
+  ``g = 1``; one run of 20 creeps toward the ``x1`` bound, where ``∂f2/∂x1`` is unbounded,
   and stops at the step limit;
 - ``toy`` (non-smooth: ``log |·|`` valleys and a switch at ``x2 = 0``): at least 18 of 20 runs
   end on the front; a run may stop at a kink with a failed line search, never elsewhere.
@@ -73,8 +74,11 @@ def test_mgda_converges(case: Case) -> None:
         if distance <= case.front_tol:
             on_front += 1
         elif case.weak_faces:
-            # weakly Pareto-optimal: some objective at its minimum over the problem
-            assert np.min(run.F - ideal) <= 1e-6, f"ends off the front at F = {run.F}"
+            # weakly Pareto-optimal: some objective at its minimum over the problem; or, on
+            # ZDT3, locally Pareto-optimal: on the curve g = 1 (x_2.. = 0) but dominated
+            weak = float(np.min(run.F - ideal)) <= 1e-6
+            local = case.name == "zdt3" and bool(np.all(run.x[1:] <= 1e-6))
+            assert weak or local, f"ends off the front at F = {run.F}"
         else:
             assert case.name == "toy", f"ends {distance:.3g} from the front at F = {run.F}"
     assert on_front >= case.min_on_front
