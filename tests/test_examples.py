@@ -1,0 +1,30 @@
+"""Smoke tests: every script in examples/ runs."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_custom_problem_example(tmp_path: Path) -> None:
+    module = runpy.run_path(str(EXAMPLES / "custom_problem.py"))
+    front = module["main"](["--starts", "6", "--plot", str(tmp_path / "front.png")])
+    assert front.n_converged == 6
+    assert all(r.stationarity <= 1e-6 for r in front.results)
+    assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
+    # the front trades f1 against f2: sorted by f1, f2 decreases
+    assert np.all(np.diff(front.F[:, 1]) <= 0)
+
+
+def test_examples_run_as_scripts() -> None:
+    for script in sorted(EXAMPLES.glob("*.py")):
+        out = subprocess.run(
+            [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, f"{script.name}: {out.stderr}"
