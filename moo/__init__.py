@@ -1,13 +1,13 @@
 """moo: gradient-based multi-objective optimization.
 
-The core works on NumPy arrays: a :class:`Problem` gives K objective values and their Jacobian,
-an :class:`UpdateRule` turns the Gramian ``G = J Jᵀ`` and the values into weights ``w``, and
-:func:`minimize` steps along ``-Jᵀw``. torch is imported only by the parts that need it.
+The core works on NumPy arrays: a `Problem` gives K objective values and their Jacobian,
+an `UpdateRule` turns the Gramian ``G = J Jᵀ`` and the values into weights ``w``, and
+`minimize` steps along ``-Jᵀw``. torch is imported only by the parts that need it.
 """
 
 from moo.gradients import AnalyticJacobian, FiniteDifferences, GradientProvider, TorchAutograd
 from moo.indicators import distance_to_front, hypervolume, igd, igd_plus, non_dominated
-from moo.minimize import History, Result, minimize
+from moo.loop import History, Result, minimize
 from moo.pareto import ParetoFront, pareto_front
 from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import (

@@ -1,11 +1,11 @@
-"""Gradient providers: how a :class:`~moo.problems.Problem` gets its K×d Jacobian.
+"""Gradient providers: how a `Problem` gets its K×d Jacobian.
 
-Three providers, one interface (:class:`GradientProvider`):
+Three providers, one interface (`GradientProvider`):
 
-- :class:`AnalyticJacobian` calls a user-supplied Jacobian function.
-- :class:`FiniteDifferences` uses central differences (one-sided second-order differences
+- `AnalyticJacobian` calls a user-supplied Jacobian function.
+- `FiniteDifferences` uses central differences (one-sided second-order differences
   next to a bound).
-- :class:`TorchAutograd` differentiates a function written with torch operations by reverse-mode
+- `TorchAutograd` differentiates a function written with torch operations by reverse-mode
   autograd, on CPU or GPU (torch is imported only when it is used).
 """
 

@@ -1,11 +1,11 @@
 """Quality indicators for approximation sets of a Pareto front.
 
-- :func:`non_dominated`: mask of the non-dominated rows of an objective matrix (NumPy).
-- :func:`distance_to_front`: distance of each point to a (densely sampled) reference front.
-- :func:`igd`, :func:`igd_plus`, :func:`hypervolume`: the usual indicators, computed by the
+- `non_dominated`: mask of the non-dominated rows of an objective matrix (NumPy).
+- `distance_to_front`: distance of each point to a (densely sampled) reference front.
+- `igd`, `igd_plus`, `hypervolume`: the usual indicators, computed by the
   well-kept `moocore <https://multi-objective.github.io/moocore/python/>`_ library (the
   ``indicators`` extra: ``pip install 'moo-toolkit[indicators]'``).
-- :func:`~moo.solvers.pareto_stationarity`: the first-order measure ``min_{w∈Δ} ||Jᵀw||``.
+- `pareto_stationarity`: the first-order measure ``min_{w∈Δ} ||Jᵀw||``.
 
 All objectives are minimized.
 """

@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike
 
 from moo._validation import FloatArray, check_int
 from moo.indicators import non_dominated
-from moo.minimize import Result, _draw_start, minimize
+from moo.loop import Result, _draw_start, minimize
 from moo.problems import Problem
 from moo.solvers import UpdateRule
 
@@ -23,7 +23,7 @@ class ParetoFront:
     Attributes:
         X: non-dominated final points, ``(m, d)``.
         F: their objective values, ``(m, K)``, sorted by the first objective.
-        results: every run's :class:`~moo.minimize.Result`, in start order.
+        results: every run's `Result`, in start order.
     """
 
     X: FloatArray
@@ -46,7 +46,7 @@ def pareto_front(
     progress: bool = False,
     **minimize_options: Any,
 ) -> ParetoFront:
-    """Run :func:`~moo.minimize.minimize` from ``n_starts`` starts, keep the non-dominated ends.
+    """Run `minimize` from ``n_starts`` starts, keep the non-dominated ends.
 
     Args:
         problem: the problem.
@@ -55,7 +55,7 @@ def pareto_front(
         seed: seed of the starts.
         starts: explicit starting points ``(n, d)`` instead of drawn ones.
         progress: show a progress bar over the runs (needs ``tqdm``: the ``progress`` extra).
-        **minimize_options: passed to :func:`~moo.minimize.minimize` (``steps``, ``tol``,
+        **minimize_options: passed to `minimize` (``steps``, ``tol``,
             ``step_size``, ``method_options``).
     """
     if starts is None:

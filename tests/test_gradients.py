@@ -46,10 +46,12 @@ def test_finite_differences_stay_inside_bounds() -> None:
 
 
 def test_finite_differences_reject_bad_step_and_narrow_bounds() -> None:
-    with pytest.raises(ValueError, match="step must be > 0.0, got -1.0"):
+    with pytest.raises(ValueError, match=r"step must be > 0\.0, got -1\.0"):
         FiniteDifferences(step=-1.0)
     with pytest.raises(ValueError, match="narrower than the finite-difference step"):
-        FiniteDifferences().jacobian(_vector_fun, np.zeros(3), lower=np.zeros(3), upper=np.full(3, 1e-9))
+        FiniteDifferences().jacobian(
+            _vector_fun, np.zeros(3), lower=np.zeros(3), upper=np.full(3, 1e-9)
+        )
 
 
 def test_problem_defaults_to_finite_differences() -> None:
@@ -63,7 +65,7 @@ def test_problem_defaults_to_finite_differences() -> None:
 def test_torch_autograd_matches_analytic() -> None:
     torch = pytest.importorskip("torch")
 
-    def fun_torch(x: "torch.Tensor") -> "torch.Tensor":
+    def fun_torch(x: torch.Tensor) -> torch.Tensor:
         return torch.stack(
             [torch.sin(x[0]) * x[1] ** 2, torch.exp(0.3 * x[0]) + x[1] * x[2], (x**2).sum()]
         )
@@ -87,7 +89,7 @@ def test_core_imports_without_torch() -> None:
 
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import moo, moo.problems, moo.solvers, moo.indicators, moo.minimize, moo.pareto\n"
+        "import moo, moo.problems, moo.solvers, moo.indicators, moo.loop, moo.pareto\n"
         "p = moo.get_problem('quadratic'); r = moo.minimize(p, seed=0); print(r.reason)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

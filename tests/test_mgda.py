@@ -63,7 +63,8 @@ def test_permutation_equivariance(gram: np.ndarray, random: object) -> None:
     w = _solve(gram)
     w_perm = _solve(gram[np.ix_(perm, perm)])
     scale = _scale(gram)
-    np.testing.assert_allclose(gram[np.ix_(perm, perm)] @ w_perm, (gram @ w)[perm], atol=1e-9 * scale)
+    gram_perm = gram[np.ix_(perm, perm)]
+    np.testing.assert_allclose(gram_perm @ w_perm, (gram @ w)[perm], atol=1e-9 * scale)
     assert abs(w_perm @ gram[np.ix_(perm, perm)] @ w_perm - w @ gram @ w) <= 1e-10 * scale
 
 
@@ -195,7 +196,7 @@ def test_bad_input(gram: np.ndarray, losses: np.ndarray, message: str) -> None:
 
 
 def test_bad_hyperparameter() -> None:
-    with pytest.raises(ValueError, match="normalization must be one of .* got 'l1'"):
+    with pytest.raises(ValueError, match=r"normalization must be one of .* got 'l1'"):
         MGDA("l1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="normalization must be one of"):
         get_rule("mgda", normalization="max")

@@ -1,4 +1,4 @@
-"""Problems: the :class:`Problem` type and the synthetic catalogue with known Pareto fronts."""
+"""Problems: the `Problem` type and the synthetic catalogue with known Pareto fronts."""
 
 from moo.problems._problem import Problem
 from moo.problems.catalogue import available_problems, get_problem, simplex_grid

@@ -1,4 +1,4 @@
-"""The :class:`Problem` type: K objectives over ``x ∈ R^d`` with optional box bounds."""
+"""The `Problem` type: K objectives over ``x ∈ R^d`` with optional box bounds."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ class Problem:
         n_var: dimension ``d`` of ``x``.
         n_obj: number of objectives ``K`` (checked on every evaluation).
         jacobian: how to differentiate: a function ``x -> (K, d)`` (analytic Jacobian), a
-            :class:`~moo.gradients.GradientProvider` (e.g.
-            :class:`~moo.gradients.TorchAutograd`), or ``None`` for central finite differences
-            (:class:`~moo.gradients.FiniteDifferences`).
+            `GradientProvider` (e.g.
+            `TorchAutograd`), or ``None`` for central finite differences
+            (`FiniteDifferences`).
         bounds: ``(lower, upper)`` box bounds, each a scalar or a length-``d`` array; the
             minimize loop projects onto the box. ``None`` for an unconstrained problem.
-        sampling_bounds: box from which :func:`~moo.pareto_front` draws starting points;
+        sampling_bounds: box from which `pareto_front` draws starting points;
             defaults to ``bounds``.
         name: short name used in tables and plots.
         objective_names: one name per objective (default ``f1 .. fK``), used in error messages.
@@ -97,7 +97,7 @@ class Problem:
         """Build a problem from K scalar functions (and optionally their K gradients).
 
         Without ``gradients`` the Jacobian comes from central finite differences. Other keyword
-        arguments are those of :class:`Problem`.
+        arguments are those of `Problem`.
         """
         funcs = list(functions)
         if not funcs:

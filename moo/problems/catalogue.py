@@ -1,7 +1,7 @@
 """The synthetic problem catalogue: problems with analytic Jacobians and known Pareto sets.
 
-Each entry is a function returning a :class:`~moo.problems.Problem`, registered by name; build
-one with :func:`get_problem` (``get_problem("zdt1", n_var=10)``).
+Each entry is a function returning a `Problem`, registered by name; build
+one with `get_problem` (``get_problem("zdt1", n_var=10)``).
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def toy() -> Problem:
     ``x = (0, −8)`` gives ``f ≈ (−15.1, −15.1)``, so the Pareto set lies in the smooth region
     ``x2 < 0``, where it is the curve of Pareto-stationary points: ``w1 ∇f1 + w2 ∇f2 = 0`` forces
     ``x1 = 7 (2 w1 − 1)``, and ``x2 ∈ (−8.44, −8.35)`` is the single root of the ``x2``-component,
-    found by bisection to machine precision (:func:`_toy_stationarity_x2`). Along the curve
+    found by bisection to machine precision (`_toy_stationarity_x2`). Along the curve
     ``f1`` decreases and ``f2`` increases monotonically (the front is convex), from
     ``(−0.398, −19.989)`` at ``w1 = 0`` to ``(−19.989, −0.398)`` at ``w1 = 1``, so every point
     of it is non-dominated. ``pareto_set(n)`` uses ``n`` equally spaced ``w1`` (cached per
@@ -461,7 +461,7 @@ def zdt1(n_var: int = 10) -> Problem:
     Pareto set: ``x_2 = ... = x_n = 0``, ``x1 ∈ [1e-8, 1]``.
 
     Caveat: ``∂f2/∂x1 = −½ √(g/x1)`` is unbounded at ``x1 = 0``, so the lower bound of ``x1``
-    is :data:`ZDT_X1_MIN` ``= 1e-8`` (not 0) to keep the Jacobian finite on the whole box; the
+    is `ZDT_X1_MIN` ``= 1e-8`` (not 0) to keep the Jacobian finite on the whole box; the
     front's end point is ``(1e-8, 1 − 1e-4)`` instead of ``(0, 1)``.
 
     Every point with ``x1`` at its lower bound minimizes ``f1``, so it is weakly
@@ -520,7 +520,7 @@ def zdt3(n_var: int = 10) -> Problem:
     just before each piece that are dominated by the previous piece; such limits are local, not
     global, Pareto optima.
 
-    Caveat: as in ZDT1, the lower bound of ``x1`` is :data:`ZDT_X1_MIN` ``= 1e-8`` so that
+    Caveat: as in ZDT1, the lower bound of ``x1`` is `ZDT_X1_MIN` ``= 1e-8`` so that
     ``∂f2/∂x1`` stays finite; the first front point is ``(1e-8, 1 − 1e-4)``.
 
     Every point with ``x1`` at its lower bound minimizes ``f1``, so it is weakly
@@ -554,7 +554,7 @@ def dtlz2(n_obj: int = 3, n_var: int | None = None) -> Problem:
 
     Pareto set: ``x_M = ... = x_n = 0.5`` (``g = 0``) with any position variables
     ``x_1 .. x_{M−1} ∈ [0, 1]``; front: ``Σ f_i² = 1``, ``f >= 0``. ``pareto_front(n)``
-    normalizes the :func:`simplex_grid` weight vectors onto the sphere and ``pareto_set(n)``
+    normalizes the `simplex_grid` weight vectors onto the sphere and ``pareto_set(n)``
     holds the matching angles.
 
     Reference:
@@ -645,7 +645,7 @@ def mtl_regression(n_obj: int = 3, n_var: int = 5, n_samples: int = 30, seed: in
 
     Pareto set: the problem is convex, so it is the set of weighted least-squares solutions
     ``x(w) = (Σ w_k A_kᵀA_k)⁻¹ Σ w_k A_kᵀ b_k`` for ``w`` on the simplex (sampled with
-    :func:`simplex_grid`); ``n_samples >= n_var`` makes every ``A_kᵀA_k`` invertible (almost
+    `simplex_grid`); ``n_samples >= n_var`` makes every ``A_kᵀA_k`` invertible (almost
     surely). Starts are drawn from ``[−3, 3]^d``; there are no bounds.
     """
     k = check_int(n_obj, "n_obj", low=1)

@@ -1,6 +1,6 @@
 """Update rules: each module implements one rule from its paper's math.
 
-Every rule is an :class:`UpdateRule` registered by name; :func:`get_rule` builds one from a name
+Every rule is an `UpdateRule` registered by name; `get_rule` builds one from a name
 and keyword hyperparameters.
 """
 

@@ -42,9 +42,9 @@ class RuleResult:
 class UpdateRule(ABC):
     """Base class of all update rules.
 
-    Subclasses set :attr:`name`, :attr:`summary` and :attr:`needs`, validate their
+    Subclasses set `name`, `summary` and `needs`, validate their
     hyperparameters in ``__init__`` (raising ``ValueError`` that names the parameter and value)
-    and implement :meth:`_weights` (Gramian or loss rules) or override :meth:`from_jacobian`
+    and implement `_weights` (Gramian or loss rules) or override `from_jacobian`
     (rules that need the full Jacobian).
 
     Attributes:
@@ -107,7 +107,7 @@ class UpdateRule(ABC):
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what `state_dict` returned."""
         if state:
             raise ValueError(f"rule {self.name!r} is stateless, got state keys {sorted(state)}")
 
@@ -143,7 +143,7 @@ def available_rules() -> dict[str, type[UpdateRule]]:
 def get_rule(name: str | UpdateRule, **hyperparameters: Any) -> UpdateRule:
     """Build a rule from its registry name and keyword hyperparameters.
 
-    An :class:`UpdateRule` instance is returned as is (then no hyperparameters may be given).
+    An `UpdateRule` instance is returned as is (then no hyperparameters may be given).
 
     Raises:
         ValueError: unknown name or hyperparameter; the message lists the valid ones.

@@ -24,7 +24,8 @@ NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
 
 # Tolerance of the active-set method, in units of the largest diagonal entry of G.
 _TOL = 1e-14
-# Corrals up to this size are solved with pure-Python elimination (cheaper than NumPy calls).
+# Affine systems up to this size are solved with pure-Python elimination (cheaper than NumPy
+# calls at this size); larger ones with NumPy's least squares.
 _SMALL = 12
 
 
@@ -44,12 +45,12 @@ def kkt_residual(gramian: FloatArray, weights: FloatArray) -> float:
 
 
 class MinNormSolution(NamedTuple):
-    """Result of :func:`min_norm_weights`.
+    """Result of `min_norm_weights`.
 
     Attributes:
         weights: ``w*`` on the simplex (K,).
         value: ``w*ᵀ G w*`` (the squared norm of the min-norm point).
-        residual: the scale-free KKT residual (see :func:`kkt_residual`).
+        residual: the scale-free KKT residual (see `kkt_residual`).
         iterations: number of major cycles of Wolfe's method.
     """
 
@@ -137,27 +138,35 @@ def _wolfe(
 def _affine_minimizer(g: list[list[float]], support: list[int]) -> list[float]:
     """Coefficients (summing to 1) of the min-norm point of the affine hull of ``support``.
 
-    Solves the bordered system ``[G_SS 1; 1ᵀ 0] [μ; ν] = [0; 1]``.
+    With ``p_0`` the first vertex and ``t`` the coefficients of ``p_i − p_0`` (``i >= 1``), the
+    point ``p_0 + Σ t_i (p_i − p_0)`` has minimal norm when ``M t = r`` with
+    ``M_ij = G_ij − G_i0 − G_0j + G_00`` and ``r_i = G_00 − G_i0``; ``M`` is positive
+    definite for an affinely independent corral. Sizes 2 and 3 use closed forms.
     """
     n = len(support)
-    if n > _SMALL:
-        idx = np.asarray(support)
-        system = np.ones((n + 1, n + 1))
-        system[:n, :n] = np.asarray(g)[np.ix_(idx, idx)]
-        system[n, n] = 0.0
-        rhs = np.zeros(n + 1)
-        rhs[n] = 1.0
-        try:
-            sol = np.linalg.solve(system, rhs)
-        except np.linalg.LinAlgError:
-            sol = np.linalg.lstsq(system, rhs, rcond=None)[0]
-        mu: list[float] = sol[:n].tolist()
+    b = support[0]
+    g0 = g[b]
+    g00 = g0[b]
+    rest = support[1:]
+    r = [g00 - g0[i] for i in rest]
+    if n == 2:
+        i = rest[0]
+        m = g[i][i] - 2.0 * g0[i] + g00
+        t = [r[0] / m if m > 0.0 else 0.5]
     else:
-        a = [[g[i][j] for j in support] + [1.0, 0.0] for i in support]
-        a.append([1.0] * n + [0.0, 1.0])
-        mu = _solve_small(a)
-    total = sum(mu)
-    return [m / total for m in mu]
+        m_rows = [[g[i][j] - g0[i] - g0[j] + g00 for j in rest] for i in rest]
+        if n == 3:
+            (a11, a12), (a21, a22) = m_rows
+            det = a11 * a22 - a12 * a21
+            if det > 1e-14 * (a11 * a22):
+                t = [(r[0] * a22 - a12 * r[1]) / det, (a11 * r[1] - a21 * r[0]) / det]
+            else:
+                t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
+        elif n - 1 > _SMALL:
+            t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
+        else:
+            t = _solve_small([[*row, ri] for row, ri in zip(m_rows, r, strict=True)])
+    return [1.0 - sum(t), *t]
 
 
 def _solve_small(a: list[list[float]]) -> list[float]:
@@ -185,7 +194,7 @@ def _solve_small(a: list[list[float]]) -> list[float]:
         row = a[r]
         acc = row[n] - sum(row[q] * x[q] for q in range(r + 1, n))
         x[r] = acc / row[r] if abs(row[r]) > 1e-300 else 0.0
-    return x[:-1]
+    return x
 
 
 def _two_objectives(a: float, b: float, c: float) -> float:
@@ -224,7 +233,7 @@ class MGDA(UpdateRule):
 
     Solver: Wolfe's active-set min-norm-point method on the K×K Gramian (finite, exact up to
     rounding), closed form for K = 2, ``[1]`` for K = 1. The result's ``residual`` is the
-    scale-free KKT residual of :func:`kkt_residual`.
+    scale-free KKT residual of `kkt_residual`.
 
     Scale: with ``normalization="none"`` the weights lie on the simplex. With a normalization,
     the gradients are divided by ``s_i`` before solving (Sener & Koltun's normalizers:

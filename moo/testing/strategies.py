@@ -32,8 +32,9 @@ def make_jacobian(family: str, k: int, d: int, seed: int) -> FloatArray:
         rank = int(rng.integers(1, max(1, min(k, d) - 1) + 1))
         return rng.normal(size=(k, rank)) @ rng.normal(size=(rank, d))
     if family == "near-parallel":
-        eps = 10.0 ** rng.uniform(-8, -2)
-        return rng.normal(size=(1, d)) + eps * rng.normal(size=(k, d))
+        eps = float(10.0 ** rng.uniform(-8, -2))
+        near: FloatArray = rng.normal(size=(1, d)) + eps * rng.normal(size=(k, d))
+        return near
     if family == "scaled":
         return rng.normal(size=(k, d)) * 10.0 ** rng.uniform(-4, 4, size=(k, 1))
     if family == "duplicated":
@@ -71,7 +72,7 @@ def gramians(
     max_objectives: int = 12,
     families: Sequence[str] = FAMILIES,
 ) -> FloatArray:
-    """Strategy for K×K Gramians ``J Jᵀ`` of :func:`jacobians`."""
+    """Strategy for K×K Gramians ``J Jᵀ`` of `jacobians`."""
     jac = draw(
         jacobians(
             min_objectives=min_objectives, max_objectives=max_objectives, families=families

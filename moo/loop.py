@@ -1,4 +1,4 @@
-"""The minimize loop: iterate an update rule on a :class:`~moo.problems.Problem`.
+"""The minimize loop: iterate an update rule on a `Problem`.
 
 One iteration: Jacobian ``J`` and values ``f`` at ``x`` → rule weights ``w`` (from
 ``G = J Jᵀ``) → direction ``d = Jᵀ w`` → step ``x⁺ = P(x − t d)`` with a step-size rule
@@ -56,12 +56,12 @@ class History:
 
 @dataclass(frozen=True)
 class Result:
-    """Outcome of :func:`minimize`.
+    """Outcome of `minimize`.
 
     Attributes:
         x: final point (d,).
         F: objective values at ``x`` (K,).
-        stationarity: Pareto-stationarity measure at ``x`` (see :class:`History`).
+        stationarity: Pareto-stationarity measure at ``x`` (see `History`).
         converged: ``True`` when the rule's direction norm fell to ``tol``.
         reason: why the run stopped: ``"converged"``, ``"max steps"``,
             ``"line search failed"`` or ``"callback"``.
@@ -104,21 +104,21 @@ def minimize(
     Args:
         problem: the problem.
         method: a registered rule name (``"mgda"``, ``"linear"``, ...; see
-            :func:`~moo.solvers.available_rules`) or an :class:`~moo.solvers.UpdateRule`.
-            The rule is :meth:`~moo.solvers.UpdateRule.reset` at the start.
+            `available_rules`) or an `UpdateRule`.
+            The rule is `reset` at the start.
         x0: starting point; by default drawn uniformly from the problem's sampling box with
             ``seed``.
         steps: maximum number of steps (>= 0).
         tol: stop when ``||d|| <= tol`` (>= 0); ``d`` is the rule's direction at ``x``.
-        step_size: an :class:`~moo.steps.StepSize`, a positive float for a constant step, or
-            ``None`` for :class:`~moo.steps.Armijo` backtracking (default).
+        step_size: an `StepSize`, a positive float for a constant step, or
+            ``None`` for `Armijo` backtracking (default).
         method_options: hyperparameters for a rule given by name.
         seed: seed for the starting point when ``x0`` is ``None``.
         callback: called as ``callback(step, x, F)`` after every step; returning ``True``
             stops the run (reason ``"callback"``).
 
     Returns:
-        A :class:`Result` with the final point, values, stationarity and the history.
+        A `Result` with the final point, values, stationarity and the history.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a moo.problems.Problem, got {problem!r}")

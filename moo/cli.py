@@ -1,0 +1,407 @@
+"""The ``moo`` command line: list problems and methods, approximate a Pareto front.
+
+``moo problems``, ``moo methods`` and ``moo solve PROBLEM ...``; see ``docs/cli.md`` or
+``moo --help``. `main` is the console-script entry point (also ``python -m moo``).
+
+Exit codes: ``0`` success, ``1`` a runtime failure (an optional dependency is missing, the
+plot cannot be written), ``2`` bad command-line input (unknown problem, method, parameter or
+option, malformed ``KEY=VALUE``, invalid value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from moo._validation import FloatArray
+from moo.indicators import distance_to_front, hypervolume, igd
+from moo.pareto import ParetoFront, pareto_front
+from moo.problems import Problem, available_problems, get_problem
+from moo.solvers import available_rules, get_rule
+
+__all__ = ["main"]
+
+PROG = "moo"
+MAX_POINT_ROWS = 20
+FRONT_SAMPLES = 5000
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as ``moo: error: ...``, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``moo`` command line with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: ``0`` success, ``1`` runtime failure, ``2`` bad input.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage or help
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except (UsageError, ValueError, TypeError) as exc:
+        return _fail(str(exc), 2)
+    except BrokenPipeError:  # e.g. 'moo problems | head': stop quietly
+        _silence_stdout()
+        return 1
+    except (ImportError, OSError) as exc:
+        return _fail(str(exc), 1)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+# ----------------------------------------------------------------------------------------------
+# argument parsing
+# ----------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Gradient-based multi-objective optimization.",
+        epilog="Run 'moo COMMAND --help' for the options of a command.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("problems", help="list the catalogue problems")
+    p.set_defaults(command=_cmd_problems)
+
+    m = sub.add_parser("methods", help="list the registered update rules")
+    m.set_defaults(command=_cmd_methods)
+
+    s = sub.add_parser(
+        "solve",
+        help="approximate the Pareto front of a catalogue problem from several starts",
+        description="Run the minimize loop from several random starts and report the "
+        "non-dominated end points, with indicators when the problem knows its front.",
+    )
+    s.add_argument("problem", metavar="PROBLEM", help="catalogue name (see 'moo problems')")
+    s.add_argument(
+        "--method", default="mgda", help="update rule, see 'moo methods' (default: mgda)"
+    )
+    s.add_argument(
+        "--starts", type=_positive_int, default=20, help="number of random starts (default: 20)"
+    )
+    s.add_argument("--seed", type=int, default=0, help="seed of the starting points (default: 0)")
+    s.add_argument(
+        "--steps", type=_nonnegative_int, default=1000, help="max steps per run (default: 1000)"
+    )
+    s.add_argument(
+        "--tol", type=float, default=1e-6, help="stop a run when ||d|| <= tol (default: 1e-6)"
+    )
+    s.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="problem parameter, e.g. n_var=10 (repeatable)",
+    )
+    s.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="rule hyperparameter, e.g. weights=0.3,0.7 (repeatable)",
+    )
+    s.add_argument("--plot", metavar="PATH", help="write a PNG of the front (K=2: + trajectories)")
+    s.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (shown only when stderr is a terminal)",
+    )
+    s.set_defaults(command=_cmd_solve)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def parse_value(text: str) -> Any:
+    """A ``KEY=VALUE`` value: int, float, ``true``/``false``, ``none``, a comma-separated list
+    of numbers (as floats), else the string itself."""
+    s = text.strip()
+    low = s.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    for convert in (int, float):
+        try:
+            return convert(s)
+        except ValueError:
+            pass
+    if "," in s:
+        try:
+            return [float(v) for v in s.split(",")]
+        except ValueError:
+            pass
+    return s
+
+
+def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; a malformed or repeated key raises
+    `UsageError` naming ``flag``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if key in out:
+            raise UsageError(f"{flag} {key} given more than once")
+        out[key] = parse_value(value)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# output
+# ----------------------------------------------------------------------------------------------
+
+
+def format_table(
+    rows: Sequence[Sequence[object]],
+    header: Sequence[str] | None = None,
+    *,
+    right: Sequence[int] = (),
+) -> str:
+    """Plain aligned text columns separated by two spaces.
+
+    Args:
+        rows: cells, converted with ``str``.
+        header: column titles, underlined with dashes; none by default.
+        right: indices of right-aligned columns (numbers).
+    """
+    table = [[str(c) for c in row] for row in rows]
+    if header is not None:
+        table.insert(0, list(header))
+    if not table:
+        return ""
+    n_cols = max(len(r) for r in table)
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in table) for i in range(n_cols)]
+    if header is not None:
+        table.insert(1, ["-" * w for w in widths])
+
+    def line(row: list[str]) -> str:
+        cells = [
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(line(r) for r in table)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _num(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _first_line(text: str | None) -> str:
+    lines = inspect.cleandoc(text or "").splitlines()
+    return lines[0] if lines else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------------------------
+
+
+def _cmd_problems(args: argparse.Namespace) -> int:
+    rows: list[list[object]] = []
+    for name, factory in available_problems().items():
+        params = ", ".join(inspect.signature(factory).parameters) or "-"
+        try:
+            p = factory()
+        except Exception as exc:  # a listing must not die on one broken entry
+            rows.append([name, "?", "?", "?", "?", params, f"(cannot build: {exc})"])
+            continue
+        description = p.description or _first_line(factory.__doc__)
+        rows.append(
+            [name, p.n_obj, p.n_var, _yes(p.bounded), _yes(p.has_pareto_front), params, description]
+        )
+    header = ["name", "K", "d", "bounded", "front", "parameters", "description"]
+    print(format_table(rows, header, right=(1, 2)))
+    print("\nK, d: defaults; change them with 'moo solve NAME --param KEY=VALUE'.")
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    rows = []
+    for name, cls in available_rules().items():
+        options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        rows.append([name, cls.needs, ", ".join(options) or "-", cls.summary])
+    print(format_table(rows, ["name", "needs", "options", "summary"]))
+    print("\nSet options with 'moo solve PROBLEM --method NAME --option KEY=VALUE'.")
+    return 0
+
+
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    if args.no_progress:
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) and importlib.util.find_spec("tqdm") is not None
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    params = parse_assignments(args.param, "--param")
+    options = parse_assignments(args.option, "--option")
+    problem = get_problem(args.problem, **params)
+    rule = get_rule(args.method, **options)
+    if args.plot is not None:
+        if problem.n_obj < 2:
+            raise UsageError(f"--plot needs at least 2 objectives, {problem.name!r} has 1")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ImportError("--plot needs matplotlib: pip install 'moo-toolkit[plot]'")
+
+    started = time.perf_counter()
+    front = pareto_front(
+        problem,
+        rule,
+        n_starts=args.starts,
+        seed=args.seed,
+        progress=_progress_wanted(args),
+        steps=args.steps,
+        tol=args.tol,
+    )
+    wall = time.perf_counter() - started
+
+    print(format_table(_summary(problem, repr(rule), args, front, wall)))
+    print()
+    print(_points_table(problem, front))
+    if args.plot is not None:
+        try:
+            path = _write_plot(problem, front, args.plot)
+        except OSError as exc:
+            raise OSError(f"cannot write the plot to {args.plot}: {exc}") from exc
+        print(f"\nplot written to {path}")
+    return 0
+
+
+def _summary(
+    problem: Problem, method: str, args: argparse.Namespace, front: ParetoFront, wall: float
+) -> list[list[str]]:
+    results = front.results
+    n = len(results)
+    not_converged: dict[str, int] = {}
+    for r in results:
+        if not r.converged:
+            not_converged[r.reason] = not_converged.get(r.reason, 0) + 1
+    converged = f"{front.n_converged} / {n}"
+    if not_converged:
+        converged += " (" + ", ".join(f"{c} {why}" for why, c in not_converged.items()) + ")"
+    steps = float(np.median([r.n_steps for r in results]))
+    stationarity = max(r.stationarity for r in results)
+    rule_time = sum(float(np.sum(r.history.rule_time)) for r in results)
+    rows = [
+        ["problem", f"{problem.name} (K={problem.n_obj}, d={problem.n_var})"],
+        ["method", method],
+        ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, tol {args.tol:g})"],
+        ["converged", converged],
+        ["non-dominated", str(front.F.shape[0])],
+        ["median steps", f"{steps:g}"],
+        ["max final stationarity", f"{stationarity:.3g}"],
+        ["time in rule", f"{rule_time:.3g} s"],
+        ["wall time", f"{wall:.3g} s"],
+    ]
+    if problem.has_pareto_front:
+        rows += _front_rows(problem, front.F)
+    return rows
+
+
+def _front_rows(problem: Problem, F: FloatArray) -> list[list[str]]:
+    ref_front = problem.pareto_front(FRONT_SAMPLES)
+    dist = distance_to_front(F, ref_front)
+    rows = [
+        [
+            "distance to front",
+            f"max {dist.max():.3g}, mean {dist.mean():.3g} "
+            f"({ref_front.shape[0]} known-front points)",
+        ]
+    ]
+    if importlib.util.find_spec("moocore") is None:
+        # IGD is the mean distance from each known-front point to the found set
+        rows.append(["IGD", f"{distance_to_front(ref_front, F).mean():.4g}"])
+        rows.append(["hypervolume", "n/a (needs moocore: pip install 'moo-toolkit[indicators]')"])
+        return rows
+    rows.append(["IGD", f"{igd(F, ref_front):.4g}"])
+    ideal, nadir = ref_front.min(axis=0), ref_front.max(axis=0)
+    ref_point = nadir + 0.1 * (nadir - ideal)
+    hv = hypervolume(F, ref_point)
+    ref_text = ", ".join(_num(v) for v in ref_point)
+    if problem.n_obj <= 4:
+        hv_front = hypervolume(ref_front, ref_point)
+        rows.append(["hypervolume", f"{hv:.4g} (known front: {hv_front:.4g})"])
+    else:
+        rows.append(["hypervolume", f"{hv:.4g}"])
+    rows.append(["  reference point", f"({ref_text}) = front nadir + 10% of its range"])
+    return rows
+
+
+def _points_table(problem: Problem, front: ParetoFront) -> str:
+    F = front.F
+    m = F.shape[0]
+    first = problem.objective_names[0]
+    if m > MAX_POINT_ROWS:
+        idx = np.unique(np.linspace(0, m - 1, MAX_POINT_ROWS).round().astype(int))
+        title = f"non-dominated points ({len(idx)} of {m}, evenly spaced, sorted by {first}):"
+    else:
+        idx = np.arange(m)
+        title = f"non-dominated points ({m}, sorted by {first}):"
+    rows = [[str(i + 1), *(_num(v) for v in F[i])] for i in idx]
+    header = ["#", *problem.objective_names]
+    table = format_table(rows, header, right=range(len(header)))
+    return f"{title}\n{table}"
+
+
+def _write_plot(problem: Problem, front: ParetoFront, path: str) -> str:
+    """Draw the front (K=2: and the trajectories, side by side) and save it as a PNG."""
+    from matplotlib.figure import Figure
+
+    from moo.plotting import plot_front, plot_trajectories, save_figure
+
+    if problem.n_obj == 2:
+        fig = Figure(figsize=(11.0, 4.5), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        plot_front(problem, front, ax=left)
+        plot_trajectories(problem, front, ax=right)
+    else:
+        fig = plot_front(problem, front)
+    return str(save_figure(fig, path))

@@ -1,0 +1,147 @@
+"""The ``moo`` command line, run in-process through ``moo.cli.main`` (plus one subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moo.cli import format_table, main, parse_assignments, parse_value
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "problems")
+    assert code == 0
+    assert err == ""
+    header = out.splitlines()[0].split()
+    assert header == ["name", "K", "d", "bounded", "front", "parameters", "description"]
+    row = next(line for line in out.splitlines() if line.startswith("quadratic "))
+    assert row.split()[1:5] == ["2", "2", "no", "yes"]
+    assert "convex quadratics" in row
+
+
+def test_methods(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "methods")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
+    assert rows["mgda"].split()[1] == "gramian"
+    assert "min-norm" in rows["mgda"]
+    assert rows["linear"].split()[1:3] == ["losses", "weights"]
+
+
+def test_solve_with_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    png = tmp_path / "out" / "front.png"
+    code, out, err = run(capsys, "solve", "quadratic", "--starts", "3", "--plot", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = dict(
+        (line[:24].strip(), line[24:].strip()) for line in out.split("\n\n")[0].splitlines()
+    )
+    assert summary["problem"] == "quadratic (K=2, d=2)"
+    assert summary["method"] == "MGDA(normalization='none')"
+    assert summary["starts"].startswith("3 (seed 0")
+    assert summary["converged"] == "3 / 3"
+    assert float(summary["max final stationarity"]) <= 1e-6
+    assert float(summary["distance to front"].split()[1].rstrip(",")) < 1e-2
+    for key in ("non-dominated", "median steps", "time in rule", "wall time", "IGD"):
+        assert key in summary
+    assert "non-dominated points (" in out
+    assert f"plot written to {png}" in out
+    assert err == ""  # no progress bar: stderr is not a TTY here
+
+
+def test_solve_param_and_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "solve", "quadratic", "--param", "n_var=3", "--param", "seed=1",
+        "--method", "linear", "--option", "weights=0.3,0.7",
+        "--starts", "2", "--steps", "200", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "quadratic (K=2, d=3)" in out
+    assert "LinearScalarization(weights=[0.3, 0.7])" in out
+
+
+def test_solve_many_points_table_is_capped(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "solve", "quadratic", "--starts", "25", "--steps", "30")
+    assert code == 0
+    points = out.split("non-dominated points (")[1]
+    assert points.startswith("20 of ")
+    assert len(points.strip().splitlines()) == 1 + 2 + 20  # title, header, rule, rows
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["solve", "nosuchproblem"], "unknown problem 'nosuchproblem'"),
+        (["solve", "quadratic", "--method", "nosuchrule"], "unknown method 'nosuchrule'"),
+        (["solve", "quadratic", "--option", "bogus=1"], "unknown hyperparameter(s) bogus"),
+        (["solve", "quadratic", "--param", "bogus=1"], "unknown parameter(s) bogus"),
+        (["solve", "quadratic", "--param", "n_var"], "--param expects KEY=VALUE, got 'n_var'"),
+        (["solve", "quadratic", "--param", "n_var=2.5"], "n_var must be an integer"),
+    ],
+)
+def test_bad_input_exits_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("moo: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_argparse_errors_return_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["solve", "quadratic", "--starts", "0"]) == 2
+    assert "--starts: must be >= 1" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+
+
+def test_parse_value() -> None:
+    assert parse_value("3") == 3
+    assert parse_value("1e-3") == 1e-3
+    assert parse_value("0.3,0.7") == [0.3, 0.7]
+    assert parse_value("l2") == "l2"
+    assert parse_value("True") is True
+    assert parse_value("none") is None
+    assert parse_assignments(["a=1", "b = x=y"], "--param") == {"a": 1, "b": "x=y"}
+
+
+def test_format_table() -> None:
+    text = format_table([["a", 1], ["bbb", 22]], ["name", "n"], right=(1,))
+    assert text.splitlines() == ["name   n", "----  --", "a      1", "bbb   22"]
+
+
+def test_python_dash_m() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "moo", "methods"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mgda" in proc.stdout
+
+
+def test_progress_bar_only_on_a_tty(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, _, err = run(capsys, "solve", "quadratic", "--starts", "2")
+    assert code == 0
+    assert "run" in err  # tqdm's bar, unit "run"
+    code, _, err = run(capsys, "solve", "quadratic", "--starts", "2", "--no-progress")
+    assert code == 0
+    assert err == ""
