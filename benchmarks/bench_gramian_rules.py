@@ -10,42 +10,51 @@ contender computes the rule's weights from ``G``:
   not importable).
 
 Time is the median of ``--repeats`` single calls (``time.perf_counter``) after a warm-up, per
-Gramian, then the median over the Gramians; the contenders are called interleaved so that
-machine drift hits all of them alike. Accuracy is the rule's own certificate (for MGDA: the
-scale-free KKT residual :func:`moo.solvers.kkt_residual`) and the relative excess objective
-against the best of the contenders, both as the maximum over the Gramians.
+Gramian, then the mean over the Gramians. Each contender is timed in a hot back-to-back loop
+(its order rotates from Gramian to Gramian); ``--interleave`` alternates the contenders call by
+call instead, which times colder calls (on small VMs this inflates the ~20 µs moo calls several
+fold: compare both before reading much into a ratio). Accuracy is the rule's own certificate
+(for MGDA: the scale-free KKT residual :func:`moo.solvers.kkt_residual`) and the relative
+excess objective against the best of the contenders, both as the maximum over the Gramians.
 
 Benchmarks report ratios measured in one run on one machine; they are never assertions.
 
-Adding a rule: write its contender factories and add one :class:`RuleSpec` to :data:`RULES`.
+Adding a rule: write its contender factories (``k -> Solver``) and add one :class:`RuleSpec` to
+:data:`RULES`; a contender that needs the Jacobian rather than the Gramian reads
+``Instance.jacobian`` in its ``prepare``.
 
-Run: ``python benchmarks/bench_gramian_rules.py [--ks 2,3,5,10] [--repeats 30] [--out FILE]``.
+Run: ``python benchmarks/bench_gramian_rules.py [--ks 2,3,5,10] [--repeats 30] [--interleave]
+[--out FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import importlib.metadata
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+import moo
 from moo.solvers import MGDA, kkt_residual
 
 FloatArray = npt.NDArray[np.float64]
 
 CONTENDERS: tuple[str, ...] = ("moo", "torchjd", "cvxpy")
 DIM = 100  # length d of each gradient (columns of J)
-FAMILIES: tuple[str, ...] = ("scaled", "near-parallel", "low-rank")
+FAMILIES: tuple[str, ...] = ("scaled", "near-parallel", "near-parallel-unequal", "low-rank")
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,23 +73,31 @@ class Instance:
 
 
 def make_instance(rng: np.random.Generator, k: int, family: str, dim: int = DIM) -> Instance:
-    """A random ``J`` of one family; its rows have scales spread over orders of magnitude.
+    """A random ``J`` of one family; row scales spread over orders of magnitude.
 
-    * ``scaled``: Gaussian rows with norms log-uniform in ``[1e-2, 1e2]`` (nearly orthogonal,
-      interior optimum weighted toward the short gradients);
-    * ``near-parallel``: a common unit direction plus ``1e-3`` noise, norms within a factor
-      2 (ill-conditioned ``G``, the hard case for first-order methods);
+    * ``scaled``: Gaussian rows with norms log-uniform in ``[1e-2, 1e2]`` (nearly orthogonal;
+      the optimum is interior or on a face, weighted toward the short gradients);
+    * ``near-parallel``: a common unit direction ``u`` plus ``1e-2`` noise orthogonal to ``u``,
+      all rows times one scale log-uniform in ``[1e-2, 1e2]``: ``G ≈ s² 11ᵀ`` is
+      ill-conditioned and the optimum is interior (the hard case for first-order methods);
+    * ``near-parallel-unequal``: the same rows with norms log-uniform in ``[0.5, 2]``: the
+      optimum is the vertex of the shortest gradient;
     * ``low-rank``: rank ``max(1, K // 2)`` rows with norms log-uniform in ``[1e-1, 1e1]``
       (singular ``G``, non-unique weights, often a zero min-norm point).
     """
     if family == "scaled":
         rows = rng.standard_normal((k, dim)) / np.sqrt(dim)
         scales = 10.0 ** rng.uniform(-2.0, 2.0, size=k)
-    elif family == "near-parallel":
+    elif family in ("near-parallel", "near-parallel-unequal"):
         u = rng.standard_normal(dim)
         u /= np.linalg.norm(u)
-        rows = u[None, :] + 1e-3 * rng.standard_normal((k, dim)) / np.sqrt(dim)
-        scales = 10.0 ** rng.uniform(-0.3, 0.3, size=k)
+        noise = rng.standard_normal((k, dim)) / np.sqrt(dim)
+        noise -= np.outer(noise @ u, u)
+        rows = u[None, :] + 1e-2 * noise
+        if family == "near-parallel":
+            scales = np.full(k, 10.0 ** rng.uniform(-2.0, 2.0))
+        else:
+            scales = 10.0 ** rng.uniform(-0.3, 0.3, size=k)
     elif family == "low-rank":
         rank = max(1, k // 2)
         rows = rng.standard_normal((k, rank)) @ rng.standard_normal((rank, dim))
@@ -217,7 +234,10 @@ def cvxpy_mgda(k: int) -> Solver:
 
     def solve(gramian: FloatArray) -> Any:
         factor_t.value = _factor(gramian)
-        problem.solve(solver=cp.CLARABEL)
+        try:
+            problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            return None  # counted as a failure
         return w.value
 
     return Solver(prepare=lambda inst: inst.gramian, solve=solve, to_weights=_simplex)
@@ -240,7 +260,8 @@ RULES: dict[str, RuleSpec] = {
             notes={
                 "moo": "MGDA() (normalization='none'): Wolfe active-set, closed form at K = 2",
                 "torchjd": "MGDAWeighting() defaults: epsilon=1e-3, max_iters=100 "
-                "(Frank-Wolfe from uniform weights, stops when the step size < epsilon)",
+                "(Frank-Wolfe from uniform weights, exact line search, stops when the step "
+                "size < epsilon; at a vertex optimum the step stays 1, so it runs all 100)",
                 "cvxpy": "min ||Lᵀw||² s.t. w ≥ 0, Σw = 1 with L from eigh(G / max diag G), "
                 "eigenvalues clipped at 0; parametrized problem compiled once per K, "
                 "timed = eigh + solve (Clarabel defaults); weights clipped at 0, renormalized",
@@ -255,16 +276,36 @@ RULES: dict[str, RuleSpec] = {
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
+class Record:
+    """One Gramian: per-contender median call time (s), residual and relative excess.
+
+    A contender whose weights are not finite (a failed solve) is in ``failed`` and has no
+    residual or excess.
+    """
+
+    family: str
+    time_s: dict[str, float]
+    residual: dict[str, float]
+    excess: dict[str, float]
+    failed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RowResult:
-    """One (rule, K) row: per-contender median time (µs) and worst-case accuracy."""
+    """One table row: per-contender mean time (µs), worst-case accuracy.
+
+    ``min_ratio[n]`` is the smallest per-Gramian ratio ``time(n) / time(moo)``.
+    """
 
     rule: str
     k: int
-    time_us: dict[str, float] = field(default_factory=dict)
-    max_residual: dict[str, float] = field(default_factory=dict)
-    max_excess: dict[str, float] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
+    family: str
+    time_us: dict[str, float]
+    min_ratio: dict[str, float]
+    max_residual: dict[str, float]
+    max_excess: dict[str, float]
+    failures: dict[str, int]
 
 
 def build_solvers(spec: RuleSpec, k: int, skip: dict[str, str]) -> dict[str, Solver]:
@@ -288,53 +329,99 @@ def measure(
     repeats: int,
     warmup: int,
     skip: dict[str, str],
-) -> RowResult:
-    """Time and score every available contender of ``spec`` on ``instances``."""
+    *,
+    interleave: bool = False,
+) -> list[Record]:
+    """Time and score every available contender of ``spec`` on each instance.
+
+    By default each contender runs its warm-up and timed calls back to back (a hot loop, as
+    ``timeit`` does). With ``interleave`` the contenders take turns call by call, so each call
+    runs with caches and branch predictors disturbed by the others' work (a colder setting,
+    closer to a rule called once per training step amid other work).
+    """
     solvers = build_solvers(spec, k, skip)
-    row = RowResult(spec.name, k)
-    medians: dict[str, list[float]] = {name: [] for name in solvers}
-    residuals: dict[str, list[float]] = {name: [] for name in solvers}
-    excesses: dict[str, list[float]] = {name: [] for name in solvers}
-    failures = dict.fromkeys(solvers, 0)
-    for inst in instances:
+    records = []
+    names = list(solvers)
+    for index, inst in enumerate(instances):
         inputs = {name: s.prepare(inst) for name, s in solvers.items()}
         outputs: dict[str, Any] = {}
         times: dict[str, list[float]] = {name: [] for name in solvers}
-        for _ in range(warmup):
-            for name, s in solvers.items():
-                outputs[name] = s.solve(inputs[name])
-        for _ in range(repeats):
-            for name, s in solvers.items():  # interleaved: drift hits every contender alike
-                solve, arg = s.solve, inputs[name]
-                t0 = time.perf_counter()
-                out = solve(arg)
-                t1 = time.perf_counter()
-                times[name].append(t1 - t0)
-                outputs[name] = out
+        if interleave:  # each timed call comes right after the other contenders' calls
+            for _ in range(warmup):
+                for name, s in solvers.items():
+                    outputs[name] = s.solve(inputs[name])
+            for _ in range(repeats):
+                for name, s in solvers.items():
+                    outputs[name] = _timed(s.solve, inputs[name], times[name])
+        else:  # back-to-back calls per contender; the order rotates from Gramian to Gramian
+            shift = index % len(names) if names else 0
+            for name in names[shift:] + names[:shift]:
+                s, arg = solvers[name], inputs[name]
+                for _ in range(warmup):
+                    outputs[name] = s.solve(arg)
+                for _ in range(repeats):
+                    outputs[name] = _timed(s.solve, arg, times[name])
         weights: dict[str, FloatArray] = {}
+        failed: list[str] = []
         for name, s in solvers.items():
-            medians[name].append(statistics.median(times[name]))
-            try:
-                w = s.to_weights(outputs[name])
-            except (TypeError, ValueError):  # e.g. a failed CVXPY solve returns None
-                w = np.full(k, np.nan)
-            if not np.all(np.isfinite(w)):
-                failures[name] += 1
-                continue
-            weights[name] = w
+            w = s.to_weights(outputs[name]) if outputs[name] is not None else np.full(k, np.nan)
+            if np.all(np.isfinite(w)):
+                weights[name] = w
+            else:
+                failed.append(name)
         g = inst.gramian
         values = {name: spec.objective(g, w) for name, w in weights.items()}
-        best = min(values.values()) if values else float("nan")
+        best = min(values.values(), default=float("nan"))
         scale = float(np.max(np.diag(g)))
-        for name, w in weights.items():
-            residuals[name].append(spec.residual(g, w))
-            excesses[name].append((values[name] - best) / scale if scale > 0.0 else 0.0)
-    for name in solvers:
-        row.time_us[name] = 1e6 * statistics.median(medians[name])
-        row.max_residual[name] = max(residuals[name], default=float("nan"))
-        row.max_excess[name] = max(excesses[name], default=float("nan"))
-        row.failures[name] = failures[name]
-    return row
+        records.append(
+            Record(
+                family=inst.family,
+                time_s={name: statistics.median(t) for name, t in times.items()},
+                residual={name: spec.residual(g, w) for name, w in weights.items()},
+                excess={
+                    name: (v - best) / scale if scale > 0.0 else 0.0 for name, v in values.items()
+                },
+                failed=tuple(failed),
+            )
+        )
+    return records
+
+
+def _timed(solve: Callable[[Any], Any], arg: Any, sink: list[float]) -> Any:
+    """Call ``solve(arg)``, append its wall time (s) to ``sink``, return its output."""
+    t0 = time.perf_counter()
+    out = solve(arg)
+    sink.append(time.perf_counter() - t0)
+    return out
+
+
+def summarize(rule: str, k: int, family: str, records: Sequence[Record]) -> RowResult:
+    """Mean over the records of the per-Gramian median times; maximum of the accuracy measures.
+
+    The mean (the expected cost of one call on this mix of Gramians) rather than a median: the
+    times of iterative solvers are often bimodal across Gramians (converged early vs. ran to
+    the iteration cap), and a median then jumps between the modes from run to run.
+    """
+    names = [n for n in CONTENDERS if any(n in r.time_s for r in records)]
+    nan = float("nan")
+    return RowResult(
+        rule=rule,
+        k=k,
+        family=family,
+        time_us={n: 1e6 * statistics.fmean(r.time_s[n] for r in records) for n in names},
+        max_residual={
+            n: max((r.residual[n] for r in records if n in r.residual), default=nan) for n in names
+        },
+        max_excess={
+            n: max((r.excess[n] for r in records if n in r.excess), default=nan) for n in names
+        },
+        min_ratio={
+            n: min(r.time_s[n] / r.time_s["moo"] for r in records)
+            for n in names
+            if n != "moo" and "moo" in names
+        },
+        failures={n: sum(n in r.failed for r in records) for n in names},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,10 +441,15 @@ def machine_info() -> list[str]:
         var: os.environ.get(var, "unset")
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     }
+    try:
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):  # not available on this platform
+        load = "unknown"
     lines = [
         f"- platform: {platform.platform()} ({platform.machine()}), "
         f"Python {platform.python_version()}",
-        f"- CPUs: os.cpu_count()={os.cpu_count()}, usable by this process={affinity}",
+        f"- CPUs: os.cpu_count()={os.cpu_count()}, usable by this process={affinity}; "
+        f"load average (1, 5, 15 min) at the end: {load}",
         f"- numpy {np.__version__} (BLAS: {blas.get('name', '?')} {blas.get('version', '')}), "
         f"scipy {_version('scipy')}",
         "- thread env: " + ", ".join(f"{k}={v}" for k, v in env.items()),
@@ -372,7 +464,35 @@ def machine_info() -> list[str]:
     else:
         lines.append("- torch: not importable")
     lines.append(f"- cvxpy {_version('cvxpy')}, clarabel {_version('clarabel')}")
+    lines.append(f"- moo: {_moo_revision()}")
     return lines
+
+
+def _moo_revision() -> str:
+    """The git commit of the checkout of ``moo`` and a digest of any local changes to ``moo/``."""
+    root = Path(moo.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "moo"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return f"{root} (not a git checkout)"
+    if not diff:
+        return f"commit {head}"
+    digest = hashlib.sha256(diff).hexdigest()[:12]
+    return f"commit {head} with uncommitted changes under moo/ (sha256 of the diff: {digest})"
 
 
 def _fmt_time(row: RowResult, name: str) -> str:
@@ -382,7 +502,10 @@ def _fmt_time(row: RowResult, name: str) -> str:
 def _fmt_ratio(row: RowResult, name: str) -> str:
     if name not in row.time_us or "moo" not in row.time_us:
         return "—"
-    return f"{row.time_us[name] / row.time_us['moo']:.1f}×"
+    text = f"{row.time_us[name] / row.time_us['moo']:.1f}×"
+    if name in row.min_ratio:
+        text += f" (min {row.min_ratio[name]:.1f}×)"
+    return text
 
 
 def _fmt_acc(values: dict[str, float], failures: dict[str, int]) -> str:
@@ -398,31 +521,40 @@ def _fmt_acc(values: dict[str, float], failures: dict[str, int]) -> str:
     return " / ".join(cells)
 
 
-def markdown_table(rows: Sequence[RowResult]) -> list[str]:
-    """The side-by-side Markdown table, one line per (rule, K)."""
+def markdown_table(rows: Sequence[RowResult], *, with_family: bool = False) -> list[str]:
+    """The side-by-side Markdown table, one line per row (rule, K[, family])."""
+    fam_head, fam_align = ("| family ", "|---") if with_family else ("", "")
     header = (
-        "| rule | K | moo µs | torchjd µs | cvxpy µs | torchjd/moo | cvxpy/moo "
+        f"| rule | K {fam_head}| moo µs | torchjd µs | cvxpy µs | torchjd/moo | cvxpy/moo "
         "| max KKT residual moo / torchjd / cvxpy | max rel. excess moo / torchjd / cvxpy |"
     )
-    lines = [header, "|---|--:|--:|--:|--:|--:|--:|---|---|"]
+    lines = [header, f"|---|--:{fam_align}|--:|--:|--:|--:|--:|---|---|"]
     for row in rows:
+        fam = f"| {row.family} " if with_family else ""
         lines.append(
-            f"| {row.rule} | {row.k} | {_fmt_time(row, 'moo')} | {_fmt_time(row, 'torchjd')} "
-            f"| {_fmt_time(row, 'cvxpy')} | {_fmt_ratio(row, 'torchjd')} "
-            f"| {_fmt_ratio(row, 'cvxpy')} | {_fmt_acc(row.max_residual, row.failures)} "
+            f"| {row.rule} | {row.k} {fam}| {_fmt_time(row, 'moo')} "
+            f"| {_fmt_time(row, 'torchjd')} | {_fmt_time(row, 'cvxpy')} "
+            f"| {_fmt_ratio(row, 'torchjd')} | {_fmt_ratio(row, 'cvxpy')} "
+            f"| {_fmt_acc(row.max_residual, row.failures)} "
             f"| {_fmt_acc(row.max_excess, row.failures)} |"
         )
     return lines
 
 
 def report(
-    rows: Sequence[RowResult],
-    specs: Sequence[RuleSpec],
+    results: Sequence[tuple[RuleSpec, int, list[Record]]],
     args: argparse.Namespace,
     skip: dict[str, str],
     elapsed: float,
 ) -> str:
-    """The whole Markdown report: machine, settings, table, contender notes."""
+    """The whole Markdown report: machine, settings, tables, contender notes."""
+    overall = [summarize(spec.name, k, "all", recs) for spec, k, recs in results]
+    per_family = [
+        summarize(spec.name, k, fam, [r for r in recs if r.family == fam])
+        for spec, k, recs in results
+        for fam in FAMILIES
+        if any(r.family == fam for r in recs)
+    ]
     lines = ["### Machine", "", *machine_info(), ""]
     lines += [
         "### Settings",
@@ -430,18 +562,32 @@ def report(
         f"- {args.gramians} Gramians per K (families cycled: {', '.join(FAMILIES)}), "
         f"J of shape K×{DIM}, seed {args.seed}",
         f"- time: median over {args.repeats} calls (after {args.warmup} warm-up calls) per "
-        "Gramian, then median over the Gramians; ratios are of these medians",
+        "Gramian, then mean over the Gramians; ratios are of these means, with the smallest "
+        "per-Gramian ratio in parentheses; "
+        + (
+            "contenders interleaved call by call (--interleave: cold caches)"
+            if args.interleave
+            else "each contender timed in a hot back-to-back loop"
+        ),
         "- accuracy: max over the Gramians of the scale-free KKT residual of each contender's "
         "weights and of the relative excess objective (wᵀGw − best of the three) / max diag G",
         "",
-        "### Results",
+        "### Results (all Gramians)",
         "",
-        *markdown_table(rows),
+        *markdown_table(overall),
+        "",
+        "### Results per family",
+        "",
+        *markdown_table(per_family, with_family=True),
         "",
         "### Contenders",
         "",
     ]
-    for spec in specs:
+    seen: set[str] = set()
+    for spec, _, _ in results:
+        if spec.name in seen:
+            continue
+        seen.add(spec.name)
         for name in CONTENDERS:
             if name in skip:
                 lines.append(f"- {spec.name} / {name}: skipped ({skip[name]})")
@@ -482,6 +628,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=",".join(RULES),
         help=f"comma-separated rules to run (available: {', '.join(RULES)})",
     )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="alternate the contenders call by call instead of timing each in a hot loop",
+    )
     parser.add_argument("--out", default=None, help="also write the Markdown report to this file")
     args = parser.parse_args(argv)
     for name in ("repeats", "gramians"):
@@ -517,13 +668,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: skipping the {name} column ({reason})", file=sys.stderr)
     specs = [RULES[r] for r in args.rules.split(",")]
     start = time.perf_counter()
-    rows = []
+    results = []
     for spec in specs:
         for k in args.ks:
             instances = make_instances(args.seed, k, args.gramians)
-            rows.append(measure(spec, k, instances, args.repeats, args.warmup, skip))
-            print(f"  done: {spec.name} K={k}", file=sys.stderr, flush=True)
-    text = report(rows, specs, args, skip, time.perf_counter() - start)
+            records = measure(
+                spec, k, instances, args.repeats, args.warmup, skip, interleave=args.interleave
+            )
+            results.append((spec, k, records))
+            print(f"measured {spec.name} K={k}", file=sys.stderr, flush=True)
+    text = report(results, args, skip, time.perf_counter() - start)
     print(text, end="")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:

@@ -2,9 +2,10 @@
 
 - `non_dominated`: mask of the non-dominated rows of an objective matrix (NumPy).
 - `distance_to_front`: distance of each point to a (densely sampled) reference front.
-- `igd`, `igd_plus`, `hypervolume`: the usual indicators, computed by the
-  well-kept `moocore <https://multi-objective.github.io/moocore/python/>`_ library (the
-  ``indicators`` extra: ``pip install 'moo-toolkit[indicators]'``).
+- `igd`: inverted generational distance (NumPy/SciPy, no extra needed).
+- `igd_plus`, `hypervolume`: computed by the well-kept
+  [moocore](https://multi-objective.github.io/moocore/python/) library (the ``indicators``
+  extra: ``pip install 'moo-toolkit[indicators]'``).
 - `pareto_stationarity`: the first-order measure ``min_{w∈Δ} ||Jᵀw||``.
 
 All objectives are minimized.
@@ -81,10 +82,12 @@ def distance_to_front(F: ArrayLike, front: ArrayLike) -> FloatArray:
 
 
 def igd(F: ArrayLike, front: ArrayLike) -> float:
-    """Inverted generational distance: mean distance from each reference point to ``F``."""
+    """Inverted generational distance: mean Euclidean distance from each point of the
+    reference ``front`` to its nearest point of ``F`` (moocore's definition; computed here with
+    a k-d tree, so it needs no extra)."""
     arr = _matrix(F, "F")
     ref = _matrix(front, "front", arr.shape[1])
-    return float(_moocore().igd(arr, ref=ref))
+    return float(distance_to_front(ref, arr).mean())
 
 
 def igd_plus(F: ArrayLike, front: ArrayLike) -> float:

@@ -192,3 +192,10 @@ def test_indicators_on_a_known_set() -> None:
         igd(F, np.zeros((3, 3)))
     with pytest.raises(ValueError, match="reference_point must be 2 finite numbers"):
         hypervolume(F, [1.0])
+
+
+def test_igd_matches_moocore() -> None:
+    moocore = pytest.importorskip("moocore")
+    rng = np.random.default_rng(0)
+    F, front = rng.random((30, 3)), rng.random((200, 3))
+    assert igd(F, front) == pytest.approx(float(moocore.igd(F, ref=front)), rel=1e-12)
