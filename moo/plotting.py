@@ -126,12 +126,7 @@ def plot_front(
     found = _front_points(problem, front)
     names = problem.objective_names
     if k == 2:
-        fig = _figure_of(ax) if ax is not None else _new_figure()
-        axes = ax if ax is not None else fig.add_subplot()
-        known = _known_front(problem, 1000)
-        if known is not None:
-            x, y = _front_line(known)
-            axes.plot(x, y, color=_FRONT_COLOR, lw=1.5, label="known front", zorder=1)
+        fig, axes = _axes_with_known_front(problem, ax)
         axes.scatter(found[:, 0], found[:, 1], s=28, color=_FOUND_COLOR, label="found", zorder=2)
         axes.set_xlabel(names[0])
         axes.set_ylabel(names[1])
@@ -232,12 +227,7 @@ def plot_trajectories(
         if F.ndim != 2 or F.shape[1] != 2:
             raise ValueError(f"results[{i}].history.F must be (n, 2), got shape {F.shape}")
         paths.append(F)
-    fig = _figure_of(ax) if ax is not None else _new_figure()
-    axes = ax if ax is not None else fig.add_subplot()
-    known = _known_front(problem, 1000)
-    if known is not None:
-        x, y = _front_line(known)
-        axes.plot(x, y, color=_FRONT_COLOR, lw=1.5, label="known front", zorder=1)
+    fig, axes = _axes_with_known_front(problem, ax)
     for i, F in enumerate(paths):
         color = f"C{i % 10}"
         axes.plot(F[:, 0], F[:, 1], color=color, lw=1.0, alpha=0.8, zorder=2)
@@ -328,3 +318,15 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _axes_with_known_front(problem: Problem, ax: Any) -> tuple[Figure, Any]:
+    """The figure and 2-D axes to draw on (new ones when ``ax`` is None), with the problem's
+    known front drawn as a line when it has one."""
+    fig = _figure_of(ax) if ax is not None else _new_figure()
+    axes = ax if ax is not None else fig.add_subplot()
+    known = _known_front(problem, 1000)
+    if known is not None:
+        x, y = _front_line(known)
+        axes.plot(x, y, color=_FRONT_COLOR, lw=1.5, label="known front", zorder=1)
+    return fig, axes
