@@ -55,12 +55,20 @@ class UpdateRule(ABC):
         common_descent: ``True`` when ``d`` is guaranteed to be a descent direction for every
             objective (``g_iᵀ d >= 0`` for all ``i``); the minimize loop then runs its Armijo
             test on every objective.
+        average_descent: ``True`` when ``d`` is guaranteed to be a descent direction for the
+            average objective (``g_0ᵀ d >= 0`` with ``g_0`` the mean gradient).
+        permutation_equivariant: ``True`` when permuting the objectives permutes the weights
+            (``False`` for rules with a random order, such as PCGrad).
+        stateful: ``True`` when the weights depend on earlier calls (see `state_dict`).
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     needs: ClassVar[Needs] = "gramian"
     common_descent: ClassVar[bool] = False
+    average_descent: ClassVar[bool] = False
+    permutation_equivariant: ClassVar[bool] = True
+    stateful: ClassVar[bool] = False
 
     def weights(self, gramian: ArrayLike | None, losses: ArrayLike) -> RuleResult:
         """Weights from the K×K Gramian ``G = J Jᵀ`` and the K loss values.
@@ -98,6 +106,16 @@ class UpdateRule(ABC):
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         """Compute the weights from validated float64 inputs."""
         raise NotImplementedError(f"rule {self.name!r} does not implement weights from a Gramian")
+
+    def scale_error(
+        self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray
+    ) -> str | None:
+        """Check ``weights`` against this rule's documented scale law.
+
+        Returns a message describing the violation, or ``None`` when the law holds (the
+        default: no law declared). Used by `moo.testing.check_update_rule`.
+        """
+        return None
 
     def reset(self) -> None:
         """Forget any state carried between steps (no-op for stateless rules)."""

@@ -53,3 +53,12 @@ class LinearScalarization(UpdateRule):
                 f"weights has {self.weights_.shape[0]} entries but there are {k} objectives"
             )
         return RuleResult(self.weights_.copy())
+
+    def scale_error(
+        self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray
+    ) -> str | None:
+        """The weights given (or ``1/K`` each), unchanged."""
+        expected = self._weights(None, losses).weights
+        if not np.array_equal(weights, expected):
+            return f"weights {weights.tolist()} differ from the fixed {expected.tolist()}"
+        return None

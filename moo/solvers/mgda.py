@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from moo._validation import FloatArray, check_choice, check_gramian
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._simplex import simplex_error
 
 Normalization = Literal["none", "l2", "loss", "loss+"]
 NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
@@ -272,6 +273,20 @@ class MGDA(UpdateRule):
             w = sol.weights / s
         info = {"objective": float(w @ gramian @ w), "iterations": sol.iterations}
         return RuleResult(w, sol.residual, info)
+
+    def scale_error(
+        self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray
+    ) -> str | None:
+        """Simplex weights on the (normalized) gradients: ``w_i s_i >= 0`` summing to 1."""
+        assert gramian is not None
+        if self.normalization == "none":
+            scaled = weights
+        else:
+            s = _scales(gramian, losses, self.normalization)
+            if (s <= 0.0).any():
+                return None  # a zero gradient: any weight on it gives d = 0
+            scaled = weights * s
+        return simplex_error(scaled)
 
 
 def pareto_stationarity(gramian: ArrayLike) -> float:

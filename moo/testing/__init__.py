@@ -1,7 +1,9 @@
-"""Testing kit for update rules: hypothesis strategies (needs ``hypothesis``).
+"""Testing kit for update rules (needs ``hypothesis``).
 
-``from moo.testing import jacobians, gramians`` gives strategies that cover well-conditioned,
-rank-deficient, near-parallel, wildly scaled and duplicated gradients.
+- `check_update_rule`: assert the generic laws of a rule (finite output, scale law, descent
+  property, permutation equivariance, determinism, ``state_dict`` round trip, clear errors).
+- Strategies `jacobians`, `gramians`, `loss_vectors` covering well-conditioned,
+  rank-deficient, near-parallel, wildly scaled and duplicated gradients.
 """
 
 try:
@@ -9,6 +11,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without hypothesis only
     raise ImportError("moo.testing needs hypothesis: pip install hypothesis") from exc
 
+from moo.testing.checks import check_update_rule
 from moo.testing.strategies import FAMILIES, gramians, jacobians, loss_vectors, make_jacobian
 
-__all__ = ["FAMILIES", "gramians", "jacobians", "loss_vectors", "make_jacobian"]
+__all__ = [
+    "FAMILIES",
+    "check_update_rule",
+    "gramians",
+    "jacobians",
+    "loss_vectors",
+    "make_jacobian",
+]
