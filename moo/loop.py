@@ -150,7 +150,7 @@ def minimize(
             break
         if step == n_steps_max:
             break
-        outcome = stepper.step(problem, x, F, direction, jac, result.weights, rule.common_descent)
+        outcome = stepper.step(problem, x, F, direction, jac, rule, result)
         if not outcome.accepted:
             reason = "line search failed"
             break

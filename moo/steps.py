@@ -1,7 +1,7 @@
 """Step-size rules for the minimize loop: a constant step and Armijo backtracking.
 
 A step-size rule receives the current point, the update direction ``d`` (the loop moves along
-``-d``), the Jacobian and the rule's weights, and returns the accepted next point. Projection
+``-d``), the Jacobian, the rule and its result, and returns the accepted next point. Projection
 onto the problem's box bounds is part of the trial point ``x⁺ = P(x − t d)``.
 """
 
@@ -15,8 +15,9 @@ import numpy as np
 
 from moo._validation import FloatArray, check_choice, check_int, check_real
 from moo.problems import Problem
+from moo.solvers import RuleResult, UpdateRule
 
-Condition = Literal["auto", "all", "weighted"]
+Condition = Literal["auto", "all", "merit", "weighted"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class StepSize(ABC):
         F: FloatArray,
         direction: FloatArray,
         jacobian: FloatArray,
-        weights: FloatArray,
-        common_descent: bool,
+        rule: UpdateRule,
+        result: RuleResult,
     ) -> StepOutcome:
         """Return the next point from ``x`` along ``-direction``."""
 
@@ -67,8 +68,8 @@ class ConstantStep(StepSize):
         F: FloatArray,
         direction: FloatArray,
         jacobian: FloatArray,
-        weights: FloatArray,
-        common_descent: bool,
+        rule: UpdateRule,
+        result: RuleResult,
     ) -> StepOutcome:
         x_new = problem.project(x - self.size * direction)
         return StepOutcome(x_new, problem.values(x_new), self.size, True)
@@ -85,11 +86,16 @@ class Armijo(StepSize):
     - ``condition="all"`` (multi-objective Armijo of Fliege & Svaiter, 2000): every objective
       decreases enough, ``f_i(x⁺) <= f_i(x) − σ min_j g_jᵀ p`` for all ``i``. For MGDA
       ``min_j g_jᵀ d = ||d||²``, so each accepted step decreases *every* objective.
+    - ``condition="merit"``: the rule's merit function decreases enough,
+      ``m(f(x⁺)) <= m(f(x)) − σ dᵀp``, for rules whose direction is the gradient of a merit
+      ``m(f(x))`` of the loss values (`UpdateRule.merit`, e.g. MIMO's smoothed penalty).
     - ``condition="weighted"``: the weighted sum decreases enough,
       ``wᵀf(x⁺) <= wᵀf(x) − σ dᵀp``; always satisfiable for small ``t`` because
-      ``d = Jᵀw`` is the gradient of ``wᵀf`` (with ``w`` frozen).
+      ``d = Jᵀw`` is the gradient of ``wᵀf`` (with ``w`` frozen). With weights that change
+      with the losses a run may then cycle; rules with a merit avoid it.
     - ``condition="auto"`` (default): ``"all"`` for rules whose direction is a common descent
-      direction (MGDA), ``"weighted"`` otherwise.
+      direction (MGDA), ``"merit"`` for rules with a merit function, ``"weighted"``
+      otherwise.
 
     The first trial of each step is ``min(initial, growth · t_previous)`` so a run does not
     re-discover a small step size every iteration. When no trial passes after
@@ -103,7 +109,7 @@ class Armijo(StepSize):
         growth: factor ``>= 1`` applied to the previous accepted step for the first trial
             (default 2).
         max_backtracks: trials per step (default 50).
-        condition: ``"auto"``, ``"all"`` or ``"weighted"``.
+        condition: ``"auto"``, ``"all"``, ``"merit"`` or ``"weighted"``.
     """
 
     def __init__(
@@ -121,7 +127,7 @@ class Armijo(StepSize):
         self.growth = check_real(growth, "growth", low=1.0)
         self.max_backtracks = check_int(max_backtracks, "max_backtracks", low=1)
         self.condition: Condition = check_choice(  # type: ignore[assignment]
-            condition, "condition", ("auto", "all", "weighted")
+            condition, "condition", ("auto", "all", "merit", "weighted")
         )
         self._previous = self.initial
 
@@ -135,29 +141,43 @@ class Armijo(StepSize):
         F: FloatArray,
         direction: FloatArray,
         jacobian: FloatArray,
-        weights: FloatArray,
-        common_descent: bool,
+        rule: UpdateRule,
+        result: RuleResult,
     ) -> StepOutcome:
-        use_all = self.condition == "all" or (self.condition == "auto" and common_descent)
+        test = self._test(rule, F)
+        merit_now = rule.merit(F) if test == "merit" else None
         t = min(self.initial, self.growth * self._previous)
         for _ in range(self.max_backtracks):
             x_new = problem.project(x - t * direction)
             p = x - x_new
             if np.any(p != 0.0):
                 F_new = problem.values(x_new)
-                if use_all:
+                if test == "all":
                     decrease = float(np.min(jacobian @ p))
-                    ok = decrease > 0.0 and bool(np.all(F_new <= F - self.sigma * decrease))
+                    ok = bool(np.all(F_new <= F - self.sigma * decrease))
                 else:
                     decrease = float(direction @ p)
-                    ok = decrease > 0.0 and float(weights @ F_new) <= float(
-                        weights @ F
-                    ) - self.sigma * decrease
-                if ok:
+                    if merit_now is not None:
+                        after = rule.merit(F_new)
+                        assert after is not None
+                        ok = after <= merit_now - self.sigma * decrease
+                    else:
+                        w = result.weights
+                        ok = float(w @ F_new) <= float(w @ F) - self.sigma * decrease
+                if ok and decrease > 0.0:
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)
             t *= self.shrink
         return StepOutcome(x, F, 0.0, False)
+
+    def _test(self, rule: UpdateRule, F: FloatArray) -> str:
+        if self.condition != "auto":
+            if self.condition == "merit" and rule.merit(F) is None:
+                raise ValueError(f"condition='merit' but rule {rule.name!r} has no merit function")
+            return self.condition
+        if rule.common_descent:
+            return "all"
+        return "merit" if rule.merit(F) is not None else "weighted"
 
     def __repr__(self) -> str:
         return (

@@ -117,6 +117,15 @@ class UpdateRule(ABC):
         """
         return None
 
+    def merit(self, losses: FloatArray) -> float | None:
+        """A merit function ``m(f)`` of the loss values whose gradient ``∇_x m(f(x))`` is the
+        rule's direction ``d``, or ``None`` (the default) when there is none.
+
+        The minimize loop's Armijo rule tests sufficient decrease of the merit when it exists.
+        It must not change the rule's state.
+        """
+        return None
+
     def reset(self) -> None:
         """Forget any state carried between steps (no-op for stateless rules)."""
 

@@ -54,6 +54,10 @@ class LinearScalarization(UpdateRule):
             )
         return RuleResult(self.weights_.copy())
 
+    def merit(self, losses: FloatArray) -> float | None:
+        """The weighted sum ``wᵀf``, whose gradient is the direction ``Jᵀw``."""
+        return float(self._weights(None, losses).weights @ losses)
+
     def scale_error(
         self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray
     ) -> str | None:
