@@ -43,6 +43,7 @@ def _call(rule: UpdateRule, jac: FloatArray, losses: FloatArray) -> RuleResult:
 def check_update_rule(
     rule: RuleSource,
     *,
+    min_objectives: int = 1,
     max_objectives: int = 8,
     max_dim: int = 12,
     families: Sequence[str] = FAMILIES,
@@ -68,7 +69,8 @@ def check_update_rule(
 
     Args:
         rule: an `UpdateRule` (deep-copied for each check) or a zero-argument factory.
-        max_objectives: largest K drawn (>= 2).
+        min_objectives: smallest K drawn (e.g. 2 for rules that need a group of objectives).
+        max_objectives: largest K drawn.
         max_dim: largest gradient dimension d drawn.
         families: Jacobian families of `moo.testing.jacobians`.
         max_examples: hypothesis examples per law group.
@@ -88,7 +90,10 @@ def check_update_rule(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     objectives = jacobians(
-        min_objectives=1, max_objectives=max_objectives, max_dim=max_dim, families=families
+        min_objectives=min_objectives,
+        max_objectives=max_objectives,
+        max_dim=max_dim,
+        families=families,
     )
 
     @config
