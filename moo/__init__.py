@@ -12,7 +12,12 @@ from moo.pareto import ParetoFront, pareto_front
 from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import (
     MGDA,
+    MIMO,
     LinearScalarization,
+    MoCo,
+    MoDo,
+    NashMTL,
+    ParetoStationaryError,
     RuleResult,
     UpdateRule,
     available_rules,
@@ -25,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MGDA",
+    "MIMO",
     "AnalyticJacobian",
     "Armijo",
     "ConstantStep",
@@ -32,7 +38,11 @@ __all__ = [
     "GradientProvider",
     "History",
     "LinearScalarization",
+    "MoCo",
+    "MoDo",
+    "NashMTL",
     "ParetoFront",
+    "ParetoStationaryError",
     "Problem",
     "Result",
     "RuleResult",

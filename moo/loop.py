@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 
 from moo._validation import FloatArray, check_int, check_real
 from moo.problems import Problem
-from moo.solvers import UpdateRule, get_rule, min_norm_weights
+from moo.solvers import ParetoStationaryError, UpdateRule, get_rule, min_norm_weights
 from moo.steps import Armijo, ConstantStep, StepSize
 
 
@@ -62,8 +62,10 @@ class Result:
         x: final point (d,).
         F: objective values at ``x`` (K,).
         stationarity: Pareto-stationarity measure at ``x`` (see `History`).
-        converged: ``True`` when the rule's direction norm fell to ``tol``.
-        reason: why the run stopped: ``"converged"``, ``"max steps"``,
+        converged: ``True`` when the rule's direction norm fell to ``tol``, or the rule
+            reported the point Pareto-stationary (`ParetoStationaryError`).
+        reason: why the run stopped: ``"converged"`` (``||d|| <= tol``), ``"stationary"``
+            (the rule raised `ParetoStationaryError`), ``"max steps"``,
             ``"line search failed"`` or ``"callback"``.
         n_steps: steps taken.
         method: the rule, as ``repr``.
@@ -142,7 +144,11 @@ def minimize(
         jac = _free_jacobian(problem, x, problem.jacobian(x))
         stats.append(math.sqrt(min_norm_weights(jac @ jac.T).value))
         started = time.perf_counter()
-        direction, result = rule.direction(jac, F)
+        try:
+            direction, result = rule.direction(jac, F)
+        except ParetoStationaryError:
+            reason = "stationary"
+            break
         elapsed = time.perf_counter() - started
         dnorm = float(np.linalg.norm(direction))
         if dnorm <= tolerance:
@@ -182,7 +188,7 @@ def minimize(
         x=x,
         F=F,
         stationarity=float(stats[-1]),
-        converged=reason == "converged",
+        converged=reason in ("converged", "stationary"),
         reason=reason,
         n_steps=len(xs) - 1,
         method=repr(rule),

@@ -90,3 +90,8 @@ def test_project_simplex() -> None:
         assert np.all(gap[~support] <= gap[support].min() + 1e-12)
     assert simplex_error(np.array([0.5, 0.6])) is not None
     assert simplex_error(np.array([-0.1, 1.1])) is not None
+
+
+def test_project_simplex_with_huge_entries() -> None:
+    np.testing.assert_array_equal(project_simplex(np.array([2e289])), [1.0])
+    np.testing.assert_allclose(project_simplex(np.array([1e300, 1e300 - 1e284])), [1.0, 0.0])

@@ -4,13 +4,29 @@ Every rule is an `UpdateRule` registered by name; `get_rule` builds one from a n
 and keyword hyperparameters.
 """
 
-from moo.solvers._base import RuleResult, UpdateRule, available_rules, get_rule, register
+from moo.solvers._base import (
+    ParetoStationaryError,
+    RuleResult,
+    UpdateRule,
+    available_rules,
+    get_rule,
+    register,
+)
 from moo.solvers.linear import LinearScalarization
 from moo.solvers.mgda import MGDA, kkt_residual, min_norm_weights, pareto_stationarity
+from moo.solvers.mimo import MIMO, smoothed_max
+from moo.solvers.moco import MoCo
+from moo.solvers.modo import MoDo
+from moo.solvers.nash_mtl import NashMTL
 
 __all__ = [
     "MGDA",
+    "MIMO",
     "LinearScalarization",
+    "MoCo",
+    "MoDo",
+    "NashMTL",
+    "ParetoStationaryError",
     "RuleResult",
     "UpdateRule",
     "available_rules",
@@ -19,4 +35,5 @@ __all__ = [
     "min_norm_weights",
     "pareto_stationarity",
     "register",
+    "smoothed_max",
 ]

@@ -22,6 +22,27 @@ from moo._validation import FloatArray, as_vector, check_gramian, check_jacobian
 Needs = Literal["losses", "gramian", "jacobian"]
 
 
+class ParetoStationaryError(ValueError):
+    """A rule's subproblem has no solution because the point is Pareto-stationary (to tolerance).
+
+    Raised, for example, by `NashMTL` (with ``on_stationary="raise"``) when some gradient is
+    zero or ``min_{w ∈ Δ} ||Σ_i w_i g_i / ||g_i|| || <= stationary_tol``. The minimize loop
+    catches it and ends the run with reason ``"stationary"`` (converged).
+
+    Attributes:
+        stationarity: that minimum ``m`` (``0`` with a zero gradient).
+        weights: the minimizing ``w*`` on the simplex (on the zero rows, if any).
+        objectives: the objectives with ``w*_i > 0``, whose (normalized) gradients combine
+            to (nearly) zero.
+    """
+
+    def __init__(self, message: str, stationarity: float, weights: FloatArray) -> None:
+        super().__init__(message)
+        self.stationarity = stationarity
+        self.weights = weights
+        self.objectives = [int(i) for i in np.flatnonzero(weights > 0.0)]
+
+
 @dataclass(frozen=True)
 class RuleResult:
     """What a rule returns for one step.

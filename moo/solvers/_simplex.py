@@ -13,12 +13,13 @@ def project_simplex(v: FloatArray) -> FloatArray:
     The sort-based algorithm of Held, Wolfe & Crowder (1974) / Duchi et al. (2008):
     ``w = max(v − τ, 0)`` with the threshold ``τ`` that makes ``Σ w = 1``; ``O(K log K)``.
     """
-    u = np.sort(v)[::-1]
+    shifted = v - v.max()  # translation-invariant; keeps huge entries from rounding away
+    u = np.sort(shifted)[::-1]
     css = np.cumsum(u) - 1.0
     idx = np.arange(1, v.size + 1)
     rho = int(np.nonzero(u - css / idx > 0.0)[0][-1])
     tau = css[rho] / (rho + 1)
-    w: FloatArray = np.maximum(v - tau, 0.0)
+    w: FloatArray = np.maximum(shifted - tau, 0.0)
     return w
 
 
