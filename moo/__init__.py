@@ -11,15 +11,19 @@ from moo.loop import History, Result, minimize
 from moo.pareto import ParetoFront, pareto_front
 from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import (
+    IMTLG,
     MGDA,
     MIMO,
+    CAGrad,
     LinearScalarization,
     MoCo,
     MoDo,
     NashMTL,
     ParetoStationaryError,
+    PCGrad,
     RuleResult,
     UpdateRule,
+    UPGrad,
     available_rules,
     get_rule,
     pareto_stationarity,
@@ -29,10 +33,12 @@ from moo.steps import Armijo, ConstantStep, StepSize
 __version__ = "0.1.0"
 
 __all__ = [
+    "IMTLG",
     "MGDA",
     "MIMO",
     "AnalyticJacobian",
     "Armijo",
+    "CAGrad",
     "ConstantStep",
     "FiniteDifferences",
     "GradientProvider",
@@ -41,6 +47,7 @@ __all__ = [
     "MoCo",
     "MoDo",
     "NashMTL",
+    "PCGrad",
     "ParetoFront",
     "ParetoStationaryError",
     "Problem",
@@ -48,6 +55,7 @@ __all__ = [
     "RuleResult",
     "StepSize",
     "TorchAutograd",
+    "UPGrad",
     "UpdateRule",
     "__version__",
     "available_problems",

@@ -12,22 +12,30 @@ from moo.solvers._base import (
     get_rule,
     register,
 )
+from moo.solvers.cagrad import CAGrad
+from moo.solvers.imtl import IMTLG
 from moo.solvers.linear import LinearScalarization
 from moo.solvers.mgda import MGDA, kkt_residual, min_norm_weights, pareto_stationarity
 from moo.solvers.mimo import MIMO, smoothed_max
 from moo.solvers.moco import MoCo
 from moo.solvers.modo import MoDo
 from moo.solvers.nash_mtl import NashMTL
+from moo.solvers.pcgrad import PCGrad
+from moo.solvers.upgrad import UPGrad
 
 __all__ = [
+    "IMTLG",
     "MGDA",
     "MIMO",
+    "CAGrad",
     "LinearScalarization",
     "MoCo",
     "MoDo",
     "NashMTL",
+    "PCGrad",
     "ParetoStationaryError",
     "RuleResult",
+    "UPGrad",
     "UpdateRule",
     "available_rules",
     "get_rule",
