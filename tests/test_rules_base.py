@@ -85,3 +85,17 @@ def test_linear_scalarization_default_and_fixed_weights() -> None:
 def test_linear_scalarization_bad_weights(weights: list[float]) -> None:
     with pytest.raises(ValueError, match="weights"):
         LinearScalarization(weights)
+
+
+@pytest.mark.parametrize("name", sorted(available_rules()))
+def test_every_rule_has_explicit_hyperparameters(name: str) -> None:
+    """No rule takes *args/**kwargs: unknown hyperparameters are refused by name."""
+    import inspect
+
+    cls = available_rules()[name]
+    kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}
+    assert inspect.Parameter.VAR_KEYWORD not in kinds
+    assert inspect.Parameter.VAR_POSITIONAL not in kinds
+    message = f"unknown hyperparameter\\(s\\) bogus for method '{name}'"
+    with pytest.raises(ValueError, match=message):
+        get_rule(name, bogus=1)

@@ -91,6 +91,9 @@ class UpdateRule(ABC):
     permutation_equivariant: ClassVar[bool] = True
     stateful: ClassVar[bool] = False
 
+    def __init__(self) -> None:
+        """A rule without hyperparameters (subclasses with some define their own)."""
+
     def weights(self, gramian: ArrayLike | None, losses: ArrayLike) -> RuleResult:
         """Weights from the K×K Gramian ``G = J Jᵀ`` and the K loss values.
 
