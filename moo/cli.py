@@ -115,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "--tol", type=float, default=1e-6, help="stop a run when ||d|| <= tol (default: 1e-6)"
     )
     s.add_argument(
+        "--step-size",
+        type=float,
+        default=None,
+        metavar="T",
+        help="constant step size T > 0 (default: Armijo backtracking)",
+    )
+    s.add_argument(
         "--param",
         action="append",
         default=[],
@@ -300,6 +307,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         progress=_progress_wanted(args),
         steps=args.steps,
         tol=args.tol,
+        step_size=args.step_size,
     )
     wall = time.perf_counter() - started
 
@@ -334,6 +342,7 @@ def _summary(
         ["problem", f"{problem.name} (K={problem.n_obj}, d={problem.n_var})"],
         ["method", method],
         ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, tol {args.tol:g})"],
+        ["step size", "Armijo" if args.step_size is None else f"constant {args.step_size:g}"],
         ["converged", converged],
         ["non-dominated", str(front.F.shape[0])],
         ["median steps", f"{steps:g}"],

@@ -90,8 +90,9 @@ class Armijo(StepSize):
       ``m(f(x⁺)) <= m(f(x)) − σ dᵀp``, for rules whose direction is the gradient of a merit
       ``m(f(x))`` of the loss values (`UpdateRule.merit`, e.g. MIMO's smoothed penalty).
     - ``condition="weighted"``: the weighted sum decreases enough,
-      ``wᵀf(x⁺) <= wᵀf(x) − σ dᵀp``; always satisfiable for small ``t`` because
-      ``d = Jᵀw`` is the gradient of ``wᵀf`` (with ``w`` frozen). With weights that change
+      ``wᵀf(x⁺) <= wᵀf(x) − σ (Jᵀw)ᵀp``; always satisfiable for small ``t`` when
+      ``d = Jᵀw``, the gradient of ``wᵀf`` (with ``w`` frozen), and whenever ``(Jᵀw)ᵀd > 0``
+      (rules whose direction uses tracked gradients, such as MoCo). With weights that change
       with the losses a run may then cycle; rules with a merit avoid it.
     - ``condition="auto"`` (default): ``"all"`` for rules whose direction is a common descent
       direction (MGDA), ``"merit"`` for rules with a merit function, ``"weighted"``
@@ -155,15 +156,17 @@ class Armijo(StepSize):
                 if test == "all":
                     decrease = float(np.min(jacobian @ p))
                     ok = bool(np.all(F_new <= F - self.sigma * decrease))
-                else:
+                elif merit_now is not None:
                     decrease = float(direction @ p)
-                    if merit_now is not None:
-                        after = rule.merit(F_new)
-                        assert after is not None
-                        ok = after <= merit_now - self.sigma * decrease
-                    else:
-                        w = result.weights
-                        ok = float(w @ F_new) <= float(w @ F) - self.sigma * decrease
+                    after = rule.merit(F_new)
+                    assert after is not None
+                    ok = after <= merit_now - self.sigma * decrease
+                else:
+                    # directional derivative of wᵀf along the displacement: (Jᵀw)ᵀp, which is
+                    # dᵀp when d = Jᵀw (rules with tracked gradients, such as MoCo, differ)
+                    w = result.weights
+                    decrease = float((jacobian.T @ w) @ p)
+                    ok = float(w @ F_new) <= float(w @ F) - self.sigma * decrease
                 if ok and decrease > 0.0:
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)

@@ -145,3 +145,26 @@ def test_progress_bar_only_on_a_tty(
     code, _, err = run(capsys, "solve", "quadratic", "--starts", "2", "--no-progress")
     assert code == 0
     assert err == ""
+
+
+def test_solve_with_constant_step_size(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "solve",
+            "quadratic",
+            "--method",
+            "moco",
+            "--starts",
+            "2",
+            "--steps",
+            "3000",
+            "--step-size",
+            "0.1",
+            "--no-progress",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "constant 0.1" in out and "converged               2 / 2" in out
+    assert main(["solve", "quadratic", "--step-size", "0"]) == 2
+    assert "step size must be > 0.0, got 0.0" in capsys.readouterr().err
