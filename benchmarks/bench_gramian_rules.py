@@ -1,21 +1,31 @@
-"""Benchmark: Gramian update rules in moo against torchjd and a CVXPY reference solve.
+"""Benchmark: Gramian update rules in moo against torchjd and a reference solve.
 
 For each K, a few seeded random Gramians ``G = J Jᵀ`` (J of shape K×d) are drawn and each
 contender computes the rule's weights from ``G``:
 
 * ``moo``: the rule in :mod:`moo.solvers` (``Rule().weights(G, losses)``);
-* ``torchjd``: the matching ``torchjd.aggregation`` Weighting, called with its defaults on a
-  float64 CPU tensor of ``G`` (optional: skipped when torch/torchjd is not importable);
-* ``cvxpy``: a reference convex solve with CVXPY + Clarabel (optional: skipped when cvxpy is
-  not importable).
+* ``torchjd``: the matching ``torchjd.aggregation`` weighting, called on a float64 CPU tensor of
+  ``G`` (of ``J`` for Nash-MTL, whose torchjd weighting takes the matrix; optional: skipped when
+  torch/torchjd is not importable);
+* ``reference``: a reference solve, per rule: CVXPY + Clarabel for MGDA, Nash-MTL and UPGrad,
+  the CAGrad authors' SciPy SLSQP formulation for CAGrad, and this project's own MGDA for MIMO
+  (whose target is stated against it); optional: skipped when its library is not importable.
+
+Rules: MGDA, CAGrad, Nash-MTL, MIMO, UPGrad, IMTL-G, PCGrad (see :data:`RULES`). Nash-MTL has
+no solution at Pareto-stationary points, so a Gramian on which ``moo``'s ``NashMTL`` raises
+``ParetoStationaryError`` is redrawn (same family, a derived seed) and the redraws are counted
+in the report.
 
 Time is the median of ``--repeats`` single calls (``time.perf_counter``) after a warm-up, per
-Gramian, then the mean over the Gramians. Each contender is timed in a hot back-to-back loop
-(its order rotates from Gramian to Gramian); ``--interleave`` alternates the contenders call by
+Gramian, then the mean over the Gramians. A slow contender stops early once its timed calls
+(and, separately, its warm-up calls) have taken ``--budget`` seconds on a Gramian, after at
+least 3 timed calls and 1 warm-up call. Each contender is timed in a hot back-to-back loop (its
+order rotates from Gramian to Gramian); ``--interleave`` alternates the contenders call by
 call instead, which times colder calls (on small VMs this inflates the ~20 µs moo calls several
-fold: compare both before reading much into a ratio). Accuracy is the rule's own certificate
-(for MGDA: the scale-free KKT residual :func:`moo.solvers.kkt_residual`) and the relative
-excess objective against the best of the contenders, both as the maximum over the Gramians.
+fold: compare both before reading much into a ratio). Accuracy is each rule's own certificate
+or residual of each contender's weights and, where the rule minimizes an objective of the
+weights, the excess objective against the best of the contenders, both as the maximum over the
+Gramians (:class:`RuleSpec` and ``benchmarks/README.md`` say which, per rule).
 
 Benchmarks report ratios measured in one run on one machine; they are never assertions.
 
@@ -23,8 +33,8 @@ Adding a rule: write its contender factories (``k -> Solver``) and add one :clas
 :data:`RULES`; a contender that needs the Jacobian rather than the Gramian reads
 ``Instance.jacobian`` in its ``prepare``.
 
-Run: ``python benchmarks/bench_gramian_rules.py [--ks 2,3,5,10] [--repeats 30] [--interleave]
-[--out FILE]``.
+Run: ``python benchmarks/bench_gramian_rules.py [--ks 2,3,5,10] [--repeats 30] [--rules MGDA]
+[--interleave] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -33,13 +43,16 @@ import argparse
 import hashlib
 import importlib
 import importlib.metadata
+import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,13 +61,29 @@ import numpy as np
 import numpy.typing as npt
 
 import moo
-from moo.solvers import MGDA, kkt_residual
+from moo.solvers import (
+    IMTLG,
+    MGDA,
+    MIMO,
+    CAGrad,
+    NashMTL,
+    ParetoStationaryError,
+    PCGrad,
+    UPGrad,
+    kkt_residual,
+)
+from moo.solvers.cagrad import cagrad_residual
+from moo.solvers.nash_mtl import nash_residual
+from moo.solvers.upgrad import upgrad_weights
 
 FloatArray = npt.NDArray[np.float64]
 
-CONTENDERS: tuple[str, ...] = ("moo", "torchjd", "cvxpy")
+CONTENDERS: tuple[str, ...] = ("moo", "torchjd", "reference")
 DIM = 100  # length d of each gradient (columns of J)
 FAMILIES: tuple[str, ...] = ("scaled", "near-parallel", "near-parallel-unequal", "low-rank")
+CAGRAD_C = 0.4  # CAGrad's radius factor c for every contender (moo's default)
+MIN_REPEATS = 3  # timed calls per Gramian at least, whatever --budget says
+MAX_REDRAWS = 1000  # redraws of one rejected Gramian before it is left out
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +147,47 @@ def make_instances(seed: int, k: int, count: int) -> list[Instance]:
     return [make_instance(rng, k, FAMILIES[i % len(FAMILIES)]) for i in range(count)]
 
 
+@dataclass(frozen=True)
+class Draw:
+    """The instances of one (rule, K) and what was redrawn to get them.
+
+    ``redrawn[family]`` counts rejected draws (each replaced by a redraw of the same family);
+    ``dropped[family]`` counts instances left out after :data:`MAX_REDRAWS` rejected redraws.
+    """
+
+    instances: list[Instance]
+    redrawn: Counter[str]
+    dropped: Counter[str]
+
+
+def draw_instances(
+    seed: int, k: int, count: int, accept: Callable[[Instance], bool] | None = None
+) -> Draw:
+    """:func:`make_instances`, with each instance that ``accept`` rejects redrawn.
+
+    Instance ``i`` is redrawn from its own generator seeded by ``(seed, K, i, attempt)``, in the
+    same family, so that every accepted instance is the same as for a rule without ``accept``.
+    """
+    redrawn: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    out: list[Instance] = []
+    for i, inst in enumerate(make_instances(seed, k, count)):
+        attempt = 0
+        candidate: Instance | None = inst
+        while candidate is not None and accept is not None and not accept(candidate):
+            redrawn[inst.family] += 1
+            attempt += 1
+            if attempt > MAX_REDRAWS:
+                dropped[inst.family] += 1
+                candidate = None
+            else:
+                rng = np.random.default_rng([seed, k, i, attempt])
+                candidate = make_instance(rng, k, inst.family)
+        if candidate is not None:
+            out.append(candidate)
+    return Draw(out, redrawn, dropped)
+
+
 # --------------------------------------------------------------------------------------------
 # Contenders
 # --------------------------------------------------------------------------------------------
@@ -139,6 +209,9 @@ class Solver:
 # A factory builds a contender's solver for one K (so per-K setup, e.g. compiling a CVXPY
 # problem, is done once and not timed).
 SolverFactory = Callable[[int], Solver]
+Measure = Callable[[FloatArray, FloatArray], float]
+
+TORCHJD_MODULES: tuple[str, ...] = ("torch", "torchjd.aggregation")
 
 
 @dataclass(frozen=True)
@@ -146,22 +219,48 @@ class RuleSpec:
     """A rule and its three contenders (``None`` where a contender has no such rule).
 
     Attributes:
-        name: the rule's row label.
+        name: the rule's row label (and its name for ``--rules``).
         moo: factory of moo's solver.
-        torchjd: factory of torchjd's solver; needs torch and torchjd.
-        reference: factory of the reference (CVXPY) solver; needs cvxpy.
-        objective: ``(G, w) -> value`` the rule minimizes (for the relative excess).
-        residual: ``(G, w) -> certificate`` (0 at the optimum, scale-free).
+        torchjd: factory of torchjd's solver.
+        reference: factory of the reference solver.
+        objective: ``(G, w) -> value`` the rule minimizes (for the excess over the best of the
+            contenders), or ``None`` where the weights minimize no such objective.
+        residual: ``(G, w) -> certificate`` (0 at the exact weights, scale-free), or ``None``.
         notes: one line per contender describing settings (shown under the table).
+        labels: column label of each contender (default: moo, torchjd, cvxpy).
+        residual_label: what the residual column holds (``max <label>``).
+        objective_label: what the excess column holds (``max <label>``).
+        relative_excess: divide the excess by ``max_i G_ii`` (objectives that scale like
+            ``G``); ``False`` for objectives whose differences are already scale-free.
+        accuracy: one line saying what the accuracy columns measure (shown under the table).
+        requires: modules each contender imports (its columns are skipped when one fails).
+        accept: instances the rule is defined on; others are redrawn (see `draw_instances`).
     """
 
     name: str
     moo: SolverFactory
     torchjd: SolverFactory | None
     reference: SolverFactory | None
-    objective: Callable[[FloatArray, FloatArray], float]
-    residual: Callable[[FloatArray, FloatArray], float]
+    objective: Measure | None
+    residual: Measure | None
     notes: dict[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(
+        default_factory=lambda: {"moo": "moo", "torchjd": "torchjd", "reference": "cvxpy"}
+    )
+    residual_label: str = "KKT residual"
+    objective_label: str = "rel. excess"
+    relative_excess: bool = True
+    accuracy: str = ""
+    requires: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"torchjd": TORCHJD_MODULES, "reference": ("cvxpy",)}
+    )
+    accept: Callable[[Instance], bool] | None = None
+
+    def factories(self) -> dict[str, SolverFactory | None]:
+        return {"moo": self.moo, "torchjd": self.torchjd, "reference": self.reference}
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
 
 
 def _optional(module: str) -> tuple[Any, str | None]:
@@ -190,10 +289,18 @@ def _as_numpy(out: Any) -> FloatArray:
     return np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out, np.float64)
 
 
+def _result_weights(res: Any) -> FloatArray:
+    return np.asarray(res.weights, dtype=np.float64)
+
+
 def _torch_gramian(inst: Instance) -> Any:
     import torch
 
     return torch.from_numpy(inst.gramian.copy())  # float64, CPU, contiguous
+
+
+def _gramian(inst: Instance) -> FloatArray:
+    return inst.gramian
 
 
 def _factor(gramian: FloatArray) -> FloatArray:
@@ -204,24 +311,36 @@ def _factor(gramian: FloatArray) -> FloatArray:
     return factor_t
 
 
+def _moo_solver(rule: Any, k: int) -> Solver:
+    """``rule.weights(G, 1)`` on the Gramian (rules that ignore the losses)."""
+    ones = np.ones(k)
+    return Solver(
+        prepare=_gramian,
+        solve=lambda g: rule.weights(g, ones),
+        to_weights=_result_weights,
+    )
+
+
+def _torchjd_gramian_solver(weighting: Any) -> Solver:
+    """A torchjd Gramian weighting called on a float64 CPU tensor of ``G``."""
+    return Solver(prepare=_torch_gramian, solve=weighting, to_weights=_as_numpy)
+
+
+def _scale(gramian: FloatArray) -> float:
+    return float(np.max(np.diag(gramian)))
+
+
 # --- MGDA -------------------------------------------------------------------------------------
 
 
 def moo_mgda(k: int) -> Solver:
-    rule = MGDA()
-    ones = np.ones(k)
-    return Solver(
-        prepare=lambda inst: inst.gramian,
-        solve=lambda g: rule.weights(g, ones),
-        to_weights=lambda res: np.asarray(res.weights, dtype=np.float64),
-    )
+    return _moo_solver(MGDA(), k)
 
 
 def torchjd_mgda(k: int) -> Solver:
     from torchjd.aggregation import MGDAWeighting
 
-    weighting = MGDAWeighting()  # defaults: epsilon=1e-3, max_iters=100
-    return Solver(prepare=_torch_gramian, solve=weighting, to_weights=_as_numpy)
+    return _torchjd_gramian_solver(MGDAWeighting())  # defaults: epsilon=1e-3, max_iters=100
 
 
 def cvxpy_mgda(k: int) -> Solver:
@@ -240,11 +359,266 @@ def cvxpy_mgda(k: int) -> Solver:
             return None  # counted as a failure
         return w.value
 
-    return Solver(prepare=lambda inst: inst.gramian, solve=solve, to_weights=_simplex)
+    return Solver(prepare=_gramian, solve=solve, to_weights=_simplex)
 
 
 def _quadratic(gramian: FloatArray, w: FloatArray) -> float:
     return float(w @ gramian @ w)
+
+
+# --- CAGrad -----------------------------------------------------------------------------------
+# Every contender returns the weights 1/K + μ of d = g0 + Jᵀμ (moo's rescale=0, torchjd's and
+# the reference's scale); the implied dual weights are μ / Σμ.
+
+
+def moo_cagrad(k: int) -> Solver:
+    return _moo_solver(CAGrad(c=CAGRAD_C, rescale=0), k)
+
+
+def torchjd_cagrad(k: int) -> Solver:
+    from torchjd.aggregation import CAGradWeighting
+
+    return _torchjd_gramian_solver(CAGradWeighting(c=CAGRAD_C))  # norm_eps=1e-4 (default)
+
+
+def slsqp_cagrad(k: int) -> Solver:
+    """The CAGrad authors' solve (Cranial-XIX/CAGrad, ``cagrad`` in their trainers): SciPy
+    SLSQP with its defaults on ``xᵀ G b + c' √(xᵀGx + ε)`` over the simplex from ``x = b =
+    1/K``, ``c' = c √(mean(G) + ε) + ε``, ``ε = 1e-8``; then ``1/K + c' / (||Jᵀx|| + ε) x``.
+
+    As in the project's test copy (tests/test_cagrad.py), ``G`` is first divided by
+    ``max_i G_ii`` (so that ``ε`` acts at the same relative size on every Gramian) and ``x`` is
+    clipped at 0 and renormalized; unlike the test, ``ftol`` stays at SciPy's default 1e-6.
+    """
+    from scipy.optimize import minimize
+
+    eps = 1e-8
+    x_start = np.full(k, 1.0 / k)
+    bounds = [(0.0, 1.0)] * k
+    constraints = ({"type": "eq", "fun": lambda x: 1.0 - float(np.sum(x))},)
+
+    def solve(gramian: FloatArray) -> FloatArray:
+        gram = gramian / max(_scale(gramian), 1e-300)
+        radius = CAGRAD_C * math.sqrt(float(gram.mean()) + eps) + eps
+        gb = gram @ x_start
+
+        def objective(x: FloatArray) -> float:
+            return float(x @ gb + radius * math.sqrt(float(x @ gram @ x) + eps))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize(
+                objective, x_start, bounds=bounds, constraints=constraints, method="SLSQP"
+            )
+        x = _simplex(res.x)
+        lam = radius / (math.sqrt(max(float(x @ gram @ x), 0.0)) + eps)
+        weights: FloatArray = 1.0 / k + lam * x
+        return weights
+
+    return Solver(prepare=_gramian, solve=solve, to_weights=lambda w: np.asarray(w, np.float64))
+
+
+def _cagrad_split(w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``(μ, dual)`` from weights ``1/K + μ``: ``dual = μ / Σμ`` (uniform when ``Σμ <= 0``)."""
+    k = w.shape[0]
+    mu = w - 1.0 / k
+    total = float(mu.sum())
+    dual = mu / total if total > 0.0 else np.full(k, 1.0 / k)
+    return mu, dual
+
+
+def _cagrad_dual_objective(gramian: FloatArray, w: FloatArray) -> float:
+    """``F(w') = w'ᵀG1/K + c ||g0|| ||Jᵀw'||`` at the implied dual weights ``w' = μ / Σμ``."""
+    _, dual = _cagrad_split(w)
+    k = int(w.shape[0])
+    sqrt_phi = CAGRAD_C * math.sqrt(max(float(gramian.sum()) / (k * k), 0.0))
+    quad = max(float(dual @ gramian @ dual), 0.0)
+    return float(dual @ gramian.sum(axis=1)) / k + sqrt_phi * math.sqrt(quad)
+
+
+def _cagrad_certificate(gramian: FloatArray, w: FloatArray) -> float:
+    """``cagrad_residual`` of ``(μ, μ / Σμ)``: primal-dual gap plus ball violation, scale-free."""
+    mu, dual = _cagrad_split(w)
+    return cagrad_residual(gramian, CAGRAD_C, mu, dual)
+
+
+# --- Nash-MTL ---------------------------------------------------------------------------------
+
+
+def _nash_accepts(inst: Instance) -> bool:
+    """Whether ``G α = 1/α`` has a solution (moo's NashMTL does not raise)."""
+    try:
+        NashMTL().weights(inst.gramian, np.ones(inst.gramian.shape[0]))
+    except ParetoStationaryError:
+        return False
+    return True
+
+
+def moo_nash(k: int) -> Solver:
+    rule = NashMTL()  # max_norm=None: the weights are α itself
+    ones = np.ones(k)
+
+    def solve(gramian: FloatArray) -> Any:
+        rule.reset()  # a cold start on every call (no warm start from the previous α)
+        return rule.weights(gramian, ones)
+
+    return Solver(prepare=_gramian, solve=solve, to_weights=_result_weights)
+
+
+def torchjd_nash(k: int) -> Solver:
+    import torch
+    from torchjd.aggregation import NashMTL as TorchjdNashMTL
+
+    # torchjd's NashMTL is an Aggregator of the Jacobian; its weighting (a matrix weighting)
+    # forms J Jᵀ itself, divides it by its Frobenius norm and solves for α on that scale.
+    weighting: Any = TorchjdNashMTL(n_tasks=k, max_norm=0.0).weighting
+
+    def prepare(inst: Instance) -> tuple[Any, float]:
+        jac = torch.from_numpy(inst.jacobian.copy())
+        frobenius = float(torch.norm(torch.mm(jac, jac.t())).item())
+        return jac, 1.0 / math.sqrt(frobenius)  # α for G is α for G/||G||_F times this
+
+    def solve(arg: tuple[Any, float]) -> tuple[Any, float]:
+        weighting.prvs_alpha = np.ones(k, dtype=np.float32)  # cold start, as reset() sets it
+        return weighting(arg[0]), arg[1]
+
+    return Solver(prepare=prepare, solve=solve, to_weights=lambda out: _as_numpy(out[0]) * out[1])
+
+
+def cvxpy_nash(k: int) -> Solver:
+    import cvxpy
+
+    cp: Any = cvxpy
+    factor_t = cp.Parameter((k, k))
+    a = cp.Variable(k)
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(factor_t @ a) - cp.sum(cp.log(a))))
+
+    def solve(gramian: FloatArray) -> Any:
+        factor_t.value = _factor(gramian)  # G / s, s = max diag G
+        try:
+            problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            return None
+        if a.value is None:
+            return None
+        return a.value / math.sqrt(_scale(gramian))  # α for G from α for G / s
+
+    return Solver(prepare=_gramian, solve=solve, to_weights=lambda w: np.asarray(w, np.float64))
+
+
+def _nash_objective(gramian: FloatArray, alpha: FloatArray) -> float:
+    """``φ(α) = ½αᵀGα − Σ log α_i`` (``inf`` unless ``α > 0``); differences are scale-free."""
+    if not np.all(alpha > 0.0):
+        return math.inf
+    return 0.5 * float(alpha @ gramian @ alpha) - float(np.sum(np.log(alpha)))
+
+
+# --- MIMO -------------------------------------------------------------------------------------
+
+
+def moo_mimo(k: int) -> Solver:
+    rule = MIMO()  # defaults: gamma 1, mu 0.5, logsumexp, closed form, nominal 0
+    return Solver(
+        prepare=lambda inst: inst.losses,
+        solve=lambda losses: rule.weights(None, losses),
+        to_weights=_result_weights,
+    )
+
+
+def moo_mgda_with_losses(k: int) -> Solver:
+    rule = MGDA()
+    return Solver(
+        prepare=lambda inst: (inst.gramian, inst.losses),
+        solve=lambda arg: rule.weights(arg[0], arg[1]),
+        to_weights=_result_weights,
+    )
+
+
+# --- UPGrad -----------------------------------------------------------------------------------
+
+
+def moo_upgrad(k: int) -> Solver:
+    return _moo_solver(UPGrad(), k)
+
+
+def torchjd_upgrad(k: int) -> Solver:
+    from torchjd.aggregation import UPGradWeighting
+
+    # defaults: mean preference vector, QuadprogProjector(norm_eps=1e-4, reg_eps=1e-4)
+    return _torchjd_gramian_solver(UPGradWeighting())
+
+
+def cvxpy_upgrad(k: int) -> Solver:
+    import cvxpy
+
+    cp: Any = cvxpy
+    factor_t = cp.Parameter((k, k))
+    v = cp.Variable((k, k))  # row i: v^(i) = argmin_{v >= e_i} vᵀGv
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(factor_t @ v.T)), [v >= np.eye(k)])
+
+    def solve(gramian: FloatArray) -> Any:
+        factor_t.value = _factor(gramian)
+        try:
+            problem.solve(solver=cp.CLARABEL)
+        except cp.error.SolverError:
+            return None
+        return None if v.value is None else v.value.sum(axis=0) / k
+
+    return Solver(prepare=_gramian, solve=solve, to_weights=lambda w: np.asarray(w, np.float64))
+
+
+def _upgrad_distance(gramian: FloatArray, w: FloatArray) -> float:
+    """``||Jᵀ(w − w_moo)|| / max_i ||g_i||`` with ``w_moo`` from moo's exact solver."""
+    delta = w - upgrad_weights(gramian).weights
+    scale = _scale(gramian)
+    if scale <= 0.0:
+        return 0.0
+    return math.sqrt(max(float(delta @ gramian @ delta), 0.0) / scale)
+
+
+# --- IMTL-G -----------------------------------------------------------------------------------
+
+
+def moo_imtlg(k: int) -> Solver:
+    return _moo_solver(IMTLG(), k)
+
+
+def torchjd_imtlg(k: int) -> Solver:
+    from torchjd.aggregation import IMTLGWeighting
+
+    return _torchjd_gramian_solver(IMTLGWeighting())
+
+
+def _projection_spread(gramian: FloatArray, w: FloatArray) -> float:
+    """``(max_i u_iᵀd − min_i u_iᵀd) / ||d||`` with ``u_i = g_i / ||g_i||``, ``d = Jᵀw``.
+
+    When ``d`` vanishes (``||d|| <= 1e-8 max_i ||g_i||``: the unit gradients cancel and equal
+    projections hold only at ``d = 0``) it is ``||d|| / max_i ||g_i||`` instead, as in moo's
+    certificate for that case.
+    """
+    norms = np.sqrt(np.maximum(np.diag(gramian), 0.0))
+    nonzero = norms > 0.0
+    top = float(norms.max()) if norms.size else 0.0
+    d_norm = math.sqrt(max(float(w @ gramian @ w), 0.0))
+    if top <= 0.0:
+        return 0.0
+    if d_norm <= 1e-8 * top:
+        return d_norm / top
+    proj = (gramian @ w)[nonzero] / norms[nonzero]
+    return float(proj.max() - proj.min()) / d_norm
+
+
+# --- PCGrad -----------------------------------------------------------------------------------
+
+
+def moo_pcgrad(k: int) -> Solver:
+    return _moo_solver(PCGrad(), k)  # reduction "sum", per-task random orders, seed 0
+
+
+def torchjd_pcgrad(k: int) -> Solver:
+    from torchjd.aggregation import PCGradWeighting
+
+    return _torchjd_gramian_solver(PCGradWeighting())
 
 
 RULES: dict[str, RuleSpec] = {
@@ -257,14 +631,150 @@ RULES: dict[str, RuleSpec] = {
             reference=cvxpy_mgda,
             objective=_quadratic,
             residual=kkt_residual,
+            accuracy="residual: moo.solvers.kkt_residual(G, w) (Frank-Wolfe gap / max diag G); "
+            "excess: (wᵀGw − best of the contenders) / max diag G",
             notes={
                 "moo": "MGDA() (normalization='none'): Wolfe active-set, closed form at K = 2",
                 "torchjd": "MGDAWeighting() defaults: epsilon=1e-3, max_iters=100 "
                 "(Frank-Wolfe from uniform weights, exact line search, stops when the step "
                 "size < epsilon; at a vertex optimum the step stays 1, so it runs all 100)",
-                "cvxpy": "min ||Lᵀw||² s.t. w ≥ 0, Σw = 1 with L from eigh(G / max diag G), "
+                "reference": "min ||Lᵀw||² s.t. w ≥ 0, Σw = 1 with L from eigh(G / max diag G), "
                 "eigenvalues clipped at 0; parametrized problem compiled once per K, "
                 "timed = eigh + solve (Clarabel defaults); weights clipped at 0, renormalized",
+            },
+        ),
+        RuleSpec(
+            name="CAGrad",
+            moo=moo_cagrad,
+            torchjd=torchjd_cagrad,
+            reference=slsqp_cagrad,
+            objective=_cagrad_dual_objective,
+            residual=_cagrad_certificate,
+            labels={"moo": "moo", "torchjd": "torchjd", "reference": "SLSQP"},
+            residual_label="certificate",
+            objective_label="rel. excess dual F",
+            accuracy=f"c = {CAGRAD_C}; weights 1/K + μ, implied dual weights w' = μ/Σμ; "
+            "certificate: moo.solvers.cagrad.cagrad_residual(G, c, μ, w') (primal-dual gap of "
+            "d = g0 + Jᵀμ and w', plus the violation of ||d − g0|| <= c||g0||, over max diag G); "
+            "excess: (F(w') − best of the contenders) / max diag G, F(w) = wᵀG1/K + c||g0|| "
+            "||Jᵀw|| the dual objective",
+            requires={"torchjd": (*TORCHJD_MODULES, "cvxpy"), "reference": ("scipy.optimize",)},
+            notes={
+                "moo": f"CAGrad(c={CAGRAD_C}, rescale=0): exact homotopy on G, with its "
+                "certificate computed on every call",
+                "torchjd": f"CAGradWeighting(c={CAGRAD_C}) (norm_eps=1e-4 default): SVD of "
+                "G / trace G, then a CVXPY + Clarabel problem built and solved on every call",
+                "reference": "the CAGrad authors' formulation (Cranial-XIX/CAGrad): SciPy "
+                "minimize(method='SLSQP') with its defaults (ftol 1e-6, finite-difference "
+                "gradients) on xᵀG1/K + c'√(xᵀGx + 1e-8), c' = c√(mean G + 1e-8) + 1e-8, over "
+                "the simplex from uniform x, then 1/K + c'x/(||Jᵀx|| + 1e-8); G divided by "
+                "max diag G first, x clipped at 0 and renormalized (as in tests/test_cagrad.py)",
+            },
+        ),
+        RuleSpec(
+            name="Nash-MTL",
+            moo=moo_nash,
+            torchjd=torchjd_nash,
+            reference=cvxpy_nash,
+            objective=_nash_objective,
+            residual=nash_residual,
+            residual_label="nash_residual",
+            objective_label="excess φ",
+            relative_excess=False,
+            accuracy="weights α (unclipped, on the scale of G); residual: "
+            "moo.solvers.nash_mtl.nash_residual(G, α) = ||α ∘ (Gα) − 1||₂ (scale-free; inf "
+            "unless α > 0); excess: φ(α) − best of the contenders, φ(α) = ½αᵀGα − Σ log α_i "
+            "(differences of φ are scale-free, so not divided by max diag G)",
+            requires={"torchjd": (*TORCHJD_MODULES, "cvxpy", "ecos"), "reference": ("cvxpy",)},
+            accept=_nash_accepts,
+            notes={
+                "moo": "NashMTL() (max_norm=None, damped Newton); reset() before every call, "
+                "so every call starts cold (inside the timing; it sets two attributes)",
+                "torchjd": "NashMTL(n_tasks=K, max_norm=0.0).weighting, a matrix weighting called "
+                "on the float64 Jacobian J (K×100; it forms J Jᵀ itself, a few µs): the "
+                "reference code's sequential convex iteration, up to optim_niter=20 ECOS solves "
+                "on G / ||G||_F; prvs_alpha reset to ones before every call (cold start, as "
+                "reset() does, without rebuilding the CVXPY problem); its α is mapped back to "
+                "the scale of G (times ||G||_F^(-1/2)) before scoring",
+                "reference": "min ½||Lᵀa||² − Σ log a_i with L from eigh(G / s), s = max diag G "
+                "(eigenvalues clipped at 0), CVXPY + Clarabel defaults (exponential cone), "
+                "compiled once per K; α = a / √s",
+            },
+        ),
+        RuleSpec(
+            name="MIMO",
+            moo=moo_mimo,
+            torchjd=None,
+            reference=moo_mgda_with_losses,
+            objective=None,
+            residual=None,
+            labels={"moo": "MIMO", "torchjd": "torchjd", "reference": "moo MGDA"},
+            accuracy="none: MIMO's weights are a closed form of the losses (no solve to check) "
+            "and the MGDA column is a timing comparison, not the same rule",
+            requires={"reference": ()},
+            notes={
+                "moo": "MIMO().weights(None, losses) (gamma 1, mu 0.5, logsumexp, closed form): "
+                "weights from the K loss values only, no Gramian",
+                "reference": "this project's MGDA().weights(G, losses) on the same K and "
+                "Gramians (the subroutine the MIMO target is stated against)",
+            },
+        ),
+        RuleSpec(
+            name="UPGrad",
+            moo=moo_upgrad,
+            torchjd=torchjd_upgrad,
+            reference=cvxpy_upgrad,
+            objective=None,
+            residual=_upgrad_distance,
+            residual_label="dist. to moo d",
+            accuracy="residual: ||Jᵀ(w − w_moo)|| / max_i ||g_i||, the distance of d to moo's "
+            "exact d relative to the largest gradient (0 for moo by construction; the CVXPY "
+            "column is the independent check of moo)",
+            requires={
+                "torchjd": (*TORCHJD_MODULES, "qpsolvers", "quadprog"),
+                "reference": ("cvxpy",),
+            },
+            notes={
+                "moo": "UPGrad(): K exact active-set QPs on the correlation matrix",
+                "torchjd": "UPGradWeighting() defaults: mean preference, QuadprogProjector("
+                "norm_eps=1e-4, reg_eps=1e-4): G / trace G plus 1e-4 on the diagonal, K QPs "
+                "through qpsolvers + quadprog",
+                "reference": "the K QPs as one: min Σ_i ||Lᵀv_i||² s.t. v_i >= e_i (L from "
+                "eigh(G / max diag G)), CVXPY + Clarabel defaults, compiled once per K; "
+                "w = mean of the v_i",
+            },
+        ),
+        RuleSpec(
+            name="IMTL-G",
+            moo=moo_imtlg,
+            torchjd=torchjd_imtlg,
+            reference=None,
+            objective=None,
+            residual=_projection_spread,
+            residual_label="proj. spread",
+            accuracy="residual: (max_i u_iᵀd − min_i u_iᵀd) / ||d||, u_i = g_i/||g_i||, "
+            "d = Jᵀw (||d|| / max_i ||g_i|| when ||d|| <= 1e-8 max_i ||g_i||): 0 when the "
+            "projections are equal; equal projections are not attainable on most low-rank G, "
+            "where both return a least-squares compromise, each its own",
+            notes={
+                "moo": "IMTLG(): β = C⁺1 on the correlation matrix C, α ∝ N⁻¹β",
+                "torchjd": "IMTLGWeighting(): pinv(G) · sqrt(diag G), normalized to sum 1",
+            },
+        ),
+        RuleSpec(
+            name="PCGrad",
+            moo=moo_pcgrad,
+            torchjd=torchjd_pcgrad,
+            reference=None,
+            objective=None,
+            residual=None,
+            accuracy="none: both draw random projection orders (numpy vs torch generators), so "
+            "their weights differ by design; both are exact for their orders",
+            notes={
+                "moo": "PCGrad() (reduction 'sum', per-task random orders, seed 0): on Python "
+                "floats from G",
+                "torchjd": "PCGradWeighting(): torch.randperm per objective, a K×K loop of "
+                "tensor ops",
             },
         ),
     )
@@ -289,6 +799,7 @@ class Record:
     residual: dict[str, float]
     excess: dict[str, float]
     failed: tuple[str, ...]
+    calls: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -306,18 +817,14 @@ class RowResult:
     max_residual: dict[str, float]
     max_excess: dict[str, float]
     failures: dict[str, int]
+    min_calls: dict[str, int] = field(default_factory=dict)
 
 
-def build_solvers(spec: RuleSpec, k: int, skip: dict[str, str]) -> dict[str, Solver]:
+def build_solvers(spec: RuleSpec, k: int, skip: Mapping[str, str]) -> dict[str, Solver]:
     """The available contenders of ``spec`` for this K (those in ``skip`` are left out)."""
-    factories: dict[str, SolverFactory | None] = {
-        "moo": spec.moo,
-        "torchjd": spec.torchjd,
-        "cvxpy": spec.reference,
-    }
     return {
         name: factory(k)
-        for name, factory in factories.items()
+        for name, factory in spec.factories().items()
         if factory is not None and name not in skip
     }
 
@@ -328,38 +835,52 @@ def measure(
     instances: Sequence[Instance],
     repeats: int,
     warmup: int,
-    skip: dict[str, str],
+    skip: Mapping[str, str],
     *,
     interleave: bool = False,
+    budget: float = math.inf,
 ) -> list[Record]:
     """Time and score every available contender of ``spec`` on each instance.
 
     By default each contender runs its warm-up and timed calls back to back (a hot loop, as
     ``timeit`` does). With ``interleave`` the contenders take turns call by call, so each call
     runs with caches and branch predictors disturbed by the others' work (a colder setting,
-    closer to a rule called once per training step amid other work).
+    closer to a rule called once per training step amid other work). A contender stops its
+    warm-up once it has taken ``budget`` seconds (after 1 call) and its timed calls once they
+    have taken ``budget`` seconds (after :data:`MIN_REPEATS` calls).
     """
     solvers = build_solvers(spec, k, skip)
     records = []
     names = list(solvers)
+    min_timed = min(MIN_REPEATS, repeats)
     for index, inst in enumerate(instances):
         inputs = {name: s.prepare(inst) for name, s in solvers.items()}
         outputs: dict[str, Any] = {}
         times: dict[str, list[float]] = {name: [] for name in solvers}
         if interleave:  # each timed call comes right after the other contenders' calls
-            for _ in range(warmup):
+            spent = dict.fromkeys(names, 0.0)
+            for n in range(warmup):
                 for name, s in solvers.items():
-                    outputs[name] = s.solve(inputs[name])
-            for _ in range(repeats):
+                    if n == 0 or spent[name] < budget:
+                        t0 = time.perf_counter()
+                        outputs[name] = s.solve(inputs[name])
+                        spent[name] += time.perf_counter() - t0
+            for n in range(repeats):
                 for name, s in solvers.items():
-                    outputs[name] = _timed(s.solve, inputs[name], times[name])
+                    if n < min_timed or sum(times[name]) < budget:
+                        outputs[name] = _timed(s.solve, inputs[name], times[name])
         else:  # back-to-back calls per contender; the order rotates from Gramian to Gramian
             shift = index % len(names) if names else 0
             for name in names[shift:] + names[:shift]:
                 s, arg = solvers[name], inputs[name]
-                for _ in range(warmup):
+                start = time.perf_counter()
+                for n in range(warmup):
+                    if n > 0 and time.perf_counter() - start >= budget:
+                        break
                     outputs[name] = s.solve(arg)
-                for _ in range(repeats):
+                for n in range(repeats):
+                    if n >= min_timed and sum(times[name]) >= budget:
+                        break
                     outputs[name] = _timed(s.solve, arg, times[name])
         weights: dict[str, FloatArray] = {}
         failed: list[str] = []
@@ -370,18 +891,28 @@ def measure(
             else:
                 failed.append(name)
         g = inst.gramian
-        values = {name: spec.objective(g, w) for name, w in weights.items()}
-        best = min(values.values(), default=float("nan"))
-        scale = float(np.max(np.diag(g)))
+        excess: dict[str, float] = {}
+        if spec.objective is not None:
+            objective = spec.objective
+            values = {name: objective(g, w) for name, w in weights.items()}
+            best = min(values.values(), default=float("nan"))
+            scale = _scale(g) if spec.relative_excess else 1.0
+            excess = {
+                name: (v - best) / scale if v != best and scale > 0.0 else 0.0
+                for name, v in values.items()
+            }
+        residual: dict[str, float] = {}
+        if spec.residual is not None:
+            residual_fn = spec.residual
+            residual = {name: residual_fn(g, w) for name, w in weights.items()}
         records.append(
             Record(
                 family=inst.family,
                 time_s={name: statistics.median(t) for name, t in times.items()},
-                residual={name: spec.residual(g, w) for name, w in weights.items()},
-                excess={
-                    name: (v - best) / scale if scale > 0.0 else 0.0 for name, v in values.items()
-                },
+                residual=residual,
+                excess=excess,
                 failed=tuple(failed),
+                calls={name: len(t) for name, t in times.items()},
             )
         )
     return records
@@ -421,6 +952,7 @@ def summarize(rule: str, k: int, family: str, records: Sequence[Record]) -> RowR
             if n != "moo" and "moo" in names
         },
         failures={n: sum(n in r.failed for r in records) for n in names},
+        min_calls={n: min(r.calls.get(n, 0) for r in records) for n in names},
     )
 
 
@@ -463,7 +995,10 @@ def machine_info() -> list[str]:
         )
     else:
         lines.append("- torch: not importable")
-    lines.append(f"- cvxpy {_version('cvxpy')}, clarabel {_version('clarabel')}")
+    lines.append(
+        f"- cvxpy {_version('cvxpy')}, clarabel {_version('clarabel')}, ecos {_version('ecos')}, "
+        f"qpsolvers {_version('qpsolvers')}, quadprog {_version('quadprog')}"
+    )
     lines.append(f"- moo: {_moo_revision()}")
     return lines
 
@@ -508,9 +1043,9 @@ def _fmt_ratio(row: RowResult, name: str) -> str:
     return text
 
 
-def _fmt_acc(values: dict[str, float], failures: dict[str, int]) -> str:
+def _fmt_acc(values: dict[str, float], failures: dict[str, int], names: Sequence[str]) -> str:
     cells = []
-    for name in CONTENDERS:
+    for name in names:
         if name not in values:
             cells.append("—")
             continue
@@ -521,47 +1056,93 @@ def _fmt_acc(values: dict[str, float], failures: dict[str, int]) -> str:
     return " / ".join(cells)
 
 
-def markdown_table(rows: Sequence[RowResult], *, with_family: bool = False) -> list[str]:
-    """The side-by-side Markdown table, one line per row (rule, K[, family])."""
-    fam_head, fam_align = ("| family ", "|---") if with_family else ("", "")
-    header = (
-        f"| rule | K {fam_head}| moo µs | torchjd µs | cvxpy µs | torchjd/moo | cvxpy/moo "
-        "| max KKT residual moo / torchjd / cvxpy | max rel. excess moo / torchjd / cvxpy |"
-    )
-    lines = [header, f"|---|--:{fam_align}|--:|--:|--:|--:|--:|---|---|"]
+def markdown_table(
+    spec: RuleSpec, rows: Sequence[RowResult], *, with_family: bool = False
+) -> list[str]:
+    """The side-by-side Markdown table of one rule, one line per row (K[, family]).
+
+    Columns are shown for the contenders the rule has (a skipped one shows ``—``), and the
+    accuracy columns for the measures it defines.
+    """
+    names = [n for n, f in spec.factories().items() if f is not None]
+    others = [n for n in names if n != "moo"]
+    labels = [spec.label(n) for n in names]
+    moo_label = spec.label("moo")
+    head = ["rule", "K"] + (["family"] if with_family else [])
+    align = ["---", "--:"] + (["---"] if with_family else [])
+    head += [f"{label} µs" for label in labels]
+    head += [f"{spec.label(n)}/{moo_label}" for n in others]
+    align += ["--:"] * (len(names) + len(others))
+    joined = " / ".join(labels)
+    if spec.residual is not None:
+        head.append(f"max {spec.residual_label} {joined}")
+        align.append("---")
+    if spec.objective is not None:
+        head.append(f"max {spec.objective_label} {joined}")
+        align.append("---")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in rows:
-        fam = f"| {row.family} " if with_family else ""
-        lines.append(
-            f"| {row.rule} | {row.k} {fam}| {_fmt_time(row, 'moo')} "
-            f"| {_fmt_time(row, 'torchjd')} | {_fmt_time(row, 'cvxpy')} "
-            f"| {_fmt_ratio(row, 'torchjd')} | {_fmt_ratio(row, 'cvxpy')} "
-            f"| {_fmt_acc(row.max_residual, row.failures)} "
-            f"| {_fmt_acc(row.max_excess, row.failures)} |"
-        )
+        cells = [row.rule, str(row.k)] + ([row.family] if with_family else [])
+        cells += [_fmt_time(row, n) for n in names]
+        cells += [_fmt_ratio(row, n) for n in others]
+        if spec.residual is not None:
+            cells.append(_fmt_acc(row.max_residual, row.failures, names))
+        if spec.objective is not None:
+            cells.append(_fmt_acc(row.max_excess, row.failures, names))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def report(
-    results: Sequence[tuple[RuleSpec, int, list[Record]]],
-    args: argparse.Namespace,
-    skip: dict[str, str],
-    elapsed: float,
-) -> str:
-    """The whole Markdown report: machine, settings, tables, contender notes."""
-    overall = [summarize(spec.name, k, "all", recs) for spec, k, recs in results]
-    per_family = [
-        summarize(spec.name, k, fam, [r for r in recs if r.family == fam])
-        for spec, k, recs in results
-        for fam in FAMILIES
-        if any(r.family == fam for r in recs)
-    ]
+@dataclass(frozen=True)
+class RunResult:
+    """The measurements of one (rule, K)."""
+
+    spec: RuleSpec
+    k: int
+    draw: Draw
+    records: list[Record]
+    skip: dict[str, str]
+
+
+def _budget_lines(results: Sequence[RunResult], repeats: int) -> list[str]:
+    """Where the --budget cut the timed calls below --repeats (fewest calls per Gramian)."""
+    lines = []
+    for res in results:
+        for name in CONTENDERS:
+            calls = [r.calls[name] for r in res.records if name in r.calls]
+            if calls and min(calls) < repeats:
+                lines.append(
+                    f"- {res.spec.name} K={res.k} {res.spec.label(name)}: "
+                    f"{min(calls)}–{max(calls)} timed calls per Gramian"
+                )
+    return lines
+
+
+def _redraw_lines(results: Sequence[RunResult]) -> list[str]:
+    lines = []
+    for res in results:
+        if not res.draw.redrawn and not res.draw.dropped:
+            continue
+        parts = [f"{fam} {n}" for fam, n in sorted(res.draw.redrawn.items())]
+        text = f"- {res.spec.name} K={res.k}: redrawn " + ", ".join(parts)
+        if res.draw.dropped:
+            dropped = ", ".join(f"{fam} {n}" for fam, n in sorted(res.draw.dropped.items()))
+            text += f"; left out after {MAX_REDRAWS} redraws: {dropped}"
+        lines.append(text)
+    return lines
+
+
+def report(results: Sequence[RunResult], args: argparse.Namespace, elapsed: float) -> str:
+    """The whole Markdown report: machine, settings, per-rule tables, contender notes."""
     lines = ["### Machine", "", *machine_info(), ""]
     lines += [
         "### Settings",
         "",
         f"- {args.gramians} Gramians per K (families cycled: {', '.join(FAMILIES)}), "
         f"J of shape K×{DIM}, seed {args.seed}",
-        f"- time: median over {args.repeats} calls (after {args.warmup} warm-up calls) per "
+        f"- time: median over up to {args.repeats} calls (after up to {args.warmup} warm-up "
+        f"calls; a contender stops once its timed calls, or its warm-up calls, have taken "
+        f"{args.budget:g} s on a Gramian, after at least {MIN_REPEATS} timed calls) per "
         "Gramian, then mean over the Gramians; ratios are of these means, with the smallest "
         "per-Gramian ratio in parentheses; "
         + (
@@ -569,31 +1150,47 @@ def report(
             if args.interleave
             else "each contender timed in a hot back-to-back loop"
         ),
-        "- accuracy: max over the Gramians of the scale-free KKT residual of each contender's "
-        "weights and of the relative excess objective (wᵀGw − best of the three) / max diag G",
-        "",
-        "### Results (all Gramians)",
-        "",
-        *markdown_table(overall),
-        "",
-        "### Results per family",
-        "",
-        *markdown_table(per_family, with_family=True),
-        "",
-        "### Contenders",
-        "",
+        "- accuracy: max over the Gramians of each rule's residual of each contender's weights "
+        "and of the excess objective over the best of the contenders (per rule, below)",
     ]
-    seen: set[str] = set()
-    for spec, _, _ in results:
-        if spec.name in seen:
-            continue
-        seen.add(spec.name)
-        for name in CONTENDERS:
+    budget = _budget_lines(results, args.repeats)
+    if budget:
+        lines += ["- timed calls cut by --budget:", *[f"  {line}" for line in budget]]
+    redraws = _redraw_lines(results)
+    if redraws:
+        lines += [
+            "- Gramians redrawn because the rule is undefined on them (moo raised "
+            "ParetoStationaryError: Pareto-stationary to its tolerance):",
+            *[f"  {line}" for line in redraws],
+        ]
+    lines.append("")
+    specs: list[RuleSpec] = []
+    for res in results:
+        if res.spec not in specs:
+            specs.append(res.spec)
+    for spec in specs:
+        mine = [res for res in results if res.spec is spec]
+        overall = [summarize(spec.name, res.k, "all", res.records) for res in mine]
+        per_family = [
+            summarize(spec.name, res.k, fam, [r for r in res.records if r.family == fam])
+            for res in mine
+            for fam in FAMILIES
+            if any(r.family == fam for r in res.records)
+        ]
+        lines += [f"### {spec.name}", "", "All Gramians:", "", *markdown_table(spec, overall)]
+        lines += ["", "Per family:", "", *markdown_table(spec, per_family, with_family=True), ""]
+        if spec.accuracy:
+            lines += [f"Accuracy: {spec.accuracy}.", ""]
+        skip = mine[0].skip if mine else {}
+        for name, factory in spec.factories().items():
+            if factory is None:
+                continue
             if name in skip:
-                lines.append(f"- {spec.name} / {name}: skipped ({skip[name]})")
+                lines.append(f"- {spec.label(name)}: skipped ({skip[name]})")
             elif name in spec.notes:
-                lines.append(f"- {spec.name} / {name}: {spec.notes[name]}")
-    lines += ["", f"Total benchmark time: {elapsed:.1f} s. Timings are noisy; no assertions."]
+                lines.append(f"- {spec.label(name)}: {spec.notes[name]}")
+        lines.append("")
+    lines += [f"Total benchmark time: {elapsed:.1f} s. Timings are noisy; no assertions."]
     return "\n".join(lines) + "\n"
 
 
@@ -616,12 +1213,19 @@ def _int_list(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Time moo's Gramian rules against torchjd and a CVXPY reference solve."
+        description="Time moo's Gramian rules against torchjd and a reference solve."
     )
     parser.add_argument("--ks", type=_int_list, default=[2, 3, 5, 10], help="numbers of objectives")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per Gramian")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per Gramian")
     parser.add_argument("--gramians", type=int, default=20, help="random Gramians per K")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=0.25,
+        help="seconds of timed calls (and, separately, of warm-up calls) per contender and "
+        f"Gramian after which a contender stops early (after {MIN_REPEATS} timed calls)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument(
         "--rules",
@@ -640,19 +1244,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
+    if not args.budget > 0.0:
+        parser.error(f"--budget must be > 0, got {args.budget}")
     unknown = [r for r in args.rules.split(",") if r not in RULES]
     if unknown:
         parser.error(f"unknown rule(s) {', '.join(unknown)}; available: {', '.join(RULES)}")
     return args
 
 
-def missing_contenders() -> dict[str, str]:
-    """Contenders whose libraries cannot be imported, with the reason."""
+def missing_contenders(spec: RuleSpec) -> dict[str, str]:
+    """Contenders of ``spec`` whose libraries cannot be imported, with the reason."""
     skip: dict[str, str] = {}
-    for contender, modules in (
-        ("torchjd", ("torch", "torchjd.aggregation")),
-        ("cvxpy", ("cvxpy",)),
-    ):
+    for contender, modules in spec.requires.items():
+        if spec.factories().get(contender) is None:
+            continue
         for module in modules:
             _, reason = _optional(module)
             if reason is not None:
@@ -663,21 +1268,39 @@ def missing_contenders() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    skip = missing_contenders()
-    for name, reason in skip.items():
-        print(f"note: skipping the {name} column ({reason})", file=sys.stderr)
+    # CVXPY's notes on torchjd's Nash-MTL problem (not DPP; ECOS "may be inaccurate"): the
+    # accuracy columns measure what they warn about
+    for message in ("You are solving a parameterized problem that is not DPP", "Solution may"):
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)
     specs = [RULES[r] for r in args.rules.split(",")]
     start = time.perf_counter()
     results = []
     for spec in specs:
-        for k in args.ks:
-            instances = make_instances(args.seed, k, args.gramians)
-            records = measure(
-                spec, k, instances, args.repeats, args.warmup, skip, interleave=args.interleave
+        skip = missing_contenders(spec)
+        for name, reason in skip.items():
+            print(
+                f"note: {spec.name}: skipping the {spec.label(name)} column ({reason})",
+                file=sys.stderr,
             )
-            results.append((spec, k, records))
-            print(f"measured {spec.name} K={k}", file=sys.stderr, flush=True)
-    text = report(results, args, skip, time.perf_counter() - start)
+        for k in args.ks:
+            draw = draw_instances(args.seed, k, args.gramians, spec.accept)
+            records = measure(
+                spec,
+                k,
+                draw.instances,
+                args.repeats,
+                args.warmup,
+                skip,
+                interleave=args.interleave,
+                budget=args.budget,
+            )
+            results.append(RunResult(spec, k, draw, records, skip))
+            print(
+                f"measured {spec.name} K={k} ({time.perf_counter() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    text = report(results, args, time.perf_counter() - start)
     print(text, end="")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
