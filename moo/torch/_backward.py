@@ -1,0 +1,733 @@
+"""`backward`: a multi-objective replacement for ``loss.backward()``.
+
+The d-dimensional work (per-objective gradients, the Gramian, ``d = Jᵀw``) stays on the
+parameters' device; the rule's math runs on the host in float64 on a K×K Gramian (one
+device→host copy of K×(K+1) numbers per step: ``G`` and the loss values).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from moo._validation import FloatArray
+from moo.solvers import UpdateRule, get_rule, min_norm_weights
+from moo.torch._checks import (
+    check_extraction,
+    check_groups,
+    check_losses,
+    check_params,
+    describe,
+)
+from moo.torch._distributed import all_reduce_mean, all_reduce_sum_, resolve_group
+
+Rows = list[int] | None  # objective indices of a block's rows (None: all K, in order)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What `backward` did in one step.
+
+    Attributes:
+        weights: the rule's weights ``w`` (K,), float64; the shared parameters received
+            ``d = Jᵀw`` (for MoCo, its own direction ``Yᵀλ``, and ``w = λ``).
+        gramian: ``G = J Jᵀ`` (K×K, float64) of the (all-reduced) per-objective gradients, or
+            of the gradients with respect to the representation for
+            ``extraction="representation"``; ``None`` for loss-only rules.
+        residual: the rule's optimality certificate (``0.0`` for closed-form rules).
+        stationarity: ``min_{w ∈ Δ} ||Jᵀw||`` (the square root of MGDA's min-norm value on
+            ``G``); ``0`` at a Pareto-stationary point; ``None`` for loss-only rules.
+        rule_time: seconds spent in the rule's weights computation (host).
+        info: the rule's diagnostics plus ``"extraction"`` (the path taken),
+            ``"backward_passes"`` (autograd calls made) and ``"world_size"``.
+    """
+
+    weights: FloatArray
+    gramian: FloatArray | None
+    residual: float
+    stationarity: float | None
+    rule_time: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Extracted:
+    """Per-objective gradients by parameter block, and the task parameters' summed gradients."""
+
+    mats: list[torch.Tensor]  # (len(rows), numel) per shared parameter, in its dtype
+    rows: list[Rows]
+    task: list[torch.Tensor | None]  # ∇ Σ_i L_i per task parameter, flattened
+    passes: int
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def _compute(m: torch.Tensor) -> torch.Tensor:
+    """``m`` in a dtype fit for products: float16/bfloat16 upcast to float32."""
+    return m if m.dtype in (torch.float32, torch.float64) else m.float()
+
+
+def _accumulate(p: torch.Tensor, g: torch.Tensor) -> None:
+    """Add ``g`` to ``p.grad`` like autograd's accumulation (a fresh contiguous tensor if unset)."""
+    g = g.detach().to(p.dtype).reshape(p.shape)
+    if p.grad is None:
+        p.grad = g.contiguous() if g.data_ptr() != p.data_ptr() else g.clone()
+    else:
+        p.grad.add_(g)
+
+
+def _unreached(index: int, p: torch.Tensor, name: str = "shared_params") -> ValueError:
+    return ValueError(
+        f"{name}[{index}] ({describe(p)}) is reached by no loss: remove it from {name} "
+        "(or check that the model uses it)"
+    )
+
+
+def _grad(
+    output: torch.Tensor,
+    inputs: Sequence[torch.Tensor],
+    retain_graph: bool,
+    grad_outputs: torch.Tensor | None = None,
+    batched: bool = False,
+) -> tuple[torch.Tensor | None, ...]:
+    if not inputs:
+        return ()
+    return torch.autograd.grad(
+        output,
+        list(inputs),
+        grad_outputs=grad_outputs,
+        retain_graph=retain_graph,
+        allow_unused=True,
+        is_grads_batched=batched,
+    )
+
+
+def _sum_task(acc: list[torch.Tensor | None], grads: Sequence[torch.Tensor | None]) -> None:
+    for t, g in enumerate(grads):
+        if g is not None:
+            flat = g.reshape(-1)
+            acc[t] = flat if acc[t] is None else acc[t] + flat  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------------------ extraction
+
+
+def _extract_autograd(
+    losses: list[torch.Tensor],
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    retain_graph: bool,
+) -> _Extracted:
+    k = len(losses)
+    mats = [torch.zeros((k, p.numel()), dtype=p.dtype, device=p.device) for p in params]
+    reached = [False] * len(params)
+    task_acc: list[torch.Tensor | None] = [None] * len(task)
+    for i, loss in enumerate(losses):
+        grads = _grad(loss, [*params, *task], retain_graph or i < k - 1)
+        for b, g in enumerate(grads[: len(params)]):
+            if g is not None:
+                mats[b][i].copy_(g.reshape(-1))
+                reached[b] = True
+        _sum_task(task_acc, grads[len(params) :])
+        del grads
+    for b, ok in enumerate(reached):
+        if not ok:
+            raise _unreached(b, params[b])
+    return _Extracted(mats, [None] * len(params), task_acc, k)
+
+
+def _extract_batched(
+    losses: list[torch.Tensor],
+    vector: torch.Tensor | None,
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    retain_graph: bool,
+) -> _Extracted:
+    k = len(losses)
+    stacked = vector if vector is not None else torch.stack(losses)
+    eye = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
+    try:
+        grads = _grad(stacked, [*params, *task], retain_graph, grad_outputs=eye, batched=True)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            "extraction='batched' failed: one batched backward (is_grads_batched=True) runs the "
+            "backward graph under vmap, and some operation of this graph does not support it "
+            f"({exc}). Use extraction='autograd' (K separate backward passes) instead."
+        ) from exc
+    mats: list[torch.Tensor] = []
+    for b, g in enumerate(grads[: len(params)]):
+        if g is None:
+            raise _unreached(b, params[b])
+        mats.append(g.reshape(k, -1))
+    task_acc: list[torch.Tensor | None] = [
+        None if g is None else g.sum(0).reshape(-1) for g in grads[len(params) :]
+    ]
+    return _Extracted(mats, [None] * len(params), task_acc, 1)
+
+
+def _rounds(groups: list[list[int]]) -> list[list[int]]:
+    """Greedy partition of the objectives into sets with pairwise disjoint groups."""
+    rounds: list[list[int]] = []
+    used: list[set[int]] = []
+    for i, group in enumerate(groups):
+        for r, taken in enumerate(used):
+            if taken.isdisjoint(group):
+                rounds[r].append(i)
+                taken.update(group)
+                break
+        else:
+            rounds.append([i])
+            used.append(set(group))
+    return rounds
+
+
+def _extract_groups(
+    losses: list[torch.Tensor],
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    groups: list[list[int]],
+    retain_graph: bool,
+) -> _Extracted:
+    rows: list[list[int]] = [[] for _ in params]
+    for i, group in enumerate(groups):
+        for b in group:
+            rows[b].append(i)
+    mats = [
+        torch.zeros((len(r), p.numel()), dtype=p.dtype, device=p.device)
+        for r, p in zip(rows, params, strict=True)
+    ]
+    reached = [False] * len(params)
+    task_acc: list[torch.Tensor | None] = [None] * len(task)
+    rounds = _rounds(groups)
+    for n, objectives in enumerate(rounds):
+        owner = {b: i for i in objectives for b in groups[i]}
+        blocks = sorted(owner)
+        total = losses[objectives[0]]
+        for i in objectives[1:]:
+            total = total + losses[i]
+        grads = _grad(
+            total, [*(params[b] for b in blocks), *task], retain_graph or n < len(rounds) - 1
+        )
+        for b, g in zip(blocks, grads[: len(blocks)], strict=True):
+            if g is not None:
+                mats[b][rows[b].index(owner[b])].copy_(g.reshape(-1))
+                reached[b] = True
+        _sum_task(task_acc, grads[len(blocks) :])
+        del grads
+    for b, ok in enumerate(reached):
+        if not ok:
+            raise _unreached(b, params[b])
+    return _Extracted(mats, list(rows), task_acc, len(rounds))
+
+
+# -------------------------------------------------------------------------------- Gramian
+
+
+def _gramian(
+    mats: Sequence[torch.Tensor], rows: Sequence[Rows], k: int, device: torch.device
+) -> torch.Tensor:
+    """``Σ_b J_b J_bᵀ`` in float64; products in the blocks' dtype (at least float32)."""
+    gram = torch.zeros((k, k), dtype=torch.float64, device=device)
+    index_cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+    for m, r in zip(mats, rows, strict=True):
+        if m.shape[0] == 0:
+            continue
+        mc = _compute(m)
+        block = (mc @ mc.T).to(device=device, dtype=torch.float64)
+        if r is None:
+            gram += block
+        else:
+            key = tuple(r)
+            if key not in index_cache:
+                idx = torch.tensor(r, device=device)
+                index_cache[key] = (idx[:, None], idx[None, :])
+            gram.index_put_(index_cache[key], block, accumulate=True)
+    return gram
+
+
+def gramian(jacobian: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """The K×K Gramian ``G = J Jᵀ`` in float64 of a K×d Jacobian or of its (K, d_b) blocks.
+
+    Products run in the blocks' dtype (float16/bfloat16 upcast to float32) and are accumulated
+    in float64 on the device of the first block, so a model's Jacobian never has to be
+    concatenated: ``G = Σ_b J_b J_bᵀ``.
+    """
+    blocks = [jacobian] if isinstance(jacobian, torch.Tensor) else list(jacobian)
+    if not blocks:
+        raise ValueError("jacobian must be a (K, d) tensor or a non-empty list of (K, d_b) blocks")
+    k = blocks[0].shape[0] if blocks[0].ndim >= 1 else -1
+    for b, m in enumerate(blocks):
+        if not isinstance(m, torch.Tensor):
+            raise TypeError(f"jacobian block {b} must be a torch.Tensor, got {type(m).__name__}")
+        if m.ndim != 2 or m.shape[0] != k:
+            raise ValueError(f"jacobian block {b} must have shape ({k}, d_b), got {tuple(m.shape)}")
+    return _gramian([m.detach() for m in blocks], [None] * len(blocks), k, blocks[0].device)
+
+
+def jacobian(
+    losses: torch.Tensor | Sequence[torch.Tensor],
+    params: Iterable[torch.Tensor],
+    extraction: str = "autograd",
+    *,
+    retain_graph: bool = False,
+) -> torch.Tensor:
+    """The K×d Jacobian (rows: per-objective gradients over the concatenated ``params``).
+
+    For tests and inspection: it concatenates all parameters (K×d memory). ``extraction`` is
+    ``"autograd"`` (K backward passes) or ``"batched"`` (one ``is_grads_batched`` backward).
+    ``.grad`` is not touched. A parameter reached by no loss raises ``ValueError``.
+    """
+    loss_list, vector = check_losses(losses)
+    plist = check_params(params, "params")
+    if not plist:
+        raise ValueError("params must hold at least one tensor, got none")
+    if extraction not in ("autograd", "batched"):
+        raise ValueError(f"unknown extraction {extraction!r}; valid: 'autograd', 'batched'")
+    if extraction == "autograd":
+        ext = _extract_autograd(loss_list, plist, [], retain_graph)
+    else:
+        ext = _extract_batched(loss_list, vector, plist, [], retain_graph)
+    return torch.cat([m.detach() for m in ext.mats], dim=1)
+
+
+# ------------------------------------------------------------------------------- backward
+
+
+def _host(gram: torch.Tensor | None, f: torch.Tensor) -> tuple[FloatArray | None, FloatArray]:
+    """One device→host copy of ``[G | f]`` (or of ``f`` alone)."""
+    if gram is None:
+        return None, f.cpu().numpy().astype(np.float64, copy=False)
+    packed = torch.cat([gram, f.to(gram.device)[:, None]], dim=1).cpu().numpy()
+    g = packed[:, :-1]
+    return np.ascontiguousarray(0.5 * (g + g.T)), np.ascontiguousarray(packed[:, -1])
+
+
+def _check_losses_finite(f: FloatArray) -> None:
+    bad = np.flatnonzero(~np.isfinite(f))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"loss of objective {i} is not finite: losses[{i}] = {f[i]}")
+
+
+def _check_gramian_finite(g: FloatArray, what: str = "gradient") -> None:
+    diag = np.diag(g)
+    bad = np.flatnonzero(~np.isfinite(diag))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"the {what} of objective {i} is not finite (its squared norm is {diag[i]}): "
+            "check losses[{i}] for overflow, a division by zero or a log of zero".replace(
+                "{i}", str(i)
+            )
+        )
+    if not np.all(np.isfinite(g)):
+        raise ValueError(f"the Gramian of the {what}s is not finite (overflow in a product)")
+
+
+def _stationarity(g: FloatArray) -> float:
+    return math.sqrt(max(min_norm_weights(g).value, 0.0))
+
+
+def _weights_tensor(w: FloatArray, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(w, dtype=_compute(like).dtype).to(like.device, non_blocking=True)
+
+
+def _weighted_sum(
+    losses: list[torch.Tensor], vector: torch.Tensor | None, w: FloatArray
+) -> torch.Tensor:
+    stacked = vector if vector is not None else torch.stack(losses)
+    wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+    return (stacked * wt).sum()
+
+
+def backward(
+    losses: torch.Tensor | Sequence[torch.Tensor],
+    shared_params: Iterable[torch.Tensor],
+    rule: str | UpdateRule = "mgda",
+    *,
+    task_params: Iterable[torch.Tensor] | None = None,
+    extraction: str = "auto",
+    representation: torch.Tensor | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
+    retain_graph: bool = False,
+    process_group: Any = None,
+) -> StepInfo:
+    """A multi-objective step's gradients: replaces ``loss.backward()`` in a training loop.
+
+    After the call each shared parameter's ``.grad`` holds (accumulated, like
+    ``loss.backward()``) its part of ``d = Jᵀw``, where ``J`` stacks the K per-objective
+    gradients and ``w`` are the rule's weights; each task parameter's ``.grad`` receives the
+    ordinary gradient of ``Σ_i L_i`` (a task head is trained on its own loss, unweighted).
+    Then any ``torch.optim`` optimizer steps as usual.
+
+    Paths by ``rule.needs``:
+
+    - ``"losses"`` (MIMO, linear): weights from the detached loss values (one K-vector copy
+      to the host), then one backward of ``Σ w_i L_i`` over the shared parameters (plus one
+      over the task parameters only, if any, for ``∇ Σ L_i``).
+    - ``"gramian"``: per-objective gradients by parameter block (see ``extraction`` and
+      ``groups``), ``G = Σ_b J_b J_bᵀ`` accumulated in float64 on the device, one copy of
+      ``[G | f]`` (K×(K+1)) to the host, ``rule.weights(G, f)`` in float64, then
+      ``J_bᵀ w`` written into ``.grad`` on the device in the parameters' dtype.
+    - ``"jacobian"`` (MoCo): ``J`` is copied to the host as float64 NumPy,
+      ``rule.direction(J, f)`` is called and its direction written back.
+
+    Args:
+        losses: K scalar tensors, or a 1-D tensor of K losses (K >= 1).
+        shared_params: the parameters every objective may touch (tensors with
+            ``requires_grad``); each must be reached by some loss.
+        rule: a registry name (a fresh rule with default hyperparameters is built at every
+            call, so a stateful rule must be passed as an instance) or an `UpdateRule`.
+        task_params: parameters that receive the plain gradient of ``Σ_i L_i``.
+        extraction: ``"auto"`` (= ``"autograd"``), ``"autograd"`` (K backward passes),
+            ``"batched"`` (one backward with ``is_grads_batched``; raises if the graph does not
+            support vmap) or ``"representation"`` (MGDA-UB: ``G`` from the gradients with
+            respect to ``representation``, then one backward of ``Σ w_i L_i``).
+        representation: the shared activations for ``extraction="representation"``.
+        groups: K lists of indices into ``shared_params``: objective ``i`` touches only the
+            parameters of ``groups[i]``. Objectives with pairwise disjoint groups share one
+            backward, and Gramian blocks between disjoint groups are known zeros. A wrong
+            declaration (an objective that reaches a parameter outside its group) gives wrong
+            gradients: it is not detected.
+        retain_graph: keep the graph after the call (as in ``loss.backward``).
+        process_group: a ``torch.distributed`` group; by default the global group when
+            ``torch.distributed`` is initialized. Per-objective gradients (one flat bucket per
+            dtype) and loss values are averaged over the ranks before the weights, so every
+            rank computes the same weights.
+
+    Returns:
+        A `StepInfo` with the weights and diagnostics.
+
+    Raises:
+        ValueError: bad losses or parameters (named by index), a parameter reached by no loss,
+            non-finite losses or gradients (named by objective), bad ``groups``, a missing
+            ``representation``, an unknown ``extraction``.
+        RuntimeError: ``extraction="batched"`` on a graph that does not support vmap.
+    """
+    method = extraction
+    check_extraction(method)
+    if not isinstance(rule, (str, UpdateRule)):
+        raise TypeError(f"rule must be a registry name or an UpdateRule, got {rule!r}")
+    rule_obj = get_rule(rule)
+    loss_list, vector = check_losses(losses)
+    k = len(loss_list)
+    params = check_params(shared_params, "shared_params")
+    if not params:
+        raise ValueError("shared_params must hold at least one tensor, got none")
+    task = [] if task_params is None else check_params(task_params, "task_params")
+    shared_ids = {id(p): i for i, p in enumerate(params)}
+    for t, p in enumerate(task):
+        if id(p) in shared_ids:
+            raise ValueError(
+                f"task_params[{t}] is also shared_params[{shared_ids[id(p)]}]: a parameter is "
+                "either shared or task-specific"
+            )
+    group_list = None if groups is None else check_groups(groups, k, len(params))
+    if method == "representation":
+        if representation is None:
+            raise ValueError(
+                "extraction='representation' needs representation= (the shared activations "
+                "the losses are computed from)"
+            )
+        if not isinstance(representation, torch.Tensor) or not representation.requires_grad:
+            raise ValueError(
+                "representation must be a tensor that requires grad (an activation computed "
+                "from shared_params), got "
+                + (
+                    describe(representation)
+                    if isinstance(representation, torch.Tensor)
+                    else repr(representation)
+                )
+            )
+        if group_list is not None:
+            raise ValueError("groups cannot be combined with extraction='representation'")
+        if rule_obj.needs == "jacobian":
+            raise ValueError(
+                f"rule {rule_obj.name!r} needs the full Jacobian over the parameters; "
+                "extraction='representation' gives only a Gramian"
+            )
+    active, group, world = resolve_group(process_group)
+    f_dev = torch.stack([loss.detach().reshape(()).to(torch.float64) for loss in loss_list])
+    info: dict[str, Any] = {"world_size": world}
+
+    if rule_obj.needs == "losses":
+        return _loss_only(
+            rule_obj,
+            loss_list,
+            vector,
+            params,
+            task,
+            f_dev,
+            retain_graph,
+            active,
+            group,
+            world,
+            info,
+        )
+    if method == "representation":
+        assert representation is not None
+        return _representation(
+            rule_obj,
+            loss_list,
+            vector,
+            params,
+            task,
+            representation,
+            f_dev,
+            retain_graph,
+            active,
+            group,
+            world,
+            info,
+        )
+
+    if group_list is not None:
+        ext = _extract_groups(loss_list, params, task, group_list, retain_graph)
+        info["extraction"] = "groups"
+    elif method == "batched":
+        ext = _extract_batched(loss_list, vector, params, task, retain_graph)
+        info["extraction"] = "batched"
+    else:
+        ext = _extract_autograd(loss_list, params, task, retain_graph)
+        info["extraction"] = "autograd"
+    info["backward_passes"] = ext.passes
+    mats = ext.mats
+    task_grads = ext.task
+    if active:
+        present = [t for t in task_grads if t is not None]
+        reduced = all_reduce_mean([*mats, *present, f_dev], group, world)
+        mats = reduced[: len(mats)]
+        it = iter(reduced[len(mats) : len(mats) + len(present)])
+        task_grads = [None if t is None else next(it) for t in task_grads]
+        f_dev = reduced[-1]
+
+    device = params[0].device
+    if rule_obj.needs == "jacobian":
+        return _jacobian_rule(rule_obj, params, mats, ext.rows, task, task_grads, f_dev, k, info)
+
+    g_host, f_host = _host(_gramian(mats, ext.rows, k, device), f_dev)
+    assert g_host is not None
+    _check_losses_finite(f_host)
+    _check_gramian_finite(g_host)
+    start = time.perf_counter()
+    result = rule_obj.weights(g_host, f_host)
+    rule_time = time.perf_counter() - start
+    w = result.weights
+    w_dev: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+    for p, m, r in zip(params, mats, ext.rows, strict=True):
+        mc = _compute(m)
+        key = (mc.device, mc.dtype)
+        if key not in w_dev:
+            w_dev[key] = _weights_tensor(w, mc)
+        wt = w_dev[key] if r is None else w_dev[key][r]
+        _accumulate(p, wt @ mc)
+    _write_task(task, task_grads)
+    return StepInfo(
+        w,
+        g_host,
+        float(result.residual),
+        _stationarity(g_host),
+        rule_time,
+        {**result.info, **info},
+    )
+
+
+def _write_task(task: list[torch.Tensor], grads: Sequence[torch.Tensor | None]) -> None:
+    for t, (p, g) in enumerate(zip(task, grads, strict=True)):
+        if g is None:
+            raise _unreached(t, p, "task_params")
+        _accumulate(p, g)
+
+
+def _jacobian_rule(
+    rule: UpdateRule,
+    params: list[torch.Tensor],
+    mats: list[torch.Tensor],
+    rows: list[Rows],
+    task: list[torch.Tensor],
+    task_grads: Sequence[torch.Tensor | None],
+    f_dev: torch.Tensor,
+    k: int,
+    info: dict[str, Any],
+) -> StepInfo:
+    """Rules that need the whole Jacobian (MoCo): J to the host as float64 NumPy."""
+    sizes = [m.shape[1] for m in mats]
+    full = torch.zeros((k, sum(sizes)), dtype=torch.float64, device=params[0].device)
+    offset = 0
+    for m, r, n in zip(mats, rows, sizes, strict=True):
+        block = m.detach().to(full.device, torch.float64)
+        if r is None:
+            full[:, offset : offset + n] = block
+        else:
+            full[r, offset : offset + n] = block
+        offset += n
+    j_host = full.cpu().numpy()
+    f_host = f_dev.cpu().numpy()
+    _check_losses_finite(f_host)
+    g_host = j_host @ j_host.T
+    _check_gramian_finite(g_host)
+    start = time.perf_counter()
+    d, result = rule.direction(j_host, f_host)
+    rule_time = time.perf_counter() - start
+    d_dev = torch.from_numpy(np.ascontiguousarray(d))
+    offset = 0
+    for p, n in zip(params, sizes, strict=True):
+        _accumulate(p, d_dev[offset : offset + n].to(p.device))
+        offset += n
+    _write_task(task, task_grads)
+    return StepInfo(
+        result.weights,
+        g_host,
+        float(result.residual),
+        _stationarity(g_host),
+        rule_time,
+        {**result.info, **info},
+    )
+
+
+def _reduce_params(
+    grads: list[torch.Tensor], active: bool, group: Any, world: int
+) -> list[torch.Tensor]:
+    return all_reduce_mean(grads, group, world) if active and grads else grads
+
+
+def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
+    """One synchronization: are all gradients finite? If not, name the first bad parameter."""
+    if not grads:
+        return
+    dev = grads[0].device
+    flags = torch.stack([torch.isfinite(g).all().to(dev) for g in grads])
+    if bool(flags.all()):
+        return
+    b = int((~flags).nonzero()[0, 0])
+    raise ValueError(
+        f"the gradient of shared_params[{b}] ({describe(params[b])}) is not finite although the "
+        "losses are: a loss-only rule combines the objectives before the backward pass, so the "
+        "objective cannot be named; retry with extraction='autograd' and a Gramian rule to find it"
+    )
+
+
+def _loss_only(
+    rule: UpdateRule,
+    losses: list[torch.Tensor],
+    vector: torch.Tensor | None,
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    f_dev: torch.Tensor,
+    retain_graph: bool,
+    active: bool,
+    group: Any,
+    world: int,
+    info: dict[str, Any],
+) -> StepInfo:
+    """Loss-only rules: weights from the loss values, one backward of ``Σ w_i L_i``."""
+    if active:
+        f_dev = all_reduce_mean([f_dev], group, world)[0]
+    _, f_host = _host(None, f_dev)
+    _check_losses_finite(f_host)
+    start = time.perf_counter()
+    result = rule.weights(None, f_host)
+    rule_time = time.perf_counter() - start
+    w = result.weights
+    passes = 1
+    task_grads: list[torch.Tensor] = []
+    if task:
+        total = losses[0] if vector is None else vector.sum()
+        if vector is None:
+            for loss in losses[1:]:
+                total = total + loss
+        tg = _grad(total, task, True)
+        for t, g in enumerate(tg):
+            if g is None:
+                raise _unreached(t, task[t], "task_params")
+            task_grads.append(g)
+        passes += 1
+    grads_opt = _grad(_weighted_sum(losses, vector, w), params, retain_graph)
+    grads: list[torch.Tensor] = []
+    for b, g in enumerate(grads_opt):
+        if g is None:
+            raise _unreached(b, params[b])
+        grads.append(g)
+    reduced = _reduce_params([*grads, *task_grads], active, group, world)
+    grads, task_grads = reduced[: len(grads)], reduced[len(grads) :]
+    _check_grads_finite(grads, params)
+    for p, g in zip(params, grads, strict=True):
+        _accumulate(p, g)
+    for p, g in zip(task, task_grads, strict=True):
+        _accumulate(p, g)
+    info.update(extraction="losses", backward_passes=passes)
+    return StepInfo(w, None, float(result.residual), None, rule_time, {**result.info, **info})
+
+
+def _representation(
+    rule: UpdateRule,
+    losses: list[torch.Tensor],
+    vector: torch.Tensor | None,
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    rep: torch.Tensor,
+    f_dev: torch.Tensor,
+    retain_graph: bool,
+    active: bool,
+    group: Any,
+    world: int,
+    info: dict[str, Any],
+) -> StepInfo:
+    """MGDA-UB: the Gramian of the gradients w.r.t. the representation chooses ``w``."""
+    k = len(losses)
+    rows = torch.zeros((k, rep.numel()), dtype=rep.dtype, device=rep.device)
+    for i, loss in enumerate(losses):
+        (g,) = _grad(loss, [rep], True)
+        if g is None:
+            raise ValueError(f"losses[{i}] does not depend on the representation")
+        rows[i].copy_(g.reshape(-1))
+    gram = _gramian([rows], [None], k, rep.device)
+    del rows
+    if active:
+        # each rank's batch-mean loss is 1/world of the global mean's: G = Σ_r G_r / world²
+        gram = all_reduce_sum_(gram, group).div_(world * world)
+        f_dev = all_reduce_mean([f_dev], group, world)[0]
+    g_host, f_host = _host(gram, f_dev)
+    assert g_host is not None
+    _check_losses_finite(f_host)
+    _check_gramian_finite(g_host, "gradient with respect to the representation")
+    start = time.perf_counter()
+    result = rule.weights(g_host, f_host)
+    rule_time = time.perf_counter() - start
+    w = result.weights
+    task_grads: list[torch.Tensor] = []
+    passes = k + 1
+    if task:
+        total = losses[0] if vector is None else vector.sum()
+        if vector is None:
+            for loss in losses[1:]:
+                total = total + loss
+        for t, g in enumerate(_grad(total, task, True)):
+            if g is None:
+                raise _unreached(t, task[t], "task_params")
+            task_grads.append(g)
+        passes += 1
+    grads: list[torch.Tensor] = []
+    for b, g in enumerate(_grad(_weighted_sum(losses, vector, w), params, retain_graph)):
+        if g is None:
+            raise _unreached(b, params[b])
+        grads.append(g)
+    reduced = _reduce_params([*grads, *task_grads], active, group, world)
+    for p, g in zip([*params, *task], reduced, strict=True):
+        _accumulate(p, g)
+    info.update(extraction="representation", backward_passes=passes)
+    return StepInfo(
+        w,
+        g_host,
+        float(result.residual),
+        _stationarity(g_host),
+        rule_time,
+        {**result.info, **info},
+    )

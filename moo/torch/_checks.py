@@ -1,0 +1,121 @@
+"""Input checks of the torch bridge: messages name the argument, the index and the value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+EXTRACTIONS: tuple[str, ...] = ("auto", "autograd", "batched", "representation")
+
+
+def describe(p: torch.Tensor) -> str:
+    """``shape (…), dtype …`` of a tensor, for messages."""
+    return f"shape {tuple(p.shape)}, dtype {str(p.dtype).replace('torch.', '')}"
+
+
+def check_losses(losses: Any) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """The K scalar losses as a list, and the 1-D tensor they came from (if one was given)."""
+    if isinstance(losses, torch.Tensor):
+        if losses.ndim != 1:
+            raise ValueError(
+                "losses must be a sequence of K scalar tensors or a 1-D tensor of K losses, "
+                f"got a tensor of shape {tuple(losses.shape)}"
+            )
+        if losses.shape[0] == 0:
+            raise ValueError("losses must hold at least one objective (K >= 1), got K = 0")
+        if not losses.requires_grad:
+            raise ValueError(
+                "losses does not require grad (no grad_fn): compute the losses from the "
+                "parameters outside torch.no_grad() and without .detach()"
+            )
+        return list(losses.unbind(0)), losses
+    if isinstance(losses, (str, bytes)) or not isinstance(losses, Iterable):
+        raise TypeError(
+            f"losses must be a sequence of K scalar tensors or a 1-D tensor, got {losses!r}"
+        )
+    items = list(losses)
+    if not items:
+        raise ValueError("losses must hold at least one objective (K >= 1), got K = 0")
+    out: list[torch.Tensor] = []
+    for i, loss in enumerate(items):
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"losses[{i}] must be a torch.Tensor, got {type(loss).__name__}")
+        if loss.numel() != 1 or loss.ndim > 1:
+            raise ValueError(
+                f"losses[{i}] must be a scalar tensor, got shape {tuple(loss.shape)} "
+                "(reduce it, e.g. with .mean())"
+            )
+        if not loss.requires_grad:
+            raise ValueError(
+                f"losses[{i}] does not require grad (no grad_fn): compute it from the "
+                "parameters outside torch.no_grad() and without .detach()"
+            )
+        out.append(loss.reshape(()))
+    return out, None
+
+
+def check_params(params: Any, name: str) -> list[torch.Tensor]:
+    """A list of tensors that require grad (duplicates rejected)."""
+    if isinstance(params, torch.Tensor):
+        params = [params]
+    if params is None or isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"{name} must be an iterable of tensors, got {params!r}")
+    out = list(params)
+    seen: dict[int, int] = {}
+    for i, p in enumerate(out):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(p).__name__}")
+        if not p.requires_grad:
+            raise ValueError(f"{name}[{i}] ({describe(p)}) does not require grad")
+        if id(p) in seen:
+            raise ValueError(f"{name}[{i}] is the same tensor as {name}[{seen[id(p)]}]")
+        seen[id(p)] = i
+    return out
+
+
+def check_groups(groups: Any, k: int, n_params: int) -> list[list[int]]:
+    """K lists of indices into the shared parameters; every parameter in some group."""
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
+        raise TypeError(f"groups must be a list of K lists of parameter indices, got {groups!r}")
+    if len(groups) != k:
+        raise ValueError(f"groups must have one entry per objective (K = {k}), got {len(groups)}")
+    out: list[list[int]] = []
+    covered = [False] * n_params
+    for i, group in enumerate(groups):
+        if isinstance(group, (str, bytes)) or not isinstance(group, Iterable):
+            raise TypeError(f"groups[{i}] must be a list of parameter indices, got {group!r}")
+        idx: list[int] = []
+        for j in group:
+            if isinstance(j, bool) or not isinstance(j, int):
+                if not (hasattr(j, "__index__") and not isinstance(j, bool)):
+                    raise TypeError(f"groups[{i}] must hold integer indices, got {j!r}")
+            jj = int(j)
+            if not 0 <= jj < n_params:
+                raise ValueError(
+                    f"groups[{i}] holds index {jj}, out of range for {n_params} shared parameters"
+                )
+            idx.append(jj)
+        if not idx:
+            raise ValueError(f"groups[{i}] is empty: objective {i} must touch a shared parameter")
+        if len(set(idx)) != len(idx):
+            raise ValueError(f"groups[{i}] holds repeated indices: {idx}")
+        for jj in idx:
+            covered[jj] = True
+        out.append(sorted(idx))
+    missing = [j for j, c in enumerate(covered) if not c]
+    if missing:
+        raise ValueError(
+            f"shared_params[{missing[0]}] is in no group: every shared parameter must belong to "
+            "the group of at least one objective"
+        )
+    return out
+
+
+def check_extraction(extraction: Any) -> str:
+    if extraction not in EXTRACTIONS:
+        raise ValueError(
+            f"unknown extraction {extraction!r}; valid: {', '.join(repr(e) for e in EXTRACTIONS)}"
+        )
+    return str(extraction)
