@@ -524,3 +524,17 @@ def test_batched_failure_is_reported_not_silently_replaced() -> None:
         mt.backward(losses, [p], "mgda", extraction="batched", retain_graph=True)
     info = mt.backward(losses, [p], "mgda", extraction="autograd")
     assert info.info["extraction"] == "autograd"
+
+
+def test_gramian_of_a_long_block_is_chunked_and_accurate() -> None:
+    """A float32 block much longer than a chunk: float64 accumulation over the chunks."""
+    import moo.torch as mt
+    from moo.torch._backward import _CHUNK
+
+    gen = torch.Generator().manual_seed(0)
+    jac = torch.randn((3, 5 * _CHUNK + 123), generator=gen)
+    exact = jac.double() @ jac.double().T
+    got = mt.gramian(jac)
+    assert got.dtype == torch.float64
+    rel = float((got - exact).abs().max() / exact.abs().max())
+    assert rel < 1e-6

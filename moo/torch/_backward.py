@@ -230,6 +230,27 @@ def _extract_groups(
 # -------------------------------------------------------------------------------- Gramian
 
 
+# Columns per chunk of a block's Gramian: partial products of this length run in the block's
+# dtype, and the chunks are summed in float64.
+_CHUNK = 1 << 15
+
+
+def _block_gramian(m: torch.Tensor) -> torch.Tensor:
+    """``m mᵀ`` in float64 for a (K, d) block: one batched product over column chunks of
+    length `_CHUNK` (a view, no copy) whose K×K partial products are summed in float64, so the
+    rounding error grows with the chunk length, not with d."""
+    k, d = m.shape
+    n = d // _CHUNK
+    if n < 2:
+        return (m @ m.T).to(torch.float64)
+    head = m[:, : n * _CHUNK].reshape(k, n, _CHUNK).transpose(0, 1)  # (n, K, chunk)
+    out = torch.bmm(head, head.transpose(1, 2)).to(torch.float64).sum(dim=0)
+    tail = m[:, n * _CHUNK :]
+    if tail.shape[1]:
+        out += (tail @ tail.T).to(torch.float64)
+    return out
+
+
 def _gramian(
     mats: Sequence[torch.Tensor], rows: Sequence[Rows], k: int, device: torch.device
 ) -> torch.Tensor:
@@ -239,8 +260,7 @@ def _gramian(
     for m, r in zip(mats, rows, strict=True):
         if m.shape[0] == 0:
             continue
-        mc = _compute(m)
-        block = (mc @ mc.T).to(device=device, dtype=torch.float64)
+        block = _block_gramian(_compute(m)).to(device=device)
         if r is None:
             gram += block
         else:
@@ -603,10 +623,15 @@ def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Te
     if not grads:
         return
     dev = grads[0].device
-    flags = torch.stack([torch.isfinite(g).all().to(dev) for g in grads])
-    if bool(flags.all()):
+    # one reduction per tensor and one synchronization; a sum is non-finite when an entry is
+    # (or when it overflows, which the exact check below then clears)
+    sums = torch.stack([g.sum(dtype=torch.float64).to(dev) for g in grads])
+    if bool(torch.isfinite(sums).all()):
         return
-    b = int((~flags).nonzero()[0, 0])
+    flags = [bool(torch.isfinite(g).all()) for g in grads]
+    if all(flags):
+        return
+    b = flags.index(False)
     raise ValueError(
         f"the gradient of shared_params[{b}] ({describe(params[b])}) is not finite although the "
         "losses are: a loss-only rule combines the objectives before the backward pass, so the "

@@ -1,0 +1,656 @@
+"""Benchmark: one multitask training step with `moo.torch.backward` against a plain step.
+
+Two parts, both printed as Markdown (and written to ``--out``):
+
+1. **Step.** A model with a shared trunk (an MLP of ``--width`` × ``--depth``, or a ResNet-18
+   trunk written in plain torch with ``--model resnet18``) and K linear heads, one
+   cross-entropy loss per head on a fixed random batch. One *step* is: forward, the backward
+   replacement, ``optimizer.step()`` (SGD with learning rate 0, so every contender sees the
+   same weights and the same problem at every call; ``zero_grad`` runs outside the timing).
+   Contenders:
+
+   * ``plain``: ``sum(losses).backward()``, the reference of every ratio;
+   * ``moo``: ``mt.backward(losses, trunk.parameters(), rule, task_params=heads...,
+     extraction=...)`` for each rule of ``--rules`` and each extraction of ``--extractions``
+     (loss-only rules, MIMO and linear, take their single-backward path: one row each);
+   * ``torchjd``: ``torchjd.autojac.mtl_backward(losses, features=...)`` then
+     ``jac_to_grad(trunk.parameters(), Aggregator())`` for each aggregator of ``--torchjd``
+     (optional: skipped when torchjd is not importable).
+
+   Time: each round runs every contender once, in an order that rotates from round to round;
+   after ``--warmup`` rounds, ``--repeats`` rounds are timed (``time.perf_counter`` around the
+   step, with ``torch.cuda.synchronize`` on both sides on CUDA), and the table gives the
+   median and the interquartile range, the median's ratio to ``plain``'s, and the median time
+   spent in the rule (``StepInfo.rule_time``). Memory (CUDA only): one extra step per
+   contender between ``torch.cuda.reset_peak_memory_stats`` and
+   ``torch.cuda.max_memory_allocated``: the peak, its ratio to ``plain``'s peak, and the
+   transient part (peak minus what was allocated before the step: activations, gradients,
+   per-objective gradients). On CPU memory is not reported: torch's CPU allocator keeps no
+   peak statistics and ``tracemalloc`` does not see its allocations.
+
+2. **Gramian.** ``G = J Jᵀ`` of a K×d float32 matrix on the device, for each d of
+   ``--gramian-d``: ``mt.gramian(J)`` (dense), ``mt.gramian(blocks)`` (the same numbers as 62
+   separate contiguous blocks, like a ResNet-18's parameters), ``J @ J.T``, and a reference
+   chunked batched product (``torch.bmm`` over column chunks, summed), against the
+   *bandwidth floor*: the time to read J once at the copy bandwidth measured in the same run
+   (``dst.copy_(src)`` of a buffer of J's size moves 2× its bytes). Times are medians over
+   ``--repeats`` batches of ``--inner`` back-to-back calls (CUDA events on CUDA); the error
+   column is ``max |G − G64| / max diag G64`` against a float64 product.
+
+Benchmarks report ratios measured in one run on one machine; they are never assertions.
+
+Run: ``python benchmarks/bench_torch_step.py [--device cpu|cuda] [--model mlp|resnet18]
+[--width 512] [--depth 4] [--batch 128] [--tasks 3] [--rules mgda,cagrad,...]
+[--extractions autograd,batched,representation] [--gramian-d 1000000] [--out FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import moo
+import moo.torch as mt
+
+LOSS_ONLY = ("mimo", "linear")
+DEFAULT_RULES = "mgda,cagrad,nash-mtl,upgrad,mimo,linear"
+MIB = 2.0**20
+
+# --------------------------------------------------------------------------------- models
+
+
+class MLPTrunk(nn.Module):
+    def __init__(self, n_in: int, width: int, depth: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = n_in
+        for _ in range(depth):
+            layers += [nn.Linear(d, width), nn.ReLU()]
+            d = width
+        self.net = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x)
+        return out
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.short: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.short = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.short(x))
+
+
+class ResNet18Trunk(nn.Module):
+    """ResNet-18 without its classifier (11.2M parameters), 3×32×32 inputs, plain torch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, 64, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+        ]
+        c = 64
+        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(c, c_out, stride), BasicBlock(c_out, c_out, 1)]
+            c = c_out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.net = nn.Sequential(*layers)
+        self.out_dim = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x)
+        return out
+
+
+@dataclass
+class Setup:
+    trunk: nn.Module
+    heads: nn.ModuleList
+    x: torch.Tensor
+    y: torch.Tensor  # (batch, K) int64
+    optimizer: torch.optim.Optimizer
+    description: str
+
+    def forward(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        z = self.trunk(self.x)
+        return z, [F.cross_entropy(h(z), self.y[:, k]) for k, h in enumerate(self.heads)]
+
+    def shared(self) -> list[torch.Tensor]:
+        return list(self.trunk.parameters())
+
+    def task(self) -> list[torch.Tensor]:
+        return list(self.heads.parameters())
+
+
+def build_setup(args: argparse.Namespace, device: torch.device) -> Setup:
+    torch.manual_seed(args.seed)
+    trunk: MLPTrunk | ResNet18Trunk
+    if args.model == "mlp":
+        trunk = MLPTrunk(args.in_dim, args.width, args.depth)
+        x = torch.randn(args.batch, args.in_dim)
+        what = f"MLP trunk {args.in_dim}→{args.width}×{args.depth}"
+    else:
+        trunk = ResNet18Trunk()
+        x = torch.randn(args.batch, 3, 32, 32)
+        what = "ResNet-18 trunk (BatchNorm, 3×32×32 inputs)"
+    heads = nn.ModuleList([nn.Linear(trunk.out_dim, args.classes) for _ in range(args.tasks)])
+    y = torch.randint(0, args.classes, (args.batch, args.tasks))
+    trunk.to(device)
+    heads.to(device)
+    params = [*trunk.parameters(), *heads.parameters()]
+    optimizer = torch.optim.SGD(params, lr=0.0)
+    n_shared = sum(p.numel() for p in trunk.parameters())
+    n_task = sum(p.numel() for p in heads.parameters())
+    description = (
+        f"{what}, {len(list(trunk.parameters()))} shared tensors, d = {n_shared:,} shared + "
+        f"{n_task:,} head parameters; K = {args.tasks} heads of {args.classes} classes; "
+        f"batch {args.batch}; float32"
+    )
+    return Setup(trunk, heads, x.to(device), y.to(device), optimizer, description)
+
+
+# ------------------------------------------------------------------------------ contenders
+
+
+@dataclass
+class Contender:
+    name: str
+    extraction: str
+    step: Callable[[], mt.StepInfo | None]  # moo's contenders return their StepInfo
+    times: list[float] = field(default_factory=list)
+    rule_times: list[float] = field(default_factory=list)
+    passes: str = ""
+    peak: float | None = None
+    transient: float | None = None
+    error: str | None = None
+
+
+def make_contenders(setup: Setup, args: argparse.Namespace) -> list[Contender]:
+    out: list[Contender] = []
+
+    def plain() -> None:
+        _, losses = setup.forward()
+        torch.stack(losses).sum().backward()  # type: ignore[no-untyped-call]
+        setup.optimizer.step()
+
+    out.append(Contender("plain sum(losses).backward()", "—", plain, passes="1"))
+
+    for rule_name in args.rules:
+        extractions = ["auto"] if rule_name in LOSS_ONLY else args.extractions
+        for ext in extractions:
+            rule = moo.get_rule(rule_name)  # one instance per contender: state is kept
+
+            def step(rule: moo.UpdateRule = rule, ext: str = ext) -> mt.StepInfo:
+                z, losses = setup.forward()
+                info = mt.backward(
+                    losses,
+                    setup.trunk.parameters(),
+                    rule,
+                    task_params=setup.heads.parameters(),
+                    extraction=ext,
+                    representation=z if ext == "representation" else None,
+                )
+                setup.optimizer.step()
+                return info
+
+            label = "single backward" if rule_name in LOSS_ONLY else ext
+            out.append(Contender(f"moo {rule_name}", label, step))
+
+    if args.torchjd:
+        try:
+            from torchjd import aggregation
+            from torchjd.autojac import jac_to_grad, mtl_backward
+        except ImportError as exc:
+            print(f"note: torchjd not importable ({exc}); its rows are skipped", file=sys.stderr)
+        else:
+            names = {"upgrad": "UPGrad", "mgda": "MGDA", "cagrad": "CAGrad", "mean": "Mean"}
+            for agg_name in args.torchjd:
+                cls = getattr(aggregation, names.get(agg_name, agg_name))
+                agg = cls(c=0.4) if agg_name == "cagrad" else cls()
+
+                def tj_step(agg: Any = agg) -> None:
+                    z, losses = setup.forward()
+                    mtl_backward(
+                        losses,
+                        features=z,
+                        tasks_params=[list(h.parameters()) for h in setup.heads],
+                        shared_params=setup.shared(),
+                    )
+                    jac_to_grad(setup.shared(), agg)
+                    setup.optimizer.step()
+
+                out.append(
+                    Contender(
+                        f"torchjd {cls.__name__}",
+                        "mtl_backward + jac_to_grad",
+                        tj_step,
+                        passes="1 (vmap)",
+                    )
+                )
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_step_bench(
+    setup: Setup, contenders: list[Contender], args: argparse.Namespace, device: torch.device
+) -> None:
+    def once(c: Contender, record: bool) -> None:
+        if c.error is not None:
+            return
+        setup.optimizer.zero_grad(set_to_none=True)
+        _sync(device)
+        t0 = time.perf_counter()
+        try:
+            info = c.step()
+        except Exception as exc:  # a path the model does not support: report, go on
+            c.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            return
+        _sync(device)
+        t = time.perf_counter() - t0
+        if record:
+            c.times.append(t)
+            if info is not None:
+                c.rule_times.append(float(info.rule_time))
+        if info is not None and not c.passes:
+            c.passes = str(info.info.get("backward_passes", "?"))
+
+    n = len(contenders)
+    for r in range(args.warmup + args.repeats):
+        shift = r % n
+        for c in contenders[shift:] + contenders[:shift]:
+            once(c, record=r >= args.warmup)
+
+    if device.type == "cuda":
+        for c in contenders:
+            if c.error is not None:
+                continue
+            setup.optimizer.zero_grad(set_to_none=True)
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+            c.step()
+            torch.cuda.synchronize(device)
+            c.peak = torch.cuda.max_memory_allocated(device) / MIB
+            c.transient = c.peak - before / MIB
+        setup.optimizer.zero_grad(set_to_none=True)
+
+
+def _q(xs: Sequence[float], q: float) -> float:
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def step_table(contenders: list[Contender], device: torch.device) -> str:
+    ref = contenders[0]
+    ref_med = statistics.median(ref.times)
+    lines = [
+        "| contender | extraction | backward passes | step ms (median) | IQR ms | × plain "
+        "| in rule ms | peak MiB | × plain peak | transient MiB |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for c in contenders:
+        if c.error is not None or not c.times:
+            lines.append(f"| {c.name} | {c.extraction} | | failed: {c.error} | | | | | | |")
+            continue
+        med = statistics.median(c.times)
+        iqr = f"{1e3 * _q(c.times, 0.25):.2f}–{1e3 * _q(c.times, 0.75):.2f}"
+        rule = f"{1e3 * statistics.median(c.rule_times):.3f}" if c.rule_times else "—"
+        if device.type == "cuda" and c.peak is not None and ref.peak:
+            mem = f"{c.peak:,.1f} | {c.peak / ref.peak:.2f}× | {c.transient:,.1f}"
+        else:
+            mem = "n/a on CPU | | " if device.type != "cuda" else "— | | "
+        lines.append(
+            f"| {c.name} | {c.extraction} | {c.passes} | {1e3 * med:.2f} | {iqr} | "
+            f"{med / ref_med:.2f}× | {rule} | {mem} |"
+        )
+    return "\n".join(lines)
+
+
+def step_verdicts(contenders: list[Contender], device: torch.device) -> str:
+    """The design targets, read off this run (no assertion)."""
+    ref_med = statistics.median(contenders[0].times)
+    ref_peak = contenders[0].peak
+    ok = [c for c in contenders[1:] if c.error is None and c.times]
+    moo_grad = [c for c in ok if c.name.startswith("moo") and c.extraction != "single backward"]
+    moo_loss = [c for c in ok if c.name.startswith("moo") and c.extraction == "single backward"]
+    lines = ["Design targets, in this run (ratios of medians to `plain`):", ""]
+    if moo_grad:
+        best = min(moo_grad, key=lambda c: statistics.median(c.times))
+        worst = max(moo_grad, key=lambda c: statistics.median(c.times))
+        r_best = statistics.median(best.times) / ref_med
+        r_worst = statistics.median(worst.times) / ref_med
+        lines.append(
+            f"- gradient rules' step ≤ 1.8× plain: best {r_best:.2f}× ({best.name}, "
+            f"{best.extraction}), worst {r_worst:.2f}× ({worst.name}, {worst.extraction}); "
+            + (
+                "met by every row"
+                if r_worst <= 1.8
+                else "met by some rows"
+                if r_best <= 1.8
+                else "not met"
+            )
+        )
+    for c in moo_loss:
+        r = statistics.median(c.times) / ref_med
+        lines.append(
+            f"- {c.name} step ≤ 1.05× plain: {r:.2f}×, " + ("met" if r <= 1.05 else "not met")
+        )
+    if device.type == "cuda" and ref_peak:
+        peaks = [(c.peak / ref_peak, c) for c in moo_grad if c.peak is not None]
+        if peaks:
+            worst_mem = max(peaks, key=lambda t: t[0])
+            lines.append(
+                f"- memory of gradient rules ≤ 1.5× plain peak: worst {worst_mem[0]:.2f}× "
+                f"({worst_mem[1].name}, {worst_mem[1].extraction}); "
+                + ("met" if worst_mem[0] <= 1.5 else "not met")
+            )
+    else:
+        lines.append("- memory ≤ 1.5× plain peak: not measured on CPU")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- Gramian
+
+
+def time_calls(
+    fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int, inner: int
+) -> list[float]:
+    """Seconds per call: ``repeats`` batches of ``inner`` back-to-back calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    out: list[float] = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+            end.synchronize()
+            out.append(start.elapsed_time(end) / 1e3 / inner)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            out.append((time.perf_counter() - t0) / inner)
+    return out
+
+
+def block_sizes(d: int, n: int = 62) -> list[int]:
+    """``n`` positive sizes summing to ``d``, geometric like a CNN's layers (small to large)."""
+    n = max(1, min(n, d))
+    raw = [1.08**i for i in range(n)]
+    sizes = [max(1, int(d * r / sum(raw))) for r in raw]
+    sizes[-1] += d - sum(sizes)
+    return sizes
+
+
+def chunked_gramian(j: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Reference: ``Σ_c J_c J_cᵀ`` as one strided batched product over column chunks."""
+    k, d = j.shape
+    n_full = d // chunk
+    g = torch.zeros((k, k), dtype=torch.float64, device=j.device)
+    if n_full:
+        jc = j[:, : n_full * chunk].view(k, n_full, chunk).transpose(0, 1)  # (C, K, chunk)
+        g += torch.bmm(jc, jc.transpose(1, 2)).sum(0, dtype=torch.float64)
+    if d > n_full * chunk:
+        tail = j[:, n_full * chunk :]
+        g += (tail @ tail.T).double()
+    return g
+
+
+def _gramian_rows(d: int, args: argparse.Namespace, device: torch.device) -> list[str]:
+    k = args.gramian_k
+    gen = torch.Generator(device="cpu").manual_seed(args.seed + d)
+    j = torch.randn((k, d), generator=gen, dtype=torch.float32).to(device)
+    blocks = [b.contiguous() for b in torch.split(j, block_sizes(d), dim=1)]
+    nbytes = j.numel() * j.element_size()
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
+    dst = torch.empty_like(src)
+    t_copy = statistics.median(
+        time_calls(lambda: dst.copy_(src), device, 3, args.repeats, args.inner)
+    )
+    bw = 2 * nbytes / t_copy  # a copy reads and writes the buffer
+    floor = nbytes / bw
+    ref64 = (j.double() @ j.double().T).cpu()
+    scale = float(ref64.diagonal().max())
+    chunk = 1 << 16
+    contenders: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        ("mt.gramian(J)", lambda: mt.gramian(j)),
+        (f"mt.gramian({len(blocks)} blocks)", lambda: mt.gramian(blocks)),
+        ("J @ J.T (float32)", lambda: j @ j.T),
+        ("chunked bmm, chunk 2^16 (reference)", lambda: chunked_gramian(j, chunk)),
+    ]
+    times: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    for name, fn in contenders:
+        times[name] = statistics.median(time_calls(fn, device, 3, args.repeats, args.inner))
+        errors[name] = float((fn().double().cpu() - ref64).abs().max()) / scale
+    base = times["J @ J.T (float32)"]
+    rows = []
+    for i, (name, _) in enumerate(contenders):
+        head = (
+            f"| {d:,} | {k} | {nbytes / MIB:,.1f} | {1e3 * floor:.4f} | {bw / 1e9:,.1f} "
+            if i == 0
+            else "| | | | | "
+        )
+        rows.append(
+            f"{head}| {name} | {1e3 * times[name]:.4f} | {times[name] / floor:.1f}× | "
+            f"{times[name] / base:.2f}× | {errors[name]:.1e} |"
+        )
+    return rows
+
+
+def gramian_bench(args: argparse.Namespace, device: torch.device) -> str:
+    lines = [
+        "| d | K | J MiB | floor ms (read J once) | copy GB/s | contender | ms (median) "
+        "| × floor | × `J @ J.T` | rel. error |",
+        "|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|",
+    ]
+    for d in args.gramian_d:
+        lines += _gramian_rows(d, args, device)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ machine
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _commit() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "moo"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return head + (" with uncommitted changes under moo/" if dirty else "")
+
+
+def machine(device: torch.device) -> str:
+    lines = [
+        f"- platform: {platform.platform()} ({platform.machine()}), Python "
+        f"{platform.python_version()}",
+        f"- CPUs: os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"
+        if hasattr(os, "sched_getaffinity")
+        else f"- CPUs: os.cpu_count()={os.cpu_count()}",
+    ]
+    if hasattr(os, "getloadavg"):
+        la = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        lines.append(f"- load average (1, 5, 15 min) at the end: {la}")
+    lines.append(
+        f"- torch {torch.__version__}: get_num_threads()={torch.get_num_threads()}; "
+        f"torchjd {_version('torchjd')}; moo {moo.__version__} (commit {_commit()})"
+    )
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        lines.append(
+            f"- GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability "
+            f"{p.major}.{p.minor}; CUDA {torch.version.cuda}; TF32 matmul "
+            f"{torch.backends.cuda.matmul.allow_tf32}"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", choices=("mlp", "resnet18"), default="mlp")
+    parser.add_argument("--in-dim", type=int, default=256, help="MLP input size")
+    parser.add_argument("--width", type=int, default=512, help="MLP width")
+    parser.add_argument("--depth", type=int, default=4, help="MLP hidden layers")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--tasks", type=int, default=3, help="K, the number of heads")
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--rules", default=DEFAULT_RULES)
+    parser.add_argument(
+        "--extractions",
+        default="autograd,batched,representation",
+        help="for the Gramian rules: autograd, batched, representation (MGDA-UB: the "
+        "Gramian of the gradients with respect to the trunk's output)",
+    )
+    parser.add_argument(
+        "--torchjd", default="upgrad,mgda", help="torchjd aggregators ('' for none)"
+    )
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--gramian-d",
+        default=None,
+        help="comma-separated d for the Gramian part (default 1e5,1e6,4e6 on CPU, "
+        "1e6,11.2e6 on CUDA)",
+    )
+    parser.add_argument("--gramian-k", type=int, default=3)
+    parser.add_argument("--inner", type=int, default=None, help="calls per Gramian timing")
+    parser.add_argument("--no-step", action="store_true", help="skip the step benchmark")
+    parser.add_argument("--no-gramian", action="store_true", help="skip the Gramian benchmark")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: keep)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="also write the Markdown report here")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available to this torch build")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    args.rules = _csv(args.rules)
+    unknown = [r for r in args.rules if r not in moo.available_rules()]
+    if unknown:
+        parser.error(f"--rules: unknown {unknown}; available: {sorted(moo.available_rules())}")
+    args.extractions = _csv(args.extractions)
+    args.torchjd = _csv(args.torchjd)
+    if args.gramian_d is None:
+        args.gramian_d = "1e6,11.2e6" if device.type == "cuda" else "1e5,1e6,4e6"
+    args.gramian_d = [int(float(x)) for x in _csv(args.gramian_d)]
+    if args.inner is None:
+        args.inner = 20 if device.type == "cuda" else 1
+    if min(args.repeats, args.batch, args.tasks, args.width, args.depth) < 1:
+        parser.error("--repeats, --batch, --tasks, --width and --depth must be >= 1")
+
+    parts = [f"# moo.torch step benchmark ({time.strftime('%Y-%m-%d %H:%M')})", ""]
+    if not args.no_step:
+        setup = build_setup(args, device)
+        contenders = make_contenders(setup, args)
+        t0 = time.perf_counter()
+        run_step_bench(setup, contenders, args, device)
+        parts += [
+            f"## One training step on {device.type}",
+            "",
+            setup.description + ".",
+            f"Median of {args.repeats} interleaved rounds after {args.warmup} warm-up rounds "
+            f"({time.perf_counter() - t0:.0f} s of measuring).",
+            "",
+            step_table(contenders, device),
+            "",
+            step_verdicts(contenders, device),
+            "",
+        ]
+        del setup, contenders
+    if not args.no_gramian:
+        parts += [
+            f"## Gramian of a K×d float32 matrix on {device.type}",
+            "",
+            f"Median of {args.repeats} batches of {args.inner} back-to-back call(s).",
+            "",
+            gramian_bench(args, device),
+            "",
+        ]
+    parts += ["## Machine", "", machine(device), ""]
+    report = "\n".join(parts)
+    print(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report, encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    main()
