@@ -625,7 +625,7 @@ def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Te
     dev = grads[0].device
     # one reduction per tensor and one synchronization; a sum is non-finite when an entry is
     # (or when it overflows, which the exact check below then clears)
-    sums = torch.stack([g.sum(dtype=torch.float64).to(dev) for g in grads])
+    sums = torch.stack([g.sum().to(device=dev, dtype=torch.float32) for g in grads])
     if bool(torch.isfinite(sums).all()):
         return
     flags = [bool(torch.isfinite(g).all()) for g in grads]
