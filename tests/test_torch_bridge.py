@@ -538,3 +538,14 @@ def test_gramian_of_a_long_block_is_chunked_and_accurate() -> None:
     assert got.dtype == torch.float64
     rel = float((got - exact).abs().max() / exact.abs().max())
     assert rel < 1e-6
+
+
+def test_gramian_packs_small_blocks_and_keeps_large_ones() -> None:
+    import moo.torch as mt
+    from moo.torch._backward import _SMALL_BLOCK
+
+    gen = torch.Generator().manual_seed(1)
+    widths = [3, 17, _SMALL_BLOCK + 5, 1, 2 * _SMALL_BLOCK, 40]
+    blocks = [torch.randn((4, w), generator=gen, dtype=torch.float64) for w in widths]
+    dense = torch.cat(blocks, dim=1)
+    torch.testing.assert_close(mt.gramian(blocks), dense @ dense.T, rtol=1e-12, atol=0.0)

@@ -233,6 +233,8 @@ def _extract_groups(
 # Columns per chunk of a block's Gramian: partial products of this length run in the block's
 # dtype, and the chunks are summed in float64.
 _CHUNK = 1 << 15
+# Blocks narrower than this are packed together before their product (see `_gramian`).
+_SMALL_BLOCK = 1 << 12
 
 
 def _block_gramian(m: torch.Tensor) -> torch.Tensor:
@@ -257,10 +259,22 @@ def _gramian(
     """``Σ_b J_b J_bᵀ`` in float64; products in the blocks' dtype (at least float32)."""
     gram = torch.zeros((k, k), dtype=torch.float64, device=device)
     index_cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+    # small full-height blocks (biases, norms) are packed per (dtype, device) into one product:
+    # one kernel instead of one per parameter tensor; the copy is small by construction
+    small: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
+    pending: list[tuple[torch.Tensor, Rows]] = []
     for m, r in zip(mats, rows, strict=True):
         if m.shape[0] == 0:
             continue
-        block = _block_gramian(_compute(m)).to(device=device)
+        mc = _compute(m)
+        if r is None and mc.shape[1] < _SMALL_BLOCK:
+            small.setdefault((mc.dtype, mc.device), []).append(mc)
+        else:
+            pending.append((mc, r))
+    for group in small.values():
+        pending.append((group[0] if len(group) == 1 else torch.cat(group, dim=1), None))
+    for mc, r in pending:
+        block = _block_gramian(mc).to(device=device)
         if r is None:
             gram += block
         else:
