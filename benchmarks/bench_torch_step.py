@@ -215,7 +215,7 @@ def make_contenders(setup: Setup, args: argparse.Namespace) -> list[Contender]:
                     losses,
                     setup.trunk.parameters(),
                     rule,
-                    task_params=setup.heads.parameters(),
+                    task_params=[list(h.parameters()) for h in setup.heads],
                     extraction=ext,
                     representation=z if ext == "representation" else None,
                 )

@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> moo.ParetoFront:
     )
     front = moo.pareto_front(problem, "mgda", n_starts=args.starts, seed=0)
     worst = max(r.stationarity for r in front.results)
-    print(f"{len(front.F)} non-dominated points of {args.starts} runs; "
-          f"{front.n_converged} converged; worst stationarity {worst:.2e}")
+    print(
+        f"{len(front.F)} non-dominated points of {args.starts} runs; "
+        f"{front.n_converged} converged; worst stationarity {worst:.2e}"
+    )
     for f in front.F:
         print(f"  f1 = {f[0]:.4f}   f2 = {f[1]:.4f}")
     if args.plot:

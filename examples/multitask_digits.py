@@ -14,7 +14,7 @@ A small MLP trunk is shared by the tasks and each task has its own linear head. 
 the same initial network (same seed) is trained with one Adam optimizer over all parameters; the
 training step replaces ``sum(losses).backward()`` by
 
-    mt.backward(losses, trunk.parameters(), rule, task_params=heads.parameters())
+    mt.backward(losses, trunk.parameters(), rule, task_params=[list(h.parameters()) for h in heads])
 
 which writes the rule's combined gradient ``Jᵀw`` into the trunk's ``.grad`` and the ordinary
 gradient of each head's own loss into the head's ``.grad``; then ``optimizer.step()``.
@@ -154,7 +154,7 @@ def train_one(
                 losses,
                 model.trunk.parameters(),
                 rule,
-                task_params=model.heads.parameters(),
+                task_params=[list(h.parameters()) for h in model.heads],
             )
             optimizer.step()
             _sync(device)

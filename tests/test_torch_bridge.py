@@ -549,3 +549,48 @@ def test_gramian_packs_small_blocks_and_keeps_large_ones() -> None:
     blocks = [torch.randn((4, w), generator=gen, dtype=torch.float64) for w in widths]
     dense = torch.cat(blocks, dim=1)
     torch.testing.assert_close(mt.gramian(blocks), dense @ dense.T, rtol=1e-12, atol=0.0)
+
+
+def _grads_after(
+    rule: Any, per_objective: bool, k: int = K, **kwargs: Any
+) -> tuple[list[Any], mt.StepInfo]:
+    net = Net(k)
+    x, y = data(k)
+    _, losses = losses_of(net, x, y)
+    heads = [list(h.parameters()) for h in net.heads] if per_objective else task(net)
+    info = mt.backward(losses, shared(net), rule, task_params=heads, **kwargs)
+    return [p.grad.clone() for p in net.parameters()], info
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [lambda: MIMO(), lambda: LinearScalarization([0.2, 0.5, 0.3]), lambda: moo.MGDA()],
+    ids=["mimo", "linear", "mgda"],
+)
+def test_task_params_per_objective_give_the_same_gradients(rule: Callable[[], Any]) -> None:
+    flat, info_flat = _grads_after(rule(), per_objective=False)
+    heads, info_heads = _grads_after(rule(), per_objective=True)
+    for a, b in zip(flat, heads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    if rule().needs == "losses":
+        assert info_flat.info["backward_passes"] == 2
+        assert info_heads.info["backward_passes"] == 1  # one weighted backward serves all
+
+
+def test_task_params_per_objective_with_a_zero_weight() -> None:
+    flat, _ = _grads_after(LinearScalarization([1.0, 0.0, 2.0]), per_objective=False)
+    heads, info = _grads_after(LinearScalarization([1.0, 0.0, 2.0]), per_objective=True)
+    for a, b in zip(flat, heads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert info.info["backward_passes"] == 2  # the zero-weight head needs its own pass
+
+
+def test_task_params_per_objective_bad_input() -> None:
+    net = Net()
+    x, y = data()
+    _, losses = losses_of(net, x, y)
+    heads = [list(h.parameters()) for h in net.heads]
+    with pytest.raises(ValueError, match=r"one entry per objective \(K = 3\), got 2"):
+        mt.backward(losses, shared(net), "mimo", task_params=heads[:2])
+    with pytest.raises(ValueError, match=r"task_params\[.*\] is the same tensor"):
+        mt.backward(losses, shared(net), "mimo", task_params=[heads[0], heads[0], heads[2]])

@@ -23,6 +23,7 @@ from moo.torch._checks import (
     check_groups,
     check_losses,
     check_params,
+    check_task_params,
     describe,
 )
 from moo.torch._distributed import all_reduce_mean, all_reduce_sum_, resolve_group
@@ -386,7 +387,7 @@ def backward(
     shared_params: Iterable[torch.Tensor],
     rule: str | UpdateRule = "mgda",
     *,
-    task_params: Iterable[torch.Tensor] | None = None,
+    task_params: Iterable[torch.Tensor] | Sequence[Iterable[torch.Tensor]] | None = None,
     extraction: str = "auto",
     representation: torch.Tensor | None = None,
     groups: Sequence[Sequence[int]] | None = None,
@@ -405,7 +406,8 @@ def backward(
 
     - ``"losses"`` (MIMO, linear): weights from the detached loss values (one K-vector copy
       to the host), then one backward of ``Σ w_i L_i`` over the shared parameters (plus one
-      over the task parameters only, if any, for ``∇ Σ L_i``).
+      over the task parameters only, if any, for ``∇ Σ L_i``, unless they are given per
+      objective: see ``task_params``).
     - ``"gramian"``: per-objective gradients by parameter block (see ``extraction`` and
       ``groups``), ``G = Σ_b J_b J_bᵀ`` accumulated in float64 on the device, one copy of
       ``[G | f]`` (K×(K+1)) to the host, ``rule.weights(G, f)`` in float64, then
@@ -419,7 +421,13 @@ def backward(
             ``requires_grad``); each must be reached by some loss.
         rule: a registry name (a fresh rule with default hyperparameters is built at every
             call, so a stateful rule must be passed as an instance) or an `UpdateRule`.
-        task_params: parameters that receive the plain gradient of ``Σ_i L_i``.
+        task_params: parameters that receive the plain gradient of ``Σ_i L_i``: an iterable
+            of tensors, or K iterables, one per objective, of the parameters only that
+            objective reaches (its head). The per-objective form lets loss-only rules serve
+            the heads from their single weighted backward (each head's gradient is divided by
+            its weight ``w_i``; heads of objectives with ``w_i = 0`` cost one more backward);
+            the gradients are the same either way when the declaration is true (it is not
+            checked).
         extraction: ``"auto"`` (= ``"autograd"``), ``"autograd"`` (K backward passes),
             ``"batched"`` (one backward with ``is_grads_batched``; raises if the graph does not
             support vmap) or ``"representation"`` (MGDA-UB: ``G`` from the gradients with
@@ -455,7 +463,7 @@ def backward(
     params = check_params(shared_params, "shared_params")
     if not params:
         raise ValueError("shared_params must hold at least one tensor, got none")
-    task = [] if task_params is None else check_params(task_params, "task_params")
+    task, owner = check_task_params(task_params, k)
     shared_ids = {id(p): i for i, p in enumerate(params)}
     for t, p in enumerate(task):
         if id(p) in shared_ids:
@@ -498,6 +506,7 @@ def backward(
             vector,
             params,
             task,
+            owner,
             f_dev,
             retain_graph,
             active,
@@ -659,6 +668,7 @@ def _loss_only(
     vector: torch.Tensor | None,
     params: list[torch.Tensor],
     task: list[torch.Tensor],
+    owner: list[int] | None,
     f_dev: torch.Tensor,
     retain_graph: bool,
     active: bool,
@@ -675,25 +685,12 @@ def _loss_only(
     result = rule.weights(None, f_host)
     rule_time = time.perf_counter() - start
     w = result.weights
-    passes = 1
-    task_grads: list[torch.Tensor] = []
-    if task:
-        total = losses[0] if vector is None else vector.sum()
-        if vector is None:
-            for loss in losses[1:]:
-                total = total + loss
-        tg = _grad(total, task, True)
-        for t, g in enumerate(tg):
-            if g is None:
-                raise _unreached(t, task[t], "task_params")
-            task_grads.append(g)
-        passes += 1
-    grads_opt = _grad(_weighted_sum(losses, vector, w), params, retain_graph)
-    grads: list[torch.Tensor] = []
-    for b, g in enumerate(grads_opt):
-        if g is None:
-            raise _unreached(b, params[b])
-        grads.append(g)
+    if owner is not None:
+        grads, task_grads, passes = _loss_only_heads(
+            losses, vector, params, task, owner, w, retain_graph
+        )
+    else:
+        grads, task_grads, passes = _loss_only_flat(losses, vector, params, task, w, retain_graph)
     reduced = _reduce_params([*grads, *task_grads], active, group, world)
     grads, task_grads = reduced[: len(grads)], reduced[len(grads) :]
     _check_grads_finite(grads, params)
@@ -703,6 +700,79 @@ def _loss_only(
         _accumulate(p, g)
     info.update(extraction="losses", backward_passes=passes)
     return StepInfo(w, None, float(result.residual), None, rule_time, {**result.info, **info})
+
+
+def _present(
+    grads: Sequence[torch.Tensor | None], tensors: Sequence[torch.Tensor], name: str
+) -> list[torch.Tensor]:
+    """The gradients, or the error naming the first tensor no loss reached."""
+    out: list[torch.Tensor] = []
+    for i, g in enumerate(grads):
+        if g is None:
+            raise _unreached(i, tensors[i], name)
+        out.append(g)
+    return out
+
+
+def _loss_only_heads(
+    losses: list[torch.Tensor],
+    vector: torch.Tensor | None,
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    owner: list[int],
+    w: FloatArray,
+    retain_graph: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
+    """One backward of ``Σ w_i L_i`` over shared and head parameters; head ``i``'s gradient is
+    ``w_i ∇L_i`` there, divided by ``w_i``. Heads of objectives with ``w_i = 0`` get one more
+    backward of their own losses."""
+    fast = [t for t in range(len(task)) if w[owner[t]] != 0.0]
+    slow = [t for t in range(len(task)) if w[owner[t]] == 0.0]
+    inputs = [*params, *(task[t] for t in fast)]
+    got = _grad(_weighted_sum(losses, vector, w), inputs, retain_graph or bool(slow))
+    grads = _present(got[: len(params)], params, "shared_params")
+    task_grads: list[torch.Tensor | None] = [None] * len(task)
+    for t, g in zip(fast, got[len(params) :], strict=True):
+        if g is None:
+            raise _unreached(t, task[t], "task_params")
+        task_grads[t] = g / float(w[owner[t]])
+    passes = 1
+    if slow:
+        zero = sorted({owner[t] for t in slow})
+        total = losses[zero[0]] if vector is None else vector[zero[0]]
+        for i in zero[1:]:
+            total = total + (losses[i] if vector is None else vector[i])
+        for t, g in zip(slow, _grad(total, [task[t] for t in slow], retain_graph), strict=True):
+            if g is None:
+                raise _unreached(t, task[t], "task_params")
+            task_grads[t] = g
+        passes += 1
+    return grads, [g for g in task_grads if g is not None], passes
+
+
+def _loss_only_flat(
+    losses: list[torch.Tensor],
+    vector: torch.Tensor | None,
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    w: FloatArray,
+    retain_graph: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
+    """Shared parameters: one backward of ``Σ w_i L_i``; task parameters: one backward of
+    ``Σ_i L_i`` over them only."""
+    passes = 1
+    task_grads: list[torch.Tensor] = []
+    if task:
+        total = losses[0] if vector is None else vector.sum()
+        if vector is None:
+            for loss in losses[1:]:
+                total = total + loss
+        task_grads = _present(_grad(total, task, True), task, "task_params")
+        passes += 1
+    grads = _present(
+        _grad(_weighted_sum(losses, vector, w), params, retain_graph), params, "shared_params"
+    )
+    return grads, task_grads, passes
 
 
 def _representation(

@@ -75,6 +75,34 @@ def check_params(params: Any, name: str) -> list[torch.Tensor]:
     return out
 
 
+def check_task_params(task_params: Any, k: int) -> tuple[list[torch.Tensor], list[int] | None]:
+    """Task parameters, flat (``None`` owners) or given per objective (the owner of each).
+
+    Per objective means a sequence of K iterables of tensors: ``task_params[i]`` holds the
+    parameters that only objective ``i`` reaches (its head).
+    """
+    if task_params is None:
+        return [], None
+    if isinstance(task_params, torch.Tensor):
+        return check_params(task_params, "task_params"), None
+    items = list(task_params) if isinstance(task_params, Iterable) else task_params
+    if not isinstance(items, list) or not items or isinstance(items[0], torch.Tensor):
+        return check_params(items, "task_params"), None
+    if len(items) != k:
+        raise ValueError(
+            f"task_params given per objective must have one entry per objective (K = {k}), "
+            f"got {len(items)}"
+        )
+    flat: list[torch.Tensor] = []
+    owner: list[int] = []
+    for i, sub in enumerate(items):
+        tensors = check_params(sub, f"task_params[{i}]")
+        flat.extend(tensors)
+        owner.extend([i] * len(tensors))
+    check_params(flat, "task_params")  # a tensor listed under two objectives
+    return flat, owner
+
+
 def check_groups(groups: Any, k: int, n_params: int) -> list[list[int]]:
     """K lists of indices into the shared parameters; every parameter in some group."""
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
