@@ -127,13 +127,16 @@ def _extract_autograd(
     retain_graph: bool,
 ) -> _Extracted:
     k = len(losses)
-    mats = [torch.zeros((k, p.numel()), dtype=p.dtype, device=p.device) for p in params]
+    # every row is written below (a copy, or zeros for an unreached block): no zero-fill
+    mats = [torch.empty((k, p.numel()), dtype=p.dtype, device=p.device) for p in params]
     reached = [False] * len(params)
     task_acc: list[torch.Tensor | None] = [None] * len(task)
     for i, loss in enumerate(losses):
         grads = _grad(loss, [*params, *task], retain_graph or i < k - 1)
         for b, g in enumerate(grads[: len(params)]):
-            if g is not None:
+            if g is None:
+                mats[b][i].zero_()
+            else:
                 mats[b][i].copy_(g.reshape(-1))
                 reached[b] = True
         _sum_task(task_acc, grads[len(params) :])
@@ -200,8 +203,9 @@ def _extract_groups(
     for i, group in enumerate(groups):
         for b in group:
             rows[b].append(i)
+    # each row is written exactly once below (in its objective's round): no zero-fill
     mats = [
-        torch.zeros((len(r), p.numel()), dtype=p.dtype, device=p.device)
+        torch.empty((len(r), p.numel()), dtype=p.dtype, device=p.device)
         for r, p in zip(rows, params, strict=True)
     ]
     reached = [False] * len(params)
@@ -217,8 +221,11 @@ def _extract_groups(
             total, [*(params[b] for b in blocks), *task], retain_graph or n < len(rounds) - 1
         )
         for b, g in zip(blocks, grads[: len(blocks)], strict=True):
-            if g is not None:
-                mats[b][rows[b].index(owner[b])].copy_(g.reshape(-1))
+            row = mats[b][rows[b].index(owner[b])]
+            if g is None:
+                row.zero_()
+            else:
+                row.copy_(g.reshape(-1))
                 reached[b] = True
         _sum_task(task_acc, grads[len(blocks) :])
         del grads
@@ -570,7 +577,7 @@ def backward(
         if key not in w_dev:
             w_dev[key] = _weights_tensor(w, mc)
         wt = w_dev[key] if r is None else w_dev[key][r]
-        _accumulate(p, wt @ mc)
+        _accumulate(p, torch.mv(mc.T, wt))  # gemv: faster than (1×K)@(K×d) on CPU
     _write_task(task, task_grads)
     return StepInfo(
         w,
