@@ -12,6 +12,9 @@
 #   gramian-k3.md            Gramian micro-benchmark, K = 3, d = 1M, 11.2M, 50M
 #   gramian-k10.md           Gramian micro-benchmark, K = 10, d = 1M, 11.2M
 #   gramian-rules-cpu.md     bench_gramian_rules.py (host-side rule solvers, CPU)
+#   mm-step-resnet18.md      bench_multimodal_step.py, two ResNet-18 encoders (audio 1×257×188,
+#                            visual 3×1×224×224), batch 64: the DESIGN anchor's setting
+#   mm-step-mlp-4096x3.md    bench_multimodal_step.py, two MLP encoders 1024→4096×3, batch 512
 #   *.log                    each command's full output
 #   summary.md               all reports, one after the other, and the list of failures
 #
@@ -111,6 +114,9 @@ if [[ "$QUICK" == 1 ]]; then
     GRAM_D3="1e4,1e5"
     GRAM_D10="1e4"
     RULES=(--ks 2,3 --repeats 3 --gramians 4)
+    # one CPU thread: a 2-thread dry run on a busy shared CPU is ~30x slower on these tiny steps
+    MM_RESNET=(--model resnet18 --image-size 32 --audio-size 32 --batch 2 --threads 1)
+    MM_MLP=(--in-dim 64 --width 128 --depth 2 --batch 16 --threads 1)
 else
     REP=(--repeats 50 --warmup 10)
     MLP_S=(--in-dim 512 --width 1024 --depth 4 --batch 256)
@@ -119,6 +125,8 @@ else
     GRAM_D3="1e6,11.2e6,50e6"
     GRAM_D10="1e6,11.2e6"
     RULES=()
+    MM_RESNET=(--model resnet18 --image-size 224 --audio-size 257x188 --frames 1 --batch 64)
+    MM_MLP=(--in-dim 1024 --width 4096 --depth 3 --batch 512)
 fi
 ALL_EXT=(--extractions autograd,batched,representation)
 
@@ -135,6 +143,11 @@ run gramian-k10 "$PY" "$STEP" --device "$DEVICE" --no-step --gramian-k 10 \
     --gramian-d "$GRAM_D10" "${REP[@]}" --out "$OUT/gramian-k10.md"
 run gramian-rules-cpu "$PY" benchmarks/bench_gramian_rules.py "${RULES[@]}" \
     --out "$OUT/gramian-rules-cpu.md"
+MM="benchmarks/bench_multimodal_step.py"
+run mm-step-resnet18 "$PY" "$MM" --device "$DEVICE" "${MM_RESNET[@]}" "${REP[@]}" \
+    --profile joint,mgda --out "$OUT/mm-step-resnet18.md"
+run mm-step-mlp-4096x3 "$PY" "$MM" --device "$DEVICE" "${MM_MLP[@]}" "${REP[@]}" \
+    --out "$OUT/mm-step-mlp-4096x3.md"
 
 # ------------------------------------------------------------------------------ summary
 {

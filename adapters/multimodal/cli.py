@@ -1,0 +1,245 @@
+"""The ``moo-mm`` command line: balanced multimodal training runs and comparisons.
+
+Commands:
+
+- ``moo-mm train``: one run (dataset, method, model, budget) with per-epoch metrics in
+  ``OUT/metrics.jsonl`` / ``metrics.csv`` and an atomic checkpoint (rerunning the same command
+  resumes it);
+- ``moo-mm compare``: several methods × seeds on one configuration → a markdown table
+  (mean ± std) and PNG plots (accuracy per modality over epochs, weights over time, robustness
+  to a dropped or noised sensor);
+- ``moo-mm datasets``: the datasets and their expected on-disk layout;
+- ``moo-mm methods``: the training methods.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from moo.cli import UsageError, format_table, parse_assignments
+
+PROG = "moo-mm"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``moo-mm`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except (UsageError, ValueError, TypeError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (ImportError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="synthetic", help="dataset name, see 'moo-mm datasets'")
+    p.add_argument("--root", default=None, help="data folder of datasets read from disk")
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option, e.g. n_train=1000 (repeatable)",
+    )
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help="encoder kind for every modality "
+        "(mlp, cnn, resnet18, gru, transformer; default: the dataset's preset)",
+    )
+    p.add_argument(
+        "--encoder-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="encoder option for every modality (repeatable)",
+    )
+    p.add_argument("--fusion", default="concat", help="concat, sum, gated or film")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="adam", help="adam or sgd")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--scheduler", default="none", help="none, step or cosine")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--no-probes", action="store_true", help="skip the linear probes")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Balanced multimodal (sensor-fusion) training with moo's rules."
+    )
+    sub = parser.add_subparsers(dest="name", required=True)
+
+    t = sub.add_parser("train", help="one training run")
+    t.add_argument("--method", default="mimo", help="training method, see 'moo-mm methods'")
+    t.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method hyperparameter, e.g. gamma=1.0 (repeatable)",
+    )
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="output folder (logs, checkpoint; resumes)")
+    _run_options(t)
+    t.set_defaults(command=_cmd_train)
+
+    c = sub.add_parser("compare", help="methods x seeds -> markdown table and plots")
+    c.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated method names (default: joint,uniform,mimo,mgda,cagrad,nash-mtl,"
+        "ogm-ge,mmpareto)",
+    )
+    c.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1 (default 3)")
+    c.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD:KEY=VALUE",
+        help="hyperparameter of one method, e.g. mimo:gamma=2 (repeatable)",
+    )
+    c.add_argument("--out", default="moo-mm-compare", help="output folder (default: %(default)s)")
+    c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    _run_options(c)
+    c.set_defaults(command=_cmd_compare)
+
+    d = sub.add_parser("datasets", help="list the datasets and their on-disk layout")
+    d.set_defaults(command=_cmd_datasets)
+    m = sub.add_parser("methods", help="list the training methods")
+    m.set_defaults(command=_cmd_methods)
+    return parser
+
+
+def _config(args: argparse.Namespace, **extra: Any) -> Any:
+    from moo_multimodal.training import TrainConfig
+
+    return TrainConfig(
+        dataset=args.dataset,
+        dataset_options=parse_assignments(args.data, "--data"),
+        root=args.root,
+        encoder=args.encoder,
+        encoder_options=parse_assignments(args.encoder_option, "--encoder-option"),
+        fusion=args.fusion,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        scheduler=args.scheduler,
+        device=args.device,
+        probes=not args.no_probes,
+        **extra,
+    )
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from moo_multimodal.training import train
+
+    config = _config(
+        args,
+        method=args.method,
+        method_options=parse_assignments(args.param, "--param"),
+        seed=args.seed,
+    )
+    result = train(config, output_dir=args.out, progress=_progress(args))
+    final = result.final
+    modalities = list(result.model.modalities)
+    rows = [
+        ["fusion accuracy", f"{100 * final['fusion_acc']:.2f}%"],
+        ["fusion macro-F1", f"{100 * final['fusion_f1']:.2f}%"],
+    ]
+    for m in modalities:
+        row = [f"{m}: head accuracy", f"{100 * final[f'acc/{m}']:.2f}%"]
+        rows.append(row)
+        if f"probe/{m}" in final:
+            rows.append([f"{m}: linear probe", f"{100 * final[f'probe/{m}']:.2f}%"])
+        rows.append([f"{m} dropped: fusion accuracy", f"{100 * final[f'drop/{m}']:.2f}%"])
+    rows += [
+        ["step time", f"{final['step_ms']:.2f} ms"],
+        ["time in the rule", f"{final['rule_us']:.1f} µs"],
+    ]
+    print(f"{config.method} on {config.dataset}, {config.epochs} epochs, seed {config.seed}")
+    print(format_table(rows, right=(1,)))
+    if args.out:
+        print(f"logs and checkpoint: {args.out}")
+    return 0
+
+
+def _method_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        method, sep, rest = item.partition(":")
+        if not sep or not method:
+            raise UsageError(f"--param expects METHOD:KEY=VALUE, got {item!r}")
+        out.setdefault(method, {}).update(parse_assignments([rest], f"--param {method}:"))
+    return out
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from moo_multimodal.compare import METHODS_DEFAULT, compare
+
+    methods = (
+        METHODS_DEFAULT
+        if args.methods is None
+        else [m.strip() for m in args.methods.split(",") if m.strip()]
+    )
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    options = _method_params(args.param)
+    unknown = sorted(set(options) - set(methods))
+    if unknown:
+        raise UsageError(f"--param names methods not compared: {unknown}")
+    result = compare(
+        methods,
+        range(args.seeds),
+        _config(args),
+        output_dir=args.out,
+        method_options=options,
+        plots=not args.no_plots,
+        progress=_progress(args),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    print(result.table)
+    for name, path in result.files.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from moo_multimodal.data import available_datasets
+
+    for info in available_datasets():
+        print(f"{info.name}\n  {info.summary}\n  layout: {info.layout}")
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from moo_multimodal.methods import available_methods
+
+    rows = [[name, summary] for name, summary in available_methods().items()]
+    print(format_table(rows, ["method", "summary"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Compare methods over seeds: a markdown table (mean ± std) and plots.
+
+`compare` trains every ``method × seed`` run of one base configuration, each in its own folder
+``output_dir/<method>/seed-<s>`` (so an interrupted comparison resumes run by run, and epoch by
+epoch inside a run), then writes
+
+- ``results.md``: one row per method with the final test metrics, mean ± std over seeds;
+- ``results.json``: every run's final record and the aggregate;
+- ``accuracy.png``: per-modality accuracy over epochs (linear probes if computed, else the
+  uni-modal heads), one panel per modality, one line per method (mean over seeds), plus
+  fusion accuracy;
+- ``weights.png``: each method's weights over epochs (methods that choose weights);
+- ``robustness.png``: fusion accuracy with each sensor dropped or noised, per method.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from moo_multimodal.data import DatasetSplits, load_dataset
+from moo_multimodal.training import RunResult, TrainConfig, atomic_write_bytes, train
+
+METHODS_DEFAULT: tuple[str, ...] = (
+    "joint",
+    "uniform",
+    "mimo",
+    "mgda",
+    "cagrad",
+    "nash-mtl",
+    "ogm-ge",
+    "mmpareto",
+)
+
+
+@dataclass
+class Comparison:
+    """What `compare` produced.
+
+    Attributes:
+        table: the markdown table (also in ``results.md``).
+        runs: final records by method, one per seed.
+        histories: per-epoch records by method, one list per seed.
+        files: paths of the written files (table, json, plots), by name.
+    """
+
+    table: str
+    runs: dict[str, list[dict[str, float]]]
+    histories: dict[str, list[list[dict[str, float]]]]
+    files: dict[str, Path]
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var)
+
+
+def _columns(modalities: Sequence[str], has_probes: bool) -> list[tuple[str, str, float]]:
+    """(record key, header, display scale) of the table's columns."""
+    cols = [("fusion_acc", "fusion acc", 100.0), ("fusion_f1", "macro-F1", 100.0)]
+    if has_probes:
+        cols += [(f"probe/{m}", f"probe {m}", 100.0) for m in modalities]
+        cols += [("worst_probe", "worst probe", 100.0)]
+    cols += [(f"acc/{m}", f"head {m}", 100.0) for m in modalities]
+    cols += [("worst_acc", "worst head", 100.0)]
+    cols += [("worst_drop", "worst drop", 100.0), ("worst_noise", "worst noise", 100.0)]
+    cols += [("step_ms", "step ms", 1.0), ("rule_us", "rule µs", 1.0)]
+    return cols
+
+
+def format_table(
+    runs: dict[str, list[dict[str, float]]], modalities: Sequence[str], *, reference: str = "joint"
+) -> str:
+    """The markdown table of final records: accuracies in %, mean ± std over seeds, and the
+    step time relative to ``reference`` (when it was run)."""
+    has_probes = any("worst_probe" in r for rs in runs.values() for r in rs)
+    cols = _columns(modalities, has_probes)
+    ref = runs.get(reference)
+    ref_step = _mean_std([r["step_ms"] for r in ref])[0] if ref else None
+    header = ["method", "seeds", *(h for _, h, _ in cols)]
+    if ref_step:
+        header.append(f"step / {reference}")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, records in runs.items():
+        cells = [method, str(len(records))]
+        for key, _, scale in cols:
+            vals = [r[key] * scale for r in records if key in r]
+            if not vals:
+                cells.append("–")
+                continue
+            mean, std = _mean_std(vals)
+            digits = 1 if scale == 100.0 or key == "rule_us" else 2
+            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+        if ref_step:
+            mean_step = _mean_std([r["step_ms"] for r in records])[0]
+            cells.append(f"{mean_step / ref_step:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(
+    methods: Sequence[str] = METHODS_DEFAULT,
+    seeds: Sequence[int] = (0, 1, 2),
+    base: TrainConfig | None = None,
+    *,
+    output_dir: str | os.PathLike[str],
+    method_options: dict[str, dict[str, Any]] | None = None,
+    plots: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Train each method with each seed from ``base`` and tabulate the final test metrics.
+
+    Args:
+        methods: method names (``moo-mm methods``); at least one, no duplicates.
+        seeds: training seeds (initialization, batch order); the data stay fixed.
+        base: the shared configuration (its ``method`` and ``seed`` are replaced per run).
+        output_dir: where runs, table and plots go; finished runs found there are reused.
+        method_options: hyperparameters per method name (override ``base.method_options``).
+        plots: write the PNG plots (needs matplotlib).
+        progress: progress bars per run.
+        log: called with one line per finished run (e.g. ``print``).
+    """
+    methods = list(methods)
+    if not methods:
+        raise ValueError("methods must name at least one method, got an empty list")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods has duplicates: {methods}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got an empty list")
+    base = base or TrainConfig()
+    options = method_options or {}
+    out = Path(output_dir)
+    splits: DatasetSplits = load_dataset(base.dataset, root=base.root, **base.dataset_options)
+    runs: dict[str, list[dict[str, float]]] = {}
+    histories: dict[str, list[list[dict[str, float]]]] = {}
+    for method in methods:
+        for seed in seeds:
+            config = replace(
+                base,
+                method=method,
+                seed=seed,
+                method_options=dict(
+                    options.get(method, base.method_options if method == base.method else {})
+                ),
+            )
+            result: RunResult = train(
+                config, output_dir=out / method / f"seed-{seed}", splits=splits, progress=progress
+            )
+            runs.setdefault(method, []).append(result.final)
+            histories.setdefault(method, []).append(result.history)
+            if log is not None:
+                f = result.final
+                log(
+                    f"{method:>9} seed {seed}: fusion acc {100 * f['fusion_acc']:.1f}%, "
+                    f"worst head {100 * f['worst_acc']:.1f}%, step {f['step_ms']:.2f} ms"
+                )
+    modalities = list(splits.train.modalities)
+    table = format_table(runs, modalities)
+    files = {"table": out / "results.md", "json": out / "results.json"}
+    atomic_write_bytes(files["table"], table.encode())
+    payload = {"methods": methods, "seeds": seeds, "base": base.to_dict(), "runs": runs}
+    atomic_write_bytes(files["json"], json.dumps(payload, indent=1).encode())
+    if plots:
+        files.update(_plots(histories, modalities, out))
+    return Comparison(table, runs, histories, files)
+
+
+def _mean_curve(histories: list[list[dict[str, float]]], key: str) -> tuple[list[int], list[float]]:
+    n = min(len(h) for h in histories)
+    xs = [int(histories[0][i]["epoch"]) for i in range(n)]
+    ys = [sum(h[i].get(key, math.nan) for h in histories) / len(histories) for i in range(n)]
+    return xs, ys
+
+
+def _plots(
+    histories: dict[str, list[list[dict[str, float]]]], modalities: list[str], out: Path
+) -> dict[str, Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plots need matplotlib: pip install 'moo-toolkit[plot]'") from exc
+    files: dict[str, Path] = {}
+    first = next(iter(histories.values()))[0][-1]
+    prefix = "probe/" if f"probe/{modalities[0]}" in first else "acc/"
+    panels = [("fusion_acc", "fusion")] + [(f"{prefix}{m}", m) for m in modalities]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
+        for method, hs in histories.items():
+            xs, ys = _mean_curve(hs, key)
+            ax.plot(xs, ys, marker="o", markersize=3, label=method)
+        ax.set_title(
+            f"{title} ({'probe' if prefix == 'probe/' and key != 'fusion_acc' else 'test'} acc)"
+        )
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    files["accuracy"] = out / "accuracy.png"
+    fig.savefig(files["accuracy"], dpi=110)
+    plt.close(fig)
+
+    weighted = {
+        m: hs for m, hs in histories.items() if any(k.startswith("weight/") for k in hs[0][-1])
+    }
+    if weighted:
+        fig, axes = plt.subplots(
+            1, len(weighted), figsize=(3.6 * len(weighted), 3.2), squeeze=False
+        )
+        for ax, (method, hs) in zip(axes[0], weighted.items(), strict=True):
+            keys = [k for k in hs[0][-1] if k.startswith("weight/")]
+            for key in keys:
+                xs, ys = _mean_curve(hs, key)
+                ax.plot(xs, ys, marker="o", markersize=3, label=key.removeprefix("weight/"))
+            ax.set_title(method)
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel("mean weight over the epoch")
+        fig.tight_layout()
+        files["weights"] = out / "weights.png"
+        fig.savefig(files["weights"], dpi=110)
+        plt.close(fig)
+
+    methods = list(histories)
+    bars = [f"drop/{m}" for m in modalities] + [f"noise/{m}" for m in modalities]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(methods) * len(bars) / 3), 3.6))
+    width = 0.8 / len(bars)
+    for j, key in enumerate(bars):
+        vals = [sum(h[-1][key] for h in histories[m]) / len(histories[m]) for m in methods]
+        ax.bar([i + j * width for i in range(len(methods))], vals, width, label=key)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods, rotation=20)
+    ax.set_ylabel("fusion accuracy")
+    ax.set_title("robustness: one sensor dropped or noised at test time")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    files["robustness"] = out / "robustness.png"
+    fig.savefig(files["robustness"], dpi=110)
+    plt.close(fig)
+    return files

@@ -1,0 +1,129 @@
+"""The training-method interface of the adapter: how one step's gradients are formed.
+
+A method receives the model's outputs on a batch (fusion logits, uni-modal logits, encoder
+features) and the labels, computes the losses it needs and writes the parameters' ``.grad``
+(the trainer zeroes them before and steps the optimizer after). Every method trains every
+head: heads whose losses do not belong to the method's objective are trained on *detached*
+features (they are probes then: they report what a modality has learnt without changing the
+encoders), so that per-modality metrics exist for every method.
+
+Objectives, in the order used everywhere in the adapter (and by `moo.torch.backward`):
+``f_0`` the fusion loss, ``f_m`` (m = 1..M) the uni-modal head losses, in the model's
+modality order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from moo_multimodal.models import ModelOutput, MultimodalModel
+
+
+@dataclass
+class StepReport:
+    """What a method did in one step.
+
+    Attributes:
+        fusion_loss: the fusion loss ``f_0`` on the batch.
+        unimodal_losses: ``f_m`` per modality (from the uni-modal heads, detached or not).
+        weights: the per-objective or per-modality coefficients the method used this step,
+            by name (e.g. ``{"fusion": 1.0, "audio": 0.3, ...}``), for the weights-over-time
+            plots; empty when the method has none.
+        rule_time: seconds spent choosing the weights/coefficients (the "subroutine": a QP,
+            a closed form, a score ratio), excluding the backward passes.
+        info: extra diagnostics (scalars only).
+    """
+
+    fusion_loss: float
+    unimodal_losses: dict[str, float]
+    weights: dict[str, float] = field(default_factory=dict)
+    rule_time: float = 0.0
+    info: dict[str, float] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A way to turn one batch's losses into gradients.
+
+    Attributes:
+        name: the registry name (``moo-mm methods`` lists them); may be set per instance.
+        summary: one line for listings; may be set per instance.
+        detach_unimodal: the uni-modal heads see detached features (their losses never reach
+            the encoders): the method trains the encoders from the fusion loss only.
+        detach_fusion: the fusion module and head see detached features (uni-modal training).
+    """
+
+    name: str = ""
+    summary: str = ""
+    detach_unimodal: ClassVar[bool] = False
+    detach_fusion: ClassVar[bool] = False
+
+    @abstractmethod
+    def backward(
+        self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
+    ) -> StepReport:
+        """Write ``.grad`` of the model's parameters for this batch and report.
+
+        ``output`` was computed with ``model(inputs, detach_unimodal=self.detach_unimodal,
+        detach_fusion=self.detach_fusion)``; ``epoch`` counts from 0 (for schedules).
+        """
+
+    def state_dict(self) -> dict[str, Any]:
+        """The method's state (for checkpoints); stateless methods return ``{}``."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore `state_dict`'s output."""
+        if state:
+            raise ValueError(f"method {self.name!r} is stateless, got state keys {sorted(state)}")
+
+
+def losses(
+    model: MultimodalModel, output: ModelOutput, labels: torch.Tensor
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``(f_0, [f_1, ..., f_M])``: mean cross-entropy of the fusion and uni-modal heads."""
+    fusion = F.cross_entropy(output.fusion, labels)
+    uni = [F.cross_entropy(output.unimodal[m], labels) for m in model.modalities]
+    return fusion, uni
+
+
+def report(
+    model: MultimodalModel,
+    fusion: torch.Tensor,
+    uni: list[torch.Tensor],
+    **kwargs: Any,
+) -> StepReport:
+    """A `StepReport` from the loss tensors (one host copy of the M + 1 values)."""
+    values = torch.stack([fusion.detach(), *(u.detach() for u in uni)]).double().cpu().tolist()
+    names = ("fusion", *model.modalities)
+    for name, value in zip(names, values, strict=True):
+        if not math.isfinite(value):
+            raise ValueError(
+                f"the {name} loss is not finite ({value}): check the inputs for NaN/inf and "
+                "lower the learning rate"
+            )
+    return StepReport(
+        fusion_loss=values[0],
+        unimodal_losses=dict(zip(model.modalities, values[1:], strict=True)),
+        **kwargs,
+    )
+
+
+class Timer:
+    """A context manager measuring host wall time (``perf_counter``) into ``.seconds``."""
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start

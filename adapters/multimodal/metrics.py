@@ -1,0 +1,350 @@
+"""Metrics of multimodal classifiers: accuracy, macro-F1, per-modality accuracy, imbalance,
+robustness to a dropped or noised sensor, and linear probes on frozen encoders.
+
+The model interface used here: ``model.modalities`` (a tuple of names), ``model(inputs)``
+returning an object with ``.fusion`` ``(B, C)`` logits and ``.unimodal`` (``{m: (B, C)}``
+logits), and ``model.encode(inputs)`` returning ``{m: (B, D_m)}`` encoder features.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from moo_multimodal.data import MultimodalDataset, TensorDataset, iterate_batches
+
+
+def _as_classes(pred: torch.Tensor, name: str = "pred") -> torch.Tensor:
+    """Class indices from indices ``(N,)`` or scores/logits ``(N, C)`` (argmax)."""
+    if not isinstance(pred, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(pred).__name__}")
+    if pred.ndim == 2:
+        return pred.argmax(dim=1)
+    if pred.ndim != 1:
+        raise ValueError(
+            f"{name} must be class indices (N,) or logits (N, C), got shape {tuple(pred.shape)}"
+        )
+    if pred.is_floating_point() or pred.is_complex() or pred.dtype == torch.bool:
+        raise ValueError(f"{name} as class indices (N,) must be integers, got dtype {pred.dtype}")
+    return pred
+
+
+def _pair(pred: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pred = _as_classes(pred)
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1:
+        shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a 1-D tensor of class indices, got {shape}")
+    labels = _as_classes(labels, "labels")
+    if pred.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"pred and labels must have the same length, got {pred.shape[0]} and {labels.shape[0]}"
+        )
+    if pred.shape[0] == 0:
+        raise ValueError("pred and labels are empty")
+    return pred.to(labels.device, torch.int64), labels.to(torch.int64)
+
+
+def accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of ``pred == labels``.
+
+    ``pred`` holds class indices ``(N,)`` or logits ``(N, C)`` (then its argmax is used).
+
+    Raises:
+        ValueError: mismatched lengths, empty input or a bad shape or dtype.
+    """
+    pred, labels = _pair(pred, labels)
+    return float((pred == labels).double().mean())
+
+
+def macro_f1(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """The unweighted mean over classes of ``F1_c = 2 TP_c / (2 TP_c + FP_c + FN_c)``.
+
+    Classes absent from both ``pred`` and ``labels`` are skipped (as scikit-learn's
+    ``f1_score(average="macro")`` does when it infers the labels); a class that is predicted
+    but never right, or present but never predicted, counts with ``F1 = 0``.
+
+    Raises:
+        ValueError: ``num_classes < 1``, values outside ``[0, num_classes)``, or the errors of
+            `accuracy`.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    pred, labels = _pair(pred, labels)
+    for name, values in (("pred", pred), ("labels", labels)):
+        out = (values < 0) | (values >= num_classes)
+        if bool(out.any()):
+            bad = int(torch.nonzero(out)[0, 0])
+            raise ValueError(
+                f"{name} must lie in [0, {num_classes}), got {name}[{bad}] = {int(values[bad])}"
+            )
+    tp = torch.bincount(labels[pred == labels], minlength=num_classes).double()
+    predicted = torch.bincount(pred, minlength=num_classes).double()
+    actual = torch.bincount(labels, minlength=num_classes).double()
+    denom = predicted + actual  # = 2 TP + FP + FN
+    present = denom > 0
+    f1 = 2 * tp[present] / denom[present]
+    return float(f1.mean())
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def _batches(
+    dataset: MultimodalDataset, batch_size: int, device: torch.device
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    for inputs, labels in iterate_batches(dataset, batch_size):
+        yield {m: x.to(device) for m, x in inputs.items()}, labels.to(device)
+
+
+def _input_std(dataset: MultimodalDataset, modality: str, batch_size: int) -> float:
+    """The standard deviation of all entries of ``modality``'s input over ``dataset``."""
+    if isinstance(dataset, TensorDataset):
+        return float(dataset.inputs[modality].double().std(unbiased=False))
+    total = total_sq = 0.0
+    count = 0
+    for inputs, _ in iterate_batches(dataset, batch_size):
+        x = inputs[modality].double()
+        total += float(x.sum())
+        total_sq += float((x * x).sum())
+        count += x.numel()
+    mean = total / max(count, 1)
+    return math.sqrt(max(total_sq / max(count, 1) - mean * mean, 0.0))
+
+
+def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple[str, ...]:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(dataset, MultimodalDataset):
+        raise ValueError(f"{what} must be a MultimodalDataset, got {type(dataset).__name__}")
+    modalities = tuple(model.modalities)
+    missing = [m for m in modalities if m not in dataset.modalities]
+    if missing:
+        raise ValueError(
+            f"{what} lacks the model's modalities {missing}; it has {dataset.modalities}"
+        )
+    return modalities
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    dataset: MultimodalDataset,
+    *,
+    batch_size: int = 512,
+    noise_std: float = 1.0,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Fusion and per-modality metrics of ``model`` on ``dataset`` (in eval mode).
+
+    Keys:
+        ``"fusion_acc"``, ``"fusion_f1"``: accuracy and macro-F1 of the fusion head;
+        ``"acc/<m>"``: accuracy of modality ``m``'s uni-modal head;
+        ``"worst_acc"``: the minimum of ``acc/<m>``;
+        ``"imbalance"``: ``max_m acc/<m> / min_m acc/<m>`` (``inf`` when the minimum is 0);
+        ``"drop/<m>"``: fusion accuracy with ``m``'s input replaced by zeros;
+        ``"noise/<m>"``: fusion accuracy with ``N(0, (noise_std · s_m)²)`` added to ``m``'s
+        input, ``s_m`` the standard deviation of all entries of ``m``'s input over
+        ``dataset``; the noise comes from ``torch.Generator().manual_seed(seed)`` on the CPU
+        (the same on every device). Modalities with integer inputs (token ids) are not
+        noised and have no ``noise/<m>`` key;
+        ``"worst_drop"``, ``"worst_noise"``: the minima over modalities (``worst_noise`` is
+        ``nan`` when no modality has a noise key).
+
+    The model's training mode is restored afterwards; batches go to the device of its first
+    parameter.
+
+    Raises:
+        ValueError: a bad ``batch_size`` or ``noise_std``, or a dataset lacking a modality.
+    """
+    modalities = _check_common(model, dataset, batch_size, "dataset")
+    if (
+        isinstance(noise_std, bool)
+        or not isinstance(noise_std, (int, float))
+        or not (math.isfinite(noise_std) and noise_std >= 0)
+    ):
+        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+    device = _device(model)
+    generator = torch.Generator().manual_seed(seed)
+    floating = {m: _is_floating(dataset, m) for m in modalities}
+    scales = {m: noise_std * _input_std(dataset, m, batch_size) for m in modalities if floating[m]}
+    correct_uni = dict.fromkeys(modalities, 0)
+    correct_drop = dict.fromkeys(modalities, 0)
+    correct_noise = dict.fromkeys(scales, 0)
+    preds: list[torch.Tensor] = []
+    all_labels: list[torch.Tensor] = []
+
+    def fused(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(inputs).fusion.argmax(dim=1)
+
+    was_training = model.training
+    model.eval()
+    try:
+        for inputs, labels in _batches(dataset, batch_size, device):
+            out = model(inputs)
+            preds.append(out.fusion.argmax(dim=1))
+            all_labels.append(labels)
+            for m in modalities:
+                correct_uni[m] += int((out.unimodal[m].argmax(dim=1) == labels).sum())
+                dropped = {**inputs, m: torch.zeros_like(inputs[m])}
+                correct_drop[m] += int((fused(dropped) == labels).sum())
+                if m in scales:
+                    x = inputs[m]
+                    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+                    noised = {**inputs, m: x + scales[m] * noise.to(x.device)}
+                    correct_noise[m] += int((fused(noised) == labels).sum())
+    finally:
+        model.train(was_training)
+
+    pred = torch.cat(preds)
+    labels = torch.cat(all_labels)
+    n = labels.shape[0]
+    result: dict[str, float] = {
+        "fusion_acc": accuracy(pred, labels),
+        "fusion_f1": macro_f1(pred, labels, dataset.num_classes),
+    }
+    uni = {m: correct_uni[m] / n for m in modalities}
+    for m in modalities:
+        result[f"acc/{m}"] = uni[m]
+    worst, best = min(uni.values()), max(uni.values())
+    result["worst_acc"] = worst
+    result["imbalance"] = best / worst if worst > 0 else math.inf
+    for m in modalities:
+        result[f"drop/{m}"] = correct_drop[m] / n
+    for m in scales:
+        result[f"noise/{m}"] = correct_noise[m] / n
+    result["worst_drop"] = min(correct_drop[m] / n for m in modalities)
+    result["worst_noise"] = min(correct_noise[m] / n for m in scales) if scales else math.nan
+    return result
+
+
+def _is_floating(dataset: MultimodalDataset, modality: str) -> bool:
+    if isinstance(dataset, TensorDataset):
+        return dataset.inputs[modality].is_floating_point()
+    inputs, _ = dataset[0]
+    return bool(torch.as_tensor(inputs[modality]).is_floating_point())
+
+
+@torch.no_grad()
+def _features(
+    model: torch.nn.Module,
+    dataset: MultimodalDataset,
+    modalities: tuple[str, ...],
+    batch_size: int,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Encoder features ``{m: (N, D_m)}`` (float64, CPU) and labels of ``dataset``."""
+    device = _device(model)
+    feats: dict[str, list[torch.Tensor]] = {m: [] for m in modalities}
+    labels: list[torch.Tensor] = []
+    for inputs, y in _batches(dataset, batch_size, device):
+        encoded = model.encode(inputs)
+        for m in modalities:
+            feats[m].append(encoded[m].reshape(y.shape[0], -1).double().cpu())
+        labels.append(y.cpu())
+    return {m: torch.cat(f) for m, f in feats.items()}, torch.cat(labels)
+
+
+def _fit_logistic(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, max_iter: int, weight_decay: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression by full-batch L-BFGS from zero (deterministic).
+
+    Minimizes ``mean CE + weight_decay / 2 · ||W||²`` (the bias is not penalized).
+    """
+    weight = torch.zeros(x.shape[1], num_classes, dtype=x.dtype, requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=x.dtype, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, y)
+        loss = loss + 0.5 * weight_decay * weight.pow(2).sum()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)  # type: ignore[no-untyped-call]
+    return weight.detach(), bias.detach()
+
+
+def linear_probe(
+    model: torch.nn.Module,
+    train: MultimodalDataset,
+    test: MultimodalDataset,
+    *,
+    max_iter: int = 100,
+    weight_decay: float = 1e-3,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> dict[str, float]:
+    """Test accuracy of a linear classifier on each frozen encoder's features.
+
+    For each modality ``m``: features ``model.encode(inputs)[m]`` on ``train`` and ``test``
+    (eval mode, no gradients; the training mode is restored afterwards), standardized with the
+    training mean and standard deviation (constant features are left centred), then a
+    multinomial logistic regression with an L2 penalty ``weight_decay / 2 · ||W||²`` fit on the
+    training features by full-batch L-BFGS (strong-Wolfe line search, ``max_iter`` iterations,
+    float64, on the CPU).
+
+    The fit starts at zero and is deterministic; ``seed`` is accepted for interface symmetry
+    with `evaluate` and does not change the result.
+
+    Returns:
+        ``{"probe/<m>": test accuracy}`` in the model's modality order.
+
+    Raises:
+        ValueError: a bad ``max_iter``, ``weight_decay`` or ``batch_size``, datasets lacking a
+            modality, or train and test with different numbers of classes.
+    """
+    modalities = _check_common(model, train, batch_size, "train")
+    _check_common(model, test, batch_size, "test")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if (
+        isinstance(weight_decay, bool)
+        or not isinstance(weight_decay, (int, float))
+        or not (math.isfinite(weight_decay) and weight_decay >= 0)
+    ):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if train.num_classes != test.num_classes:
+        raise ValueError(
+            f"train and test num_classes differ: {train.num_classes} vs {test.num_classes}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        train_feats, train_labels = _features(model, train, modalities, batch_size)
+        test_feats, test_labels = _features(model, test, modalities, batch_size)
+    finally:
+        model.train(was_training)
+    result: dict[str, float] = {}
+    for m in modalities:
+        x_train, x_test = train_feats[m], test_feats[m]
+        mean = x_train.mean(dim=0)
+        std = x_train.std(dim=0, unbiased=False)
+        std = torch.where(std > 1e-12, std, torch.ones_like(std))
+        x_train = (x_train - mean) / std
+        x_test = (x_test - mean) / std
+        weight, bias = _fit_logistic(
+            x_train, train_labels, train.num_classes, max_iter, weight_decay
+        )
+        result[f"probe/{m}"] = accuracy(x_test @ weight + bias, test_labels)
+    return result

@@ -1,0 +1,461 @@
+"""Training runs of the multimodal adapter: configuration, the loop, metrics logs, checkpoints.
+
+`train` builds a run from a `TrainConfig` (dataset, model, method, optimizer, schedule, seed)
+and runs `fit`, the loop every run goes through:
+
+1. per epoch, batches in an order seeded by ``(seed, epoch)``; per step: zero the gradients,
+   ``output = model(inputs, detach_*=method's flags)``, ``method.backward(...)`` writes
+   ``.grad``, ``optimizer.step()``; the step's wall time and the method's subroutine time
+   (``rule_time``) are recorded;
+2. after each epoch, `moo_multimodal.metrics.evaluate` on the test split (fusion accuracy and
+   macro-F1, uni-modal head accuracy per modality, worst-modality accuracy, imbalance,
+   accuracy with each sensor dropped or noised) and, optionally, linear probes on the frozen
+   encoders;
+3. the epoch's record is appended to ``metrics.jsonl`` and ``metrics.csv`` and a checkpoint
+   (model, optimizer, scheduler, method state, RNG state, history) is written **atomically**
+   (a temporary file then ``os.replace``), so a run killed at any point resumes from its last
+   finished epoch and ends with the same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from moo._validation import check_choice, check_int, check_real
+from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
+from moo_multimodal.methods import Method, make_method
+from moo_multimodal.metrics import evaluate, linear_probe
+from moo_multimodal.models import MultimodalModel, build_model
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+SCHEDULERS: tuple[str, ...] = ("none", "step", "cosine")
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (saved as ``config.json`` next to its results).
+
+    Attributes:
+        dataset: a registered dataset name (``moo-mm datasets``).
+        dataset_options: options of the dataset loader (e.g. ``n_train`` for ``synthetic``);
+            the data do not depend on `seed` unless given here (``seed`` option).
+        root: the data folder of datasets read from disk.
+        method: a method name (``moo-mm methods``); method_options: its hyperparameters.
+        encoder: one encoder kind for every modality, or ``None`` for the dataset's
+            recommended encoders; encoder_options: options given to every encoder.
+        fusion: ``concat``, ``sum``, ``gated`` or ``film``; fusion_dim: its width.
+        epochs, batch_size: the budget.
+        optimizer: ``adam`` or ``sgd`` (with `momentum`); lr, weight_decay.
+        scheduler: ``none``, ``step`` (multiply the rate by `lr_gamma` every `lr_step`
+            epochs, as the OGM-GE / MMPareto protocols do) or ``cosine`` (over `epochs`).
+        seed: model initialization, batch order and the methods' own randomness.
+        device: a torch device string (``cpu``, ``cuda``, ``cuda:1``).
+        probes: fit linear probes on the frozen encoders after each epoch.
+        noise_std: the sensor-noise level of the robustness metrics (in units of each
+            modality's input standard deviation).
+        eval_batch_size: batch size of evaluation.
+    """
+
+    dataset: str = "synthetic"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    root: str | None = None
+    method: str = "mimo"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    encoder: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    fusion: str = "concat"
+    fusion_dim: int | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    scheduler: str = "none"
+    lr_step: int = 30
+    lr_gamma: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    probes: bool = True
+    noise_std: float = 1.0
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        self.epochs = check_int(self.epochs, "epochs", low=1)
+        self.batch_size = check_int(self.batch_size, "batch_size", low=1)
+        self.eval_batch_size = check_int(self.eval_batch_size, "eval_batch_size", low=1)
+        self.seed = check_int(self.seed, "seed", low=0)
+        self.optimizer = check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        self.scheduler = check_choice(self.scheduler, "scheduler", SCHEDULERS)
+        self.lr = check_real(self.lr, "lr", low=0.0, low_open=True)
+        self.momentum = check_real(self.momentum, "momentum", low=0.0)
+        self.weight_decay = check_real(self.weight_decay, "weight_decay", low=0.0)
+        self.lr_step = check_int(self.lr_step, "lr_step", low=1)
+        self.lr_gamma = check_real(self.lr_gamma, "lr_gamma", low=0.0, low_open=True)
+        self.noise_std = check_real(self.noise_std, "noise_std", low=0.0)
+        for name in ("dataset_options", "method_options", "encoder_options"):
+            value = getattr(self, name)
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a mapping, got {value!r}")
+            setattr(self, name, dict(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The inverse of `to_dict`; unknown keys raise ``ValueError`` naming them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys {unknown}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+
+@dataclass
+class RunResult:
+    """A finished (or resumed-and-finished) run.
+
+    Attributes:
+        history: one record per epoch (see `fit`); ``final`` is the last one.
+        model: the trained model; method: the method (with its final state).
+        output_dir: where logs and the checkpoint are, or ``None``.
+    """
+
+    history: list[dict[str, float]]
+    model: MultimodalModel
+    method: Method
+    output_dir: Path | None = None
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.history[-1]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync,
+    then ``os.replace`` (a reader sees the old file or the new one, never a torn one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write_logs(out: Path, history: list[dict[str, float]]) -> None:
+    lines = "".join(json.dumps(r) + "\n" for r in history)
+    atomic_write_bytes(out / "metrics.jsonl", lines.encode())
+    keys: list[str] = []
+    for r in history:
+        keys.extend(k for k in r if k not in keys)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+
+
+def _make_optimizer(
+    model: torch.nn.Module, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    params = list(model.parameters())
+    opt: torch.optim.Optimizer
+    if config.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    sched: torch.optim.lr_scheduler.LRScheduler | None = None
+    if config.scheduler == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, config.lr_step, config.lr_gamma)
+    elif config.scheduler == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs)
+    return opt, sched
+
+
+def build_run(
+    config: TrainConfig, splits: DatasetSplits | None = None
+) -> tuple[DatasetSplits, MultimodalModel, Method]:
+    """The data, the model (initialized from ``config.seed``) and the method of a run."""
+    if splits is None:
+        splits = load_dataset(config.dataset, root=config.root, **config.dataset_options)
+    if config.encoder is None:
+        kinds: dict[str, str] = {m: kind for m, (kind, _) in splits.encoders.items()}
+        options = {
+            m: {**opts, **config.encoder_options} for m, (_, opts) in splits.encoders.items()
+        }
+    else:
+        kinds = dict.fromkeys(splits.train.modalities, config.encoder)
+        options = {m: dict(config.encoder_options) for m in splits.train.modalities}
+    torch.manual_seed(config.seed)
+    model = build_model(
+        splits.train.input_shapes,
+        splits.train.num_classes,
+        encoder=kinds,
+        encoder_options=options,
+        fusion=config.fusion,
+        fusion_dim=config.fusion_dim,
+    )
+    options_m = dict(config.method_options)
+    if config.method == "ogm-ge":
+        options_m.setdefault("seed", config.seed)
+    method = make_method(config.method, **options_m)
+    return splits, model, method
+
+
+def train(
+    config: TrainConfig,
+    *,
+    output_dir: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    progress: bool = False,
+    tensorboard: bool = False,
+    callback: Callable[[dict[str, float]], None] | None = None,
+    splits: DatasetSplits | None = None,
+) -> RunResult:
+    """Run one training run described by ``config`` (see `fit` for the loop and its outputs).
+
+    Args:
+        config: the run.
+        output_dir: where ``config.json``, ``metrics.jsonl``, ``metrics.csv`` and the
+            checkpoint go; ``None`` keeps everything in memory.
+        resume: continue from ``output_dir``'s checkpoint when there is one (its config must
+            equal ``config`` up to ``epochs``, which may grow).
+        progress: a tqdm progress bar over epochs (needs ``tqdm``).
+        tensorboard: also log every record to TensorBoard under ``output_dir/tb`` (needs
+            the ``tensorboard`` package).
+        callback: called with each epoch's record after it is saved.
+        splits: data already loaded (skips ``load_dataset``; must be what ``config`` names).
+    """
+    splits, model, method = build_run(config, splits)
+    return fit(
+        model,
+        method,
+        splits.train,
+        splits.test,
+        config,
+        output_dir=output_dir,
+        resume=resume,
+        progress=progress,
+        tensorboard=tensorboard,
+        callback=callback,
+    )
+
+
+def _check_modalities(model: MultimodalModel, data: MultimodalDataset, name: str) -> None:
+    if tuple(sorted(model.modalities)) != tuple(sorted(data.modalities)):
+        raise ValueError(
+            f"the model's modalities {list(model.modalities)} do not match the {name} "
+            f"data's {list(data.modalities)}"
+        )
+    if model.num_classes != data.num_classes:
+        raise ValueError(
+            f"the model has {model.num_classes} classes, the {name} data {data.num_classes}"
+        )
+
+
+def _load_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    model: MultimodalModel,
+    method: Method,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+) -> list[dict[str, float]]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    saved = dict(state["config"])
+    mine = config.to_dict()
+    saved.pop("epochs", None)
+    mine.pop("epochs", None)
+    if saved != mine:
+        diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+        raise ValueError(
+            f"{path} holds a run with a different configuration (differs in {diff}): use "
+            "another output_dir, or resume=False to start over"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    if sched is not None and state["scheduler"] is not None:
+        sched.load_state_dict(state["scheduler"])
+    method.load_state_dict(state["method"])
+    torch.set_rng_state(state["torch_rng"])
+    return list(state["history"])
+
+
+def _save_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    model: MultimodalModel,
+    method: Method,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    history: list[dict[str, float]],
+) -> None:
+    state = {
+        "config": config.to_dict(),
+        "epoch": len(history),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": None if sched is None else sched.state_dict(),
+        "method": method.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "history": history,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _to(inputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {m: x.to(device, non_blocking=True) for m, x in inputs.items()}
+
+
+def fit(
+    model: MultimodalModel,
+    method: Method,
+    train_data: MultimodalDataset,
+    test_data: MultimodalDataset,
+    config: TrainConfig,
+    *,
+    output_dir: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    progress: bool = False,
+    tensorboard: bool = False,
+    callback: Callable[[dict[str, float]], None] | None = None,
+) -> RunResult:
+    """Train ``model`` with ``method`` for ``config.epochs`` epochs (the optimizer, schedule,
+    batch size, seed, device and metrics options come from ``config``).
+
+    Each epoch's record holds: ``epoch`` (finished epochs), ``lr``, ``train/fusion_loss``,
+    ``train/loss/<m>`` (epoch means), ``weight/<name>`` (mean of the method's weights),
+    ``step_ms`` (mean wall time of forward + method + optimizer step), ``rule_us`` (mean
+    subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
+    ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``.
+
+    Raises:
+        ValueError: the model's modalities or classes differ from the data's; a checkpoint
+            with another configuration in ``output_dir``; non-finite losses or gradients
+            (named by objective).
+        ImportError: ``progress`` without tqdm, ``tensorboard`` without tensorboard.
+    """
+    _check_modalities(model, train_data, "training")
+    _check_modalities(model, test_data, "test")
+    device = torch.device(config.device)
+    model.to(device)
+    opt, sched = _make_optimizer(model, config)
+    out = None if output_dir is None else Path(output_dir)
+    history: list[dict[str, float]] = []
+    if out is not None:
+        ckpt = out / CHECKPOINT
+        if resume and ckpt.exists():
+            history = _load_checkpoint(ckpt, config, model, method, opt, sched)
+        atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+    writer = _tensorboard(out) if tensorboard else None
+    epochs = range(len(history), config.epochs)
+    bar: Any = epochs
+    if progress:
+        try:
+            from tqdm import tqdm
+        except ImportError as exc:
+            raise ImportError(
+                "progress=True needs tqdm: pip install 'moo-toolkit[progress]'"
+            ) from exc
+        bar = tqdm(epochs, desc=f"{method.name} seed {config.seed}", leave=False)
+    sync = device.type == "cuda"
+    for epoch in bar:
+        model.train()
+        sums: dict[str, float] = {}
+        n_steps = 0
+        for inputs, labels in iterate_batches(
+            train_data, config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + epoch
+        ):
+            inputs, labels = _to(inputs, device), labels.to(device, non_blocking=True)
+            start = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            output = model(
+                inputs, detach_unimodal=method.detach_unimodal, detach_fusion=method.detach_fusion
+            )
+            rep = method.backward(model, output, labels, epoch=epoch)
+            opt.step()
+            if sync:
+                torch.cuda.synchronize(device)
+            step_time = time.perf_counter() - start
+            row = {
+                "train/fusion_loss": rep.fusion_loss,
+                **{f"train/loss/{m}": v for m, v in rep.unimodal_losses.items()},
+                **{f"weight/{k}": v for k, v in rep.weights.items()},
+                "step_ms": 1e3 * step_time,
+                "rule_us": 1e6 * rep.rule_time,
+            }
+            for k, v in row.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_steps += 1
+        if sched is not None:
+            sched.step()
+        record: dict[str, float] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
+        record.update({k: v / max(n_steps, 1) for k, v in sums.items()})
+        record.update(
+            evaluate(
+                model,
+                test_data,
+                batch_size=config.eval_batch_size,
+                noise_std=config.noise_std,
+                seed=config.seed,
+            )
+        )
+        if config.probes:
+            probes = linear_probe(
+                model, train_data, test_data, seed=config.seed, batch_size=config.eval_batch_size
+            )
+            record.update(probes)
+            accs = [probes[f"probe/{m}"] for m in model.modalities]
+            record["worst_probe"] = min(accs)
+            record["probe_imbalance"] = max(accs) / min(accs) if min(accs) > 0 else math.inf
+        history.append(record)
+        if out is not None:
+            _write_logs(out, history)
+            _save_checkpoint(out / CHECKPOINT, config, model, method, opt, sched, history)
+        if writer is not None:
+            for k, v in record.items():
+                writer.add_scalar(k, v, epoch + 1)
+            writer.flush()
+        if callback is not None:
+            callback(record)
+    if writer is not None:
+        writer.close()
+    return RunResult(history, model, method, out)
+
+
+def _tensorboard(out: Path | None) -> Any:
+    if out is None:
+        raise ValueError("tensorboard=True needs an output_dir (the logs go to output_dir/tb)")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ImportError(
+            "tensorboard=True needs the tensorboard package: pip install tensorboard"
+        ) from exc
+    return SummaryWriter(str(out / "tb"))

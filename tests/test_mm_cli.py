@@ -1,0 +1,79 @@
+"""The moo-mm command line."""
+
+from __future__ import annotations
+
+import json
+
+from moo_multimodal.cli import main
+
+SMALL = ["--data", "n_train=256", "--data", "n_test=128", "--quiet"]
+
+
+def test_methods_and_datasets_list(capsys) -> None:
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("joint", "uniform", "mimo", "mgda", "ogm-ge", "mmpareto"):
+        assert name in out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic" in out and "layout" in out
+
+
+def test_train_runs_and_resumes(tmp_path, capsys) -> None:
+    args = [
+        "train",
+        "--method",
+        "mimo",
+        "--param",
+        "gamma=2",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        *SMALL,
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "fusion accuracy" in out and "time in the rule" in out
+    assert json.loads((tmp_path / "config.json").read_text())["method_options"] == {"gamma": 2}
+    args[args.index("--epochs") + 1] = "2"
+    assert main(args) == 0
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+
+
+def test_compare_writes_table_and_plots(tmp_path, capsys) -> None:
+    args = [
+        "compare",
+        "--methods",
+        "joint,mimo",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--no-probes",
+        "--param",
+        "mimo:mu=0.3",
+        "--out",
+        str(tmp_path),
+        *SMALL,
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| joint | 2 |" in out and "| mimo | 2 |" in out
+    for name in ("results.md", "results.json", "accuracy.png", "weights.png", "robustness.png"):
+        assert (tmp_path / name).exists()
+    cfg = json.loads((tmp_path / "mimo" / "seed-1" / "config.json").read_text())
+    assert cfg["method_options"] == {"mu": 0.3} and cfg["seed"] == 1
+
+
+def test_bad_input_exit_code_2(tmp_path, capsys) -> None:
+    assert main(["train", "--method", "nope", "--epochs", "1", *SMALL]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["train", "--dataset", "nope", *SMALL]) == 2
+    assert (
+        main(["compare", "--methods", "joint", "--param", "mimo:gamma=1", "--out", str(tmp_path)])
+        == 2
+    )
+    assert "not compared" in capsys.readouterr().err
+    assert main(["train", "--epochs", "0", *SMALL]) == 2

@@ -1,0 +1,260 @@
+"""The multimodal methods through the trainer: gradients, structure, runs, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from moo.solvers import MGDA
+from moo_multimodal.data import TensorDataset, load_dataset
+from moo_multimodal.methods import RuleMethod, available_methods, make_method
+from moo_multimodal.models import build_model
+from moo_multimodal.training import TrainConfig, fit, train
+
+ALL_METHODS = sorted(available_methods())
+SMALL = {"n_train": 256, "n_test": 128}
+
+
+def _batch(m: int = 3, n: int = 32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    shapes = {f"s{i}": (5 + i,) for i in range(m)}
+    inputs = {k: torch.randn(n, *s, generator=g) for k, s in shapes.items()}
+    labels = torch.randint(0, 3, (n,), generator=g)
+    torch.manual_seed(seed)
+    model = build_model(
+        shapes, 3, encoder="mlp", encoder_options={k: {"hidden": (8,)} for k in shapes}
+    )
+    return model, inputs, labels
+
+
+def _grads(model):
+    return [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+
+
+def test_available_methods_lists_baselines_and_rules() -> None:
+    names = set(available_methods())
+    assert {"joint", "uniform", "unimodal", "ogm-ge", "mmpareto"} <= names
+    assert {"mimo", "mgda", "cagrad", "nash-mtl", "moco", "modo"} <= names
+    assert "linear" not in names
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_rule_method_writes_jt_w_with_two_backward_passes(m: int) -> None:
+    """Structured extraction (groups) equals separate backward passes, for any M."""
+    model, inputs, labels = _batch(m)
+    method = RuleMethod("mgda")
+    out = model(inputs)
+    rep = method.backward(model, out, labels, epoch=0)
+    assert rep.info["backward_passes"] == 2
+    got = {id(p): p.grad.clone() for p in model.parameters()}
+
+    model.zero_grad(set_to_none=True)
+    out = model(inputs)
+    f = [F.cross_entropy(out.fusion, labels)] + [
+        F.cross_entropy(out.unimodal[k], labels) for k in model.modalities
+    ]
+    enc = [p for k in model.modalities for p in model.encoder_parameters(k)]
+    rows = []
+    for loss in f:
+        gs = torch.autograd.grad(loss, enc, retain_graph=True, allow_unused=True)
+        rows.append(
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g is None else g).reshape(-1)
+                    for p, g in zip(enc, gs, strict=True)
+                ]
+            )
+        )
+    jac = torch.stack(rows).double()
+    w = MGDA().weights((jac @ jac.T).numpy(), np.ones(m + 1)).weights
+    np.testing.assert_allclose(
+        [rep.weights[n] for n in ("fusion", *model.modalities)], w, atol=1e-10
+    )
+    d = jac.T @ torch.as_tensor(w)
+    offset = 0
+    for p in enc:
+        n = p.numel()
+        torch.testing.assert_close(
+            got[id(p)].double().reshape(-1), d[offset : offset + n], atol=1e-6, rtol=1e-5
+        )
+        offset += n
+    plain = torch.autograd.grad(
+        sum(f),
+        [
+            *model.fusion_parameters(),
+            *[q for k in model.modalities for q in model.head_parameters(k)],
+        ],
+    )
+    heads = [
+        *model.fusion_parameters(),
+        *[q for k in model.modalities for q in model.head_parameters(k)],
+    ]
+    for p, g in zip(heads, plain, strict=True):
+        torch.testing.assert_close(got[id(p)], g, atol=1e-6, rtol=1e-5)
+
+
+def test_mimo_method_is_one_weighted_backward() -> None:
+    model, inputs, labels = _batch(3)
+    method = make_method("mimo", gamma=2.0, mu=0.5)
+    out = model(inputs)
+    rep = method.backward(model, out, labels, epoch=0)
+    f = torch.tensor([rep.fusion_loss, *rep.unimodal_losses.values()], dtype=torch.float64)
+    lam = torch.softmax(f[1:] / 0.5, 0)
+    assert rep.weights["fusion"] == pytest.approx(1.0)
+    np.testing.assert_allclose(
+        [rep.weights[k] for k in model.modalities], 2.0 * lam.numpy(), rtol=1e-9
+    )
+    assert rep.info["backward_passes"] == 1
+
+
+def test_joint_never_moves_encoders_with_unimodal_losses() -> None:
+    model, inputs, labels = _batch(2)
+    method = make_method("joint")
+    out = model(inputs, detach_unimodal=True)
+    method.backward(model, out, labels, epoch=0)
+    got = {id(p): p.grad.clone() for p in model.parameters()}
+    model.zero_grad(set_to_none=True)
+    out = model(inputs)
+    F.cross_entropy(out.fusion, labels).backward()
+    for k in model.modalities:
+        for p in model.encoder_parameters(k):
+            torch.testing.assert_close(got[id(p)], p.grad)
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
+def test_each_method_trains_and_lowers_the_loss(name: str) -> None:
+    """A few full-batch steps on a fixed batch lower the fusion loss, for every method."""
+    model, inputs, labels = _batch(2, n=64)
+    method = make_method(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def fusion_loss() -> float:
+        with torch.no_grad():
+            return float(F.cross_entropy(model(inputs).fusion, labels))
+
+    before = fusion_loss()
+    for _ in range(30):
+        opt.zero_grad(set_to_none=True)
+        out = model(
+            inputs, detach_unimodal=method.detach_unimodal, detach_fusion=method.detach_fusion
+        )
+        rep = method.backward(model, out, labels, epoch=0)
+        assert math.isfinite(rep.fusion_loss)
+        opt.step()
+    assert fusion_loss() < before
+
+
+def test_train_writes_logs_and_metrics(tmp_path) -> None:
+    cfg = TrainConfig(method="mimo", epochs=2, dataset_options=SMALL)
+    result = train(cfg, output_dir=tmp_path)
+    assert len(result.history) == 2
+    final = result.final
+    for key in (
+        "fusion_acc",
+        "fusion_f1",
+        "worst_acc",
+        "worst_probe",
+        "step_ms",
+        "rule_us",
+        "weight/fusion",
+        "train/fusion_loss",
+    ):
+        assert key in final
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    assert (tmp_path / "metrics.csv").read_text().startswith("epoch,")
+    assert json.loads((tmp_path / "config.json").read_text())["method"] == "mimo"
+
+
+@pytest.mark.parametrize("method", ["ogm-ge", "mimo", "mgda"])
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, method: str) -> None:
+    options = {"tracking": 0.5} if method == "mimo" else {}
+    cfg = TrainConfig(
+        method=method, method_options=options, epochs=3, dataset_options=SMALL, probes=False
+    )
+    full = train(cfg, output_dir=tmp_path / "full")
+
+    class Crash(Exception):
+        pass
+
+    def crash(record):
+        if record["epoch"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(cfg, output_dir=tmp_path / "crashed", callback=crash)
+    resumed = train(cfg, output_dir=tmp_path / "crashed")
+    assert len(resumed.history) == 3
+    for a, b in zip(
+        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    keep = [k for k in full.final if not k.endswith(("_ms", "_us"))]
+    assert {k: full.final[k] for k in keep} == {k: resumed.final[k] for k in keep}
+
+
+def test_resume_refuses_another_configuration(tmp_path) -> None:
+    train(
+        TrainConfig(method="joint", epochs=1, dataset_options=SMALL, probes=False),
+        output_dir=tmp_path,
+    )
+    with pytest.raises(ValueError, match=r"different configuration.*method"):
+        train(
+            TrainConfig(method="mimo", epochs=1, dataset_options=SMALL, probes=False),
+            output_dir=tmp_path,
+        )
+
+
+def test_checkpoint_is_never_torn(tmp_path) -> None:
+    train(
+        TrainConfig(method="joint", epochs=1, dataset_options=SMALL, probes=False),
+        output_dir=tmp_path,
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1
+
+
+def test_bad_inputs_get_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"unknown method .nope.*joint"):
+        make_method("nope")
+    with pytest.raises(ValueError, match="unknown"):
+        load_dataset("no-such-dataset")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="empty"):
+        TensorDataset(
+            {"a": torch.zeros(0, 2), "b": torch.zeros(0, 2)}, torch.zeros(0, dtype=torch.long), 2
+        )
+    with pytest.raises(ValueError, match="'b'"):
+        TensorDataset(
+            {"a": torch.zeros(4, 2), "b": torch.tensor([[0.0, math.nan]] * 4)},
+            torch.zeros(4, dtype=torch.long),
+            2,
+        )
+
+
+def test_mismatched_modalities_between_model_and_data() -> None:
+    splits = load_dataset("synthetic", **SMALL)
+    shapes = {"x": (3,), "y": (3,)}
+    model = build_model(shapes, splits.train.num_classes)
+    with pytest.raises(ValueError, match="modalities"):
+        fit(model, make_method("joint"), splits.train, splits.test, TrainConfig(epochs=1))
+
+
+def test_non_finite_loss_is_reported_by_objective() -> None:
+    model, inputs, labels = _batch(2)
+    with torch.no_grad():
+        next(iter(model.heads[model.modalities[1]].parameters())).fill_(math.inf)
+    out = model(inputs)
+    with pytest.raises(ValueError, match="s1"):
+        make_method("uniform").backward(model, out, labels, epoch=0)
