@@ -28,3 +28,13 @@ def test_examples_run_as_scripts() -> None:
             [sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120
         )
         assert out.returncode == 0, f"{script.name}: {out.stderr}"
+
+
+def test_multimodal_sensors_example(tmp_path: Path) -> None:
+    module = runpy.run_path(str(EXAMPLES / "multimodal_sensors.py"))
+    results = module["main"](["--epochs", "1", "--n-train", "150", "--out", str(tmp_path)])
+    assert set(results) == {"joint", "mimo"}
+    for final in results.values():
+        assert 0.0 <= final["fusion_acc"] <= 1.0
+        assert np.isfinite(final["probe/camera"])
+    assert (tmp_path / "mimo" / "checkpoint.pt").exists()
