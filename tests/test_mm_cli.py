@@ -77,3 +77,5 @@ def test_bad_input_exit_code_2(tmp_path, capsys) -> None:
     )
     assert "not compared" in capsys.readouterr().err
     assert main(["train", "--epochs", "0", *SMALL]) == 2
+    assert main(["train", "--threads", "0", *SMALL]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err

@@ -35,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     command: Callable[[argparse.Namespace], int] = args.command
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None:
+            if threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
         return command(args)
     except (UsageError, ValueError, TypeError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -75,6 +82,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--scheduler", default="none", help="none, step or cosine")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is often fastest for small models)",
+    )
     p.add_argument("--no-probes", action="store_true", help="skip the linear probes")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

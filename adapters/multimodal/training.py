@@ -25,7 +25,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 
 from moo._validation import check_choice, check_int, check_real
+from moo_multimodal._io import atomic_write_bytes
 from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.metrics import evaluate, linear_probe
@@ -145,23 +145,6 @@ class RunResult:
     @property
     def final(self) -> dict[str, float]:
         return self.history[-1]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync,
-    then ``os.replace`` (a reader sees the old file or the new one, never a torn one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write_logs(out: Path, history: list[dict[str, float]]) -> None:

@@ -8,6 +8,8 @@ lists the registered names. ``"synthetic"`` and ``"synthetic-3"`` are generated 
 
 from __future__ import annotations
 
+from moo_multimodal.data import av_digits as _av_digits  # noqa: F401  (registers "av-digits")
+from moo_multimodal.data import published as _published  # noqa: F401  (registers crema-d, ...)
 from moo_multimodal.data._dataset import (
     DatasetSplits,
     MultimodalDataset,
