@@ -79,8 +79,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adam", help="adam or sgd")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--scheduler", default="none", help="none, step or cosine")
+    p.add_argument("--lr-step", type=int, default=30, help="step scheduler: epochs per decay")
+    p.add_argument("--lr-gamma", type=float, default=0.1, help="step scheduler: decay factor")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument(
         "--threads",
@@ -153,8 +156,11 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         lr=args.lr,
+        momentum=args.momentum,
         weight_decay=args.weight_decay,
         scheduler=args.scheduler,
+        lr_step=args.lr_step,
+        lr_gamma=args.lr_gamma,
         device=args.device,
         probes=not args.no_probes,
         **extra,
