@@ -147,9 +147,15 @@ def test_evaluate_drop_and_noise_follow_the_modality_used() -> None:
     assert 1 / 3 < result["noise/a"] < 1.0
     assert result["noise/b"] == 1.0
     assert result["worst_noise"] == result["noise/a"]
+    # the mean input of ``a`` -> one constant prediction: the share of that class
+    constant = int(data.inputs["a"][:, :C].double().mean(dim=0).argmax())
+    assert result["absent/a"] == pytest.approx(float((data.labels == constant).double().mean()))
+    assert result["absent/b"] == 1.0
+    assert result["worst_absent"] == result["absent/a"]
     assert set(result) == {
         "fusion_acc", "fusion_f1", "acc/a", "acc/b", "worst_acc", "imbalance",
         "drop/a", "drop/b", "noise/a", "noise/b", "worst_drop", "worst_noise",
+        "absent/a", "absent/b", "worst_absent",
     }  # fmt: skip
 
 

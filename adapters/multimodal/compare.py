@@ -70,7 +70,11 @@ def _columns(modalities: Sequence[str], has_probes: bool) -> list[tuple[str, str
         cols += [("worst_probe", "worst probe", 100.0)]
     cols += [(f"acc/{m}", f"head {m}", 100.0) for m in modalities]
     cols += [("worst_acc", "worst head", 100.0)]
-    cols += [("worst_drop", "worst drop", 100.0), ("worst_noise", "worst noise", 100.0)]
+    cols += [
+        ("worst_drop", "worst drop", 100.0),
+        ("worst_absent", "worst absent", 100.0),
+        ("worst_noise", "worst noise", 100.0),
+    ]
     cols += [("step_ms", "step ms", 1.0), ("rule_us", "rule µs", 1.0)]
     return cols
 

@@ -105,19 +105,28 @@ def _batches(
         yield {m: x.to(device) for m, x in inputs.items()}, labels.to(device)
 
 
-def _input_std(dataset: MultimodalDataset, modality: str, batch_size: int) -> float:
-    """The standard deviation of all entries of ``modality``'s input over ``dataset``."""
+def _input_moments(
+    dataset: MultimodalDataset, modality: str, batch_size: int
+) -> tuple[torch.Tensor, float]:
+    """The mean input of ``modality`` over ``dataset`` (entry by entry, float64, the input's
+    shape) and the standard deviation of all its entries."""
     if isinstance(dataset, TensorDataset):
-        return float(dataset.inputs[modality].double().std(unbiased=False))
-    total = total_sq = 0.0
+        x = dataset.inputs[modality].double()
+        return x.mean(dim=0), float(x.std(unbiased=False))
+    total: torch.Tensor | None = None
+    total_sq = 0.0
     count = 0
     for inputs, _ in iterate_batches(dataset, batch_size):
         x = inputs[modality].double()
-        total += float(x.sum())
+        part = x.sum(dim=0)
+        total = part if total is None else total + part
         total_sq += float((x * x).sum())
-        count += x.numel()
-    mean = total / max(count, 1)
-    return math.sqrt(max(total_sq / max(count, 1) - mean * mean, 0.0))
+        count += x.shape[0]
+    assert total is not None  # datasets are never empty
+    mean = total / count
+    entries = count * mean.numel()
+    grand = float(mean.sum()) * count / entries
+    return mean, math.sqrt(max(total_sq / entries - grand * grand, 0.0))
 
 
 def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple[str, ...]:
@@ -158,8 +167,12 @@ def evaluate(
         ``dataset``; the noise comes from ``torch.Generator().manual_seed(seed)`` on the CPU
         (the same on every device). Modalities with integer inputs (token ids) are not
         noised and have no ``noise/<m>`` key;
-        ``"worst_drop"``, ``"worst_noise"``: the minima over modalities (``worst_noise`` is
-        ``nan`` when no modality has a noise key).
+        ``"absent/<m>"``: fusion accuracy with ``m``'s input replaced by its mean over
+        ``dataset`` (entry by entry): a sensor that carries no information but stays in the
+        input's range, the fairer "missing sensor" for inputs far from zero (log-mel
+        spectrograms, where zeros are a loud signal); integer modalities have no key;
+        ``"worst_drop"``, ``"worst_noise"``, ``"worst_absent"``: the minima over modalities
+        (``nan`` when no modality has the key).
 
     The model's training mode is restored afterwards; batches go to the device of its first
     parameter.
@@ -177,10 +190,13 @@ def evaluate(
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
     floating = {m: _is_floating(dataset, m) for m in modalities}
-    scales = {m: noise_std * _input_std(dataset, m, batch_size) for m in modalities if floating[m]}
+    moments = {m: _input_moments(dataset, m, batch_size) for m in modalities if floating[m]}
+    scales = {m: noise_std * std for m, (_, std) in moments.items()}
+    means = {m: mean for m, (mean, _) in moments.items()}
     correct_uni = dict.fromkeys(modalities, 0)
     correct_drop = dict.fromkeys(modalities, 0)
     correct_noise = dict.fromkeys(scales, 0)
+    correct_absent = dict.fromkeys(means, 0)
     preds: list[torch.Tensor] = []
     all_labels: list[torch.Tensor] = []
 
@@ -203,6 +219,9 @@ def evaluate(
                     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
                     noised = {**inputs, m: x + scales[m] * noise.to(x.device)}
                     correct_noise[m] += int((fused(noised) == labels).sum())
+                    filled = means[m].to(device=x.device, dtype=x.dtype).expand_as(x)
+                    absent = {**inputs, m: filled}
+                    correct_absent[m] += int((fused(absent) == labels).sum())
     finally:
         model.train(was_training)
 
@@ -224,7 +243,10 @@ def evaluate(
     for m in scales:
         result[f"noise/{m}"] = correct_noise[m] / n
     result["worst_drop"] = min(correct_drop[m] / n for m in modalities)
+    for m in means:
+        result[f"absent/{m}"] = correct_absent[m] / n
     result["worst_noise"] = min(correct_noise[m] / n for m in scales) if scales else math.nan
+    result["worst_absent"] = min(correct_absent[m] / n for m in means) if means else math.nan
     return result
 
 
