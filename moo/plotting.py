@@ -12,8 +12,8 @@ the `Figure` it drew on.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from moo._io import atomic_write_bytes
 from moo._validation import FloatArray
 from moo.loop import Result
 from moo.pareto import ParetoFront
@@ -307,17 +308,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     Returns:
         The path written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", backend="agg", dpi=120)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", backend="agg", dpi=120)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _axes_with_known_front(problem: Problem, ax: Any) -> tuple[Figure, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -258,3 +259,14 @@ def test_non_finite_loss_is_reported_by_objective() -> None:
     out = model(inputs)
     with pytest.raises(ValueError, match="s1"):
         make_method("uniform").backward(model, out, labels, epoch=0)
+
+
+def test_progress_bar_and_tensorboard_options(tmp_path, monkeypatch) -> None:
+    cfg = TrainConfig(method="joint", epochs=1, dataset_options=SMALL, probes=False)
+    assert len(train(cfg, progress=True).history) == 1
+    with pytest.raises(ValueError, match="output_dir"):
+        train(cfg, tensorboard=True)
+    # without the tensorboard package: a clear ImportError (the writer is optional)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        train(cfg, output_dir=tmp_path, tensorboard=True)

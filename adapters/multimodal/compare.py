@@ -23,8 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from moo._io import atomic_write_bytes
+from moo.plotting import save_figure
 from moo_multimodal.data import DatasetSplits, load_dataset
-from moo_multimodal.training import RunResult, TrainConfig, atomic_write_bytes, train
+from moo_multimodal.training import RunResult, TrainConfig, train
 
 METHODS_DEFAULT: tuple[str, ...] = (
     "joint",
@@ -189,17 +191,15 @@ def _plots(
     histories: dict[str, list[list[dict[str, float]]]], modalities: list[str], out: Path
 ) -> dict[str, Path]:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError("plots need matplotlib: pip install 'moo-toolkit[plot]'") from exc
     files: dict[str, Path] = {}
     first = next(iter(histories.values()))[0][-1]
     prefix = "probe/" if f"probe/{modalities[0]}" in first else "acc/"
     panels = [("fusion_acc", "fusion")] + [(f"{prefix}{m}", m) for m in modalities]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    fig = Figure(figsize=(4 * len(panels), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (key, title) in zip(axes[0], panels, strict=True):
         for method, hs in histories.items():
             xs, ys = _mean_curve(hs, key)
@@ -211,18 +211,14 @@ def _plots(
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    files["accuracy"] = out / "accuracy.png"
-    fig.savefig(files["accuracy"], dpi=110)
-    plt.close(fig)
+    files["accuracy"] = save_figure(fig, out / "accuracy.png")
 
     weighted = {
         m: hs for m, hs in histories.items() if any(k.startswith("weight/") for k in hs[0][-1])
     }
     if weighted:
-        fig, axes = plt.subplots(
-            1, len(weighted), figsize=(3.6 * len(weighted), 3.2), squeeze=False
-        )
+        fig = Figure(figsize=(3.6 * len(weighted), 3.2), layout="constrained")
+        axes = fig.subplots(1, len(weighted), squeeze=False)
         for ax, (method, hs) in zip(axes[0], weighted.items(), strict=True):
             keys = [k for k in hs[0][-1] if k.startswith("weight/")]
             for key in keys:
@@ -233,14 +229,12 @@ def _plots(
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel("mean weight over the epoch")
-        fig.tight_layout()
-        files["weights"] = out / "weights.png"
-        fig.savefig(files["weights"], dpi=110)
-        plt.close(fig)
+        files["weights"] = save_figure(fig, out / "weights.png")
 
     methods = list(histories)
     bars = [f"drop/{m}" for m in modalities] + [f"noise/{m}" for m in modalities]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(methods) * len(bars) / 3), 3.6))
+    fig = Figure(figsize=(max(6.0, 1.2 * len(methods) * len(bars) / 3), 3.6), layout="constrained")
+    ax = fig.subplots()
     width = 0.8 / len(bars)
     for j, key in enumerate(bars):
         vals = [sum(h[-1][key] for h in histories[m]) / len(histories[m]) for m in methods]
@@ -250,8 +244,5 @@ def _plots(
     ax.set_title("robustness: one sensor dropped or noised at test time")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    files["robustness"] = out / "robustness.png"
-    fig.savefig(files["robustness"], dpi=110)
-    plt.close(fig)
+    files["robustness"] = save_figure(fig, out / "robustness.png")
     return files

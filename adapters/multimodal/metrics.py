@@ -124,9 +124,8 @@ def _input_moments(
         count += x.shape[0]
     assert total is not None  # datasets are never empty
     mean = total / count
-    entries = count * mean.numel()
-    grand = float(mean.sum()) * count / entries
-    return mean, math.sqrt(max(total_sq / entries - grand * grand, 0.0))
+    grand = float(mean.mean())
+    return mean, math.sqrt(max(total_sq / (count * mean.numel()) - grand * grand, 0.0))
 
 
 def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple[str, ...]:

@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
+from moo._io import atomic_write_bytes
 from moo._validation import check_choice, check_int, check_real
-from moo_multimodal._io import atomic_write_bytes
 from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.metrics import evaluate, linear_probe

@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo_multimodal._io import atomic_write_bytes
+from moo._io import atomic_write_bytes
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
 from moo_multimodal.data._registry import register_dataset
 from moo_multimodal.data.audio import HOP_LENGTH, N_FFT, log_mel_spectrogram

@@ -1,4 +1,5 @@
-"""Small file helpers shared by the trainer and the dataset caches (no torch import)."""
+"""File helpers shared by the whole project: plots, the multimodal trainer's logs and
+checkpoints, dataset caches (standard library only)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 __all__ = ["atomic_write_bytes"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, fsync,
-    then ``os.replace`` (a reader sees the old file or the new one, never a torn one)."""
+    then ``os.replace`` (a reader sees the old file or the new one, never a torn one); parent
+    folders are created. Returns the path written."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -24,3 +27,4 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
