@@ -19,6 +19,9 @@
 #   summary.md               all reports, one after the other, and the list of failures
 #
 # Environment: PYTHON (default: python), TIMEOUT_S (per benchmark, default 1800),
+# DEADLINE_S (default 0 = none: once this many seconds have passed since the start, the
+# benchmarks not yet started are skipped and listed as such, so that a time-limited machine
+# still returns a summary; each running benchmark's timeout is also cut to the time left),
 # DEVICE (default cuda; DEVICE=cpu QUICK=1 is a dry run of this script on a CPU machine),
 # QUICK=1 (tiny sizes and few repeats: checks the script, measures nothing worth keeping).
 # A failing or timed-out benchmark is recorded and the others still run; the exit status is 1
@@ -88,17 +91,30 @@ echo "machine info -> $OUT/machine.txt"
 failures=()
 reports=()
 
+DEADLINE_S="${DEADLINE_S:-0}"
+skipped=()
+
 run() {  # run NAME CMD...: NAME.log gets the output, NAME.md the report (--out)
     local name="$1"
     shift
+    local limit="$TIMEOUT_S"
+    if [[ "$DEADLINE_S" -gt 0 ]]; then
+        local left=$((DEADLINE_S - SECONDS))
+        if [[ $left -lt 30 ]]; then
+            echo "== $name: skipped (DEADLINE_S=$DEADLINE_S reached)"
+            skipped+=("$name")
+            return 0
+        fi
+        [[ $left -lt $limit ]] && limit=$left
+    fi
     echo "== $name: $*"
     local start=$SECONDS rc=0
-    timeout --kill-after=60 "$TIMEOUT_S" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+    timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
     if [[ $rc -eq 0 ]]; then
         echo "   ok ($((SECONDS - start)) s) -> $OUT/$name.md"
         reports+=("$name")
     else
-        [[ $rc -eq 124 || $rc -eq 137 ]] && why="timed out after ${TIMEOUT_S} s" || why="exit $rc"
+        [[ $rc -eq 124 || $rc -eq 137 ]] && why="timed out after ${limit} s" || why="exit $rc"
         echo "   FAILED ($why); last lines of $OUT/$name.log:"
         tail -n 5 "$OUT/$name.log" | sed 's/^/   | /'
         failures+=("$name: $why")
@@ -130,24 +146,25 @@ else
 fi
 ALL_EXT=(--extractions autograd,batched,representation)
 
-run step-mlp-1024x4 "$PY" "$STEP" --device "$DEVICE" "${MLP_S[@]}" "${ALL_EXT[@]}" \
-    "${REP[@]}" --no-gramian --out "$OUT/step-mlp-1024x4.md"
-run step-mlp-4096x4 "$PY" "$STEP" --device "$DEVICE" "${MLP_L[@]}" "${ALL_EXT[@]}" \
-    "${REP[@]}" --no-gramian --out "$OUT/step-mlp-4096x4.md"
+MM="benchmarks/bench_multimodal_step.py"
+# In order of priority (DEADLINE_S skips from the end): the design targets' settings first.
 # RESNET's own --extractions (QUICK) comes last and wins
 run step-resnet18 "$PY" "$STEP" --device "$DEVICE" "${ALL_EXT[@]}" "${RESNET[@]}" \
     "${REP[@]}" --no-gramian --out "$OUT/step-resnet18.md"
 run gramian-k3 "$PY" "$STEP" --device "$DEVICE" --no-step --gramian-k 3 \
     --gramian-d "$GRAM_D3" "${REP[@]}" --out "$OUT/gramian-k3.md"
-run gramian-k10 "$PY" "$STEP" --device "$DEVICE" --no-step --gramian-k 10 \
-    --gramian-d "$GRAM_D10" "${REP[@]}" --out "$OUT/gramian-k10.md"
-run gramian-rules-cpu "$PY" benchmarks/bench_gramian_rules.py "${RULES[@]}" \
-    --out "$OUT/gramian-rules-cpu.md"
-MM="benchmarks/bench_multimodal_step.py"
 run mm-step-resnet18 "$PY" "$MM" --device "$DEVICE" "${MM_RESNET[@]}" "${REP[@]}" \
     --profile joint,mgda --out "$OUT/mm-step-resnet18.md"
+run step-mlp-1024x4 "$PY" "$STEP" --device "$DEVICE" "${MLP_S[@]}" "${ALL_EXT[@]}" \
+    "${REP[@]}" --no-gramian --out "$OUT/step-mlp-1024x4.md"
+run step-mlp-4096x4 "$PY" "$STEP" --device "$DEVICE" "${MLP_L[@]}" "${ALL_EXT[@]}" \
+    "${REP[@]}" --no-gramian --out "$OUT/step-mlp-4096x4.md"
+run gramian-k10 "$PY" "$STEP" --device "$DEVICE" --no-step --gramian-k 10 \
+    --gramian-d "$GRAM_D10" "${REP[@]}" --out "$OUT/gramian-k10.md"
 run mm-step-mlp-4096x3 "$PY" "$MM" --device "$DEVICE" "${MM_MLP[@]}" "${REP[@]}" \
     --out "$OUT/mm-step-mlp-4096x3.md"
+run gramian-rules-cpu "$PY" benchmarks/bench_gramian_rules.py "${RULES[@]}" \
+    --out "$OUT/gramian-rules-cpu.md"
 
 # ------------------------------------------------------------------------------ summary
 {
@@ -156,7 +173,11 @@ run mm-step-mlp-4096x3 "$PY" "$MM" --device "$DEVICE" "${MM_MLP[@]}" "${REP[@]}"
     if [[ ${#failures[@]} -gt 0 ]]; then
         echo "**Failed:**"
         for f in "${failures[@]}"; do echo "- $f"; done
-    else
+    fi
+    if [[ ${#skipped[@]} -gt 0 ]]; then
+        echo "**Skipped (DEADLINE_S=$DEADLINE_S reached):** ${skipped[*]}"
+    fi
+    if [[ ${#failures[@]} -eq 0 && ${#skipped[@]} -eq 0 ]]; then
         echo "All benchmarks ran."
     fi
     echo
