@@ -113,6 +113,31 @@ def test_mimo_method_is_one_weighted_backward() -> None:
     assert rep.info["backward_passes"] == 1
 
 
+@pytest.mark.parametrize("name", ALL_METHODS)
+def test_each_method_reports_the_batch_losses(name: str) -> None:
+    """The reported losses (one host copy per step, shared with the method's own numbers) are
+    the cross-entropies of the heads on the batch."""
+    model, inputs, labels = _batch(3)
+    method = make_method(name)
+    out = model(inputs, detach_unimodal=method.detach_unimodal, detach_fusion=method.detach_fusion)
+    rep = method.backward(model, out, labels, epoch=0)
+    assert rep.fusion_loss == pytest.approx(F.cross_entropy(out.fusion, labels).item(), rel=1e-6)
+    for m in model.modalities:
+        expected = F.cross_entropy(out.unimodal[m], labels).item()
+        assert rep.unimodal_losses[m] == pytest.approx(expected, rel=1e-6)
+
+
+def test_report_checks_the_values_it_is_given() -> None:
+    from moo_multimodal.methods._base import losses, report
+
+    model, inputs, labels = _batch(2)
+    fusion, uni = losses(model, model(inputs), labels)
+    with pytest.raises(ValueError, match="3 loss values, got 2"):
+        report(model, fusion, uni, values=[0.1, 0.2])
+    with pytest.raises(ValueError, match="s0 loss is not finite"):
+        report(model, fusion, uni, values=[0.1, math.nan, 0.2])
+
+
 def test_joint_never_moves_encoders_with_unimodal_losses() -> None:
     model, inputs, labels = _batch(2)
     method = make_method("joint")

@@ -153,6 +153,34 @@ def test_backward_matches_reference(extraction: str, rule: str) -> None:
     assert all(p.grad is None for p in task(net))
 
 
+@pytest.mark.parametrize(
+    ("rule", "kwargs"),
+    [
+        ("mgda", {}),
+        ("mgda", {"extraction": "representation"}),
+        ("mgda", {"groups": [[0, 1, 2, 3]] * K}),
+        ("moco", {}),
+        ("mimo", {}),
+        ("mimo", {"task_params": "per-objective"}),
+        ("linear", {"task_params": "flat"}),
+    ],
+)
+def test_step_info_carries_the_loss_values_it_copied(rule: str, kwargs: dict[str, Any]) -> None:
+    net = Net()
+    x, y = data()
+    h, losses = losses_of(net, x, y)
+    expected = np.array([float(v.detach()) for v in losses])
+    if kwargs.get("extraction") == "representation":
+        kwargs = {**kwargs, "representation": h}
+    if kwargs.get("task_params") == "per-objective":
+        kwargs = {**kwargs, "task_params": [list(head.parameters()) for head in net.heads]}
+    elif kwargs.get("task_params") == "flat":
+        kwargs = {**kwargs, "task_params": task(net)}
+    info = mt.backward(losses, shared(net), rule, **kwargs)
+    assert info.losses.dtype == np.float64 and info.losses.shape == (K,)
+    np.testing.assert_array_equal(info.losses, expected)
+
+
 def test_numpy_entry_point_agrees_exactly_on_the_returned_gramian() -> None:
     net = Net()
     x, y = data()
@@ -505,6 +533,20 @@ def test_non_finite_losses_and_gradients_name_the_objective() -> None:
         mt.backward([good, p.abs().sqrt().sum()], [p], "linear", retain_graph=True)
     with pytest.raises(ValueError, match="loss of objective 0 is not finite"):
         mt.backward([p.sum() * float("nan"), good], [p], "mimo")
+
+
+def test_check_finite_false_skips_only_the_loss_only_gradient_check() -> None:
+    p = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    good = (p - 2.0).pow(2).sum()
+    mt.backward([good, p.abs().sqrt().sum()], [p], "linear", retain_graph=True, check_finite=False)
+    assert p.grad is not None and not bool(torch.isfinite(p.grad).all())
+    p.grad = None
+    with pytest.raises(ValueError, match="gradient of objective 1 is not finite"):  # G: free
+        mt.backward([good, p.abs().sqrt().sum()], [p], "mgda", check_finite=False)
+    with pytest.raises(ValueError, match="loss of objective 0 is not finite"):
+        mt.backward([p.sum() * float("nan"), good], [p], "mimo", check_finite=False)
+    with pytest.raises(TypeError, match="check_finite must be True or False, got 'yes'"):
+        mt.backward([good], [p], "mimo", check_finite="yes")  # type: ignore[arg-type]
 
 
 def test_batched_failure_is_reported_not_silently_replaced() -> None:

@@ -45,6 +45,8 @@ class StepInfo:
         stationarity: ``min_{w ∈ Δ} ||Jᵀw||`` (the square root of MGDA's min-norm value on
             ``G``); ``0`` at a Pareto-stationary point; ``None`` for loss-only rules.
         rule_time: seconds spent in the rule's weights computation (host).
+        losses: the K loss values the rule saw (host, float64; averaged over the ranks when
+            distributed): the step's one device→host copy of them, free to log.
         info: the rule's diagnostics plus ``"extraction"`` (the path taken),
             ``"backward_passes"`` (autograd calls made) and ``"world_size"``.
     """
@@ -54,6 +56,7 @@ class StepInfo:
     residual: float
     stationarity: float | None
     rule_time: float
+    losses: FloatArray
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +68,42 @@ class _Extracted:
     rows: list[Rows]
     task: list[torch.Tensor | None]  # ∇ Σ_i L_i per task parameter, flattened
     passes: int
+
+
+@dataclass
+class _Call:
+    """One `backward` call's validated inputs, shared by its paths."""
+
+    rule: UpdateRule
+    losses: list[torch.Tensor]
+    vector: torch.Tensor | None  # the losses as given when they came as one 1-D tensor
+    params: list[torch.Tensor]
+    task: list[torch.Tensor]
+    owner: list[int] | None  # objective of each task parameter, when declared per objective
+    f_dev: torch.Tensor  # the K loss values, float64, on the losses' device
+    retain_graph: bool
+    check_finite: bool
+    active: bool  # torch.distributed in use
+    group: Any
+    world: int
+    info: dict[str, Any]
+
+    def total(self) -> torch.Tensor:
+        """``Σ_i L_i`` (the task parameters' objective)."""
+        if self.vector is not None:
+            return self.vector.sum()
+        total = self.losses[0]
+        for loss in self.losses[1:]:
+            total = total + loss
+        return total
+
+    def weighted(self, w: FloatArray) -> torch.Tensor:
+        """``Σ_i w_i L_i``."""
+        return _weighted_sum(self.losses, self.vector, w)
+
+    def reduce(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The gradients averaged over the ranks (unchanged when not distributed)."""
+        return all_reduce_mean(grads, self.group, self.world) if self.active and grads else grads
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -399,6 +438,7 @@ def backward(
     representation: torch.Tensor | None = None,
     groups: Sequence[Sequence[int]] | None = None,
     retain_graph: bool = False,
+    check_finite: bool = True,
     process_group: Any = None,
 ) -> StepInfo:
     """A multi-objective step's gradients: replaces ``loss.backward()`` in a training loop.
@@ -446,6 +486,10 @@ def backward(
             declaration (an objective that reaches a parameter outside its group) gives wrong
             gradients: it is not detected.
         retain_graph: keep the graph after the call (as in ``loss.backward``).
+        check_finite: after the loss-only path's backward, check that every shared gradient
+            is finite (one reduction per tensor and one device synchronization per step);
+            ``False`` skips that check. The other paths check ``G`` on the host at no cost,
+            and the loss values are always checked.
         process_group: a ``torch.distributed`` group; by default the global group when
             ``torch.distributed`` is initialized. Per-objective gradients (one flat bucket per
             dtype) and loss values are averaged over the ranks before the weights, so every
@@ -462,6 +506,8 @@ def backward(
     """
     method = extraction
     check_extraction(method)
+    if not isinstance(check_finite, bool):
+        raise TypeError(f"check_finite must be True or False, got {check_finite!r}")
     if not isinstance(rule, (str, UpdateRule)):
         raise TypeError(f"rule must be a registry name or an UpdateRule, got {rule!r}")
     rule_obj = get_rule(rule)
@@ -504,39 +550,27 @@ def backward(
             )
     active, group, world = resolve_group(process_group)
     f_dev = torch.stack([loss.detach().reshape(()).to(torch.float64) for loss in loss_list])
-    info: dict[str, Any] = {"world_size": world}
-
+    call = _Call(
+        rule_obj,
+        loss_list,
+        vector,
+        params,
+        task,
+        owner,
+        f_dev,
+        retain_graph,
+        check_finite,
+        active,
+        group,
+        world,
+        {"world_size": world},
+    )
     if rule_obj.needs == "losses":
-        return _loss_only(
-            rule_obj,
-            loss_list,
-            vector,
-            params,
-            task,
-            owner,
-            f_dev,
-            retain_graph,
-            active,
-            group,
-            world,
-            info,
-        )
+        return _loss_only(call)
     if method == "representation":
         assert representation is not None
-        return _representation(
-            rule_obj,
-            loss_list,
-            vector,
-            params,
-            task,
-            representation,
-            f_dev,
-            retain_graph,
-            active,
-            group,
-            world,
-            info,
-        )
+        return _representation(call, representation)
+    info = call.info
 
     if group_list is not None:
         ext = _extract_groups(loss_list, params, task, group_list, retain_graph)
@@ -585,6 +619,7 @@ def backward(
         float(result.residual),
         _stationarity(g_host),
         rule_time,
+        f_host,
         {**result.info, **info},
     )
 
@@ -638,14 +673,9 @@ def _jacobian_rule(
         float(result.residual),
         _stationarity(g_host),
         rule_time,
+        f_host,
         {**result.info, **info},
     )
-
-
-def _reduce_params(
-    grads: list[torch.Tensor], active: bool, group: Any, world: int
-) -> list[torch.Tensor]:
-    return all_reduce_mean(grads, group, world) if active and grads else grads
 
 
 def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
@@ -669,44 +699,29 @@ def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Te
     )
 
 
-def _loss_only(
-    rule: UpdateRule,
-    losses: list[torch.Tensor],
-    vector: torch.Tensor | None,
-    params: list[torch.Tensor],
-    task: list[torch.Tensor],
-    owner: list[int] | None,
-    f_dev: torch.Tensor,
-    retain_graph: bool,
-    active: bool,
-    group: Any,
-    world: int,
-    info: dict[str, Any],
-) -> StepInfo:
+def _loss_only(call: _Call) -> StepInfo:
     """Loss-only rules: weights from the loss values, one backward of ``Σ w_i L_i``."""
-    if active:
-        f_dev = all_reduce_mean([f_dev], group, world)[0]
+    f_dev = call.reduce([call.f_dev])[0]
     _, f_host = _host(None, f_dev)
     _check_losses_finite(f_host)
     start = time.perf_counter()
-    result = rule.weights(None, f_host)
+    result = call.rule.weights(None, f_host)
     rule_time = time.perf_counter() - start
     w = result.weights
-    if owner is not None:
-        grads, task_grads, passes = _loss_only_heads(
-            losses, vector, params, task, owner, w, retain_graph
-        )
+    if call.owner is not None:
+        grads, task_grads, passes = _loss_only_heads(call, call.owner, w)
     else:
-        grads, task_grads, passes = _loss_only_flat(losses, vector, params, task, w, retain_graph)
-    reduced = _reduce_params([*grads, *task_grads], active, group, world)
+        grads, task_grads, passes = _loss_only_flat(call, w)
+    reduced = call.reduce([*grads, *task_grads])
     grads, task_grads = reduced[: len(grads)], reduced[len(grads) :]
-    _check_grads_finite(grads, params)
-    for p, g in zip(params, grads, strict=True):
+    if call.check_finite:
+        _check_grads_finite(grads, call.params)
+    for p, g in zip([*call.params, *call.task], reduced, strict=True):
         _accumulate(p, g)
-    for p, g in zip(task, task_grads, strict=True):
-        _accumulate(p, g)
-    info.update(extraction="losses", backward_passes=passes)
-    return StepInfo(w, None, float(result.residual), None, rule_time, {**result.info, **info})
+    call.info.update(extraction="losses", backward_passes=passes)
+    return StepInfo(
+        w, None, float(result.residual), None, rule_time, f_host, {**result.info, **call.info}
+    )
 
 
 def _present(
@@ -722,21 +737,16 @@ def _present(
 
 
 def _loss_only_heads(
-    losses: list[torch.Tensor],
-    vector: torch.Tensor | None,
-    params: list[torch.Tensor],
-    task: list[torch.Tensor],
-    owner: list[int],
-    w: FloatArray,
-    retain_graph: bool,
+    call: _Call, owner: list[int], w: FloatArray
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
     """One backward of ``Σ w_i L_i`` over shared and head parameters; head ``i``'s gradient is
     ``w_i ∇L_i`` there, divided by ``w_i``. Heads of objectives with ``w_i = 0`` get one more
     backward of their own losses."""
+    params, task = call.params, call.task
     fast = [t for t in range(len(task)) if w[owner[t]] != 0.0]
     slow = [t for t in range(len(task)) if w[owner[t]] == 0.0]
     inputs = [*params, *(task[t] for t in fast)]
-    got = _grad(_weighted_sum(losses, vector, w), inputs, retain_graph or bool(slow))
+    got = _grad(call.weighted(w), inputs, call.retain_graph or bool(slow))
     grads = _present(got[: len(params)], params, "shared_params")
     task_grads: list[torch.Tensor | None] = [None] * len(task)
     for t, g in zip(fast, got[len(params) :], strict=True):
@@ -746,10 +756,11 @@ def _loss_only_heads(
     passes = 1
     if slow:
         zero = sorted({owner[t] for t in slow})
-        total = losses[zero[0]] if vector is None else vector[zero[0]]
+        total = call.losses[zero[0]] if call.vector is None else call.vector[zero[0]]
         for i in zero[1:]:
-            total = total + (losses[i] if vector is None else vector[i])
-        for t, g in zip(slow, _grad(total, [task[t] for t in slow], retain_graph), strict=True):
+            total = total + (call.losses[i] if call.vector is None else call.vector[i])
+        got_slow = _grad(total, [task[t] for t in slow], call.retain_graph)
+        for t, g in zip(slow, got_slow, strict=True):
             if g is None:
                 raise _unreached(t, task[t], "task_params")
             task_grads[t] = g
@@ -758,92 +769,60 @@ def _loss_only_heads(
 
 
 def _loss_only_flat(
-    losses: list[torch.Tensor],
-    vector: torch.Tensor | None,
-    params: list[torch.Tensor],
-    task: list[torch.Tensor],
-    w: FloatArray,
-    retain_graph: bool,
+    call: _Call, w: FloatArray
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
     """Shared parameters: one backward of ``Σ w_i L_i``; task parameters: one backward of
     ``Σ_i L_i`` over them only."""
     passes = 1
     task_grads: list[torch.Tensor] = []
-    if task:
-        total = losses[0] if vector is None else vector.sum()
-        if vector is None:
-            for loss in losses[1:]:
-                total = total + loss
-        task_grads = _present(_grad(total, task, True), task, "task_params")
+    if call.task:
+        task_grads = _present(_grad(call.total(), call.task, True), call.task, "task_params")
         passes += 1
-    grads = _present(
-        _grad(_weighted_sum(losses, vector, w), params, retain_graph), params, "shared_params"
-    )
-    return grads, task_grads, passes
+    got = _grad(call.weighted(w), call.params, call.retain_graph)
+    return _present(got, call.params, "shared_params"), task_grads, passes
 
 
-def _representation(
-    rule: UpdateRule,
-    losses: list[torch.Tensor],
-    vector: torch.Tensor | None,
-    params: list[torch.Tensor],
-    task: list[torch.Tensor],
-    rep: torch.Tensor,
-    f_dev: torch.Tensor,
-    retain_graph: bool,
-    active: bool,
-    group: Any,
-    world: int,
-    info: dict[str, Any],
-) -> StepInfo:
+def _representation(call: _Call, rep: torch.Tensor) -> StepInfo:
     """MGDA-UB: the Gramian of the gradients w.r.t. the representation chooses ``w``."""
-    k = len(losses)
+    k = len(call.losses)
     rows = torch.zeros((k, rep.numel()), dtype=rep.dtype, device=rep.device)
-    for i, loss in enumerate(losses):
+    for i, loss in enumerate(call.losses):
         (g,) = _grad(loss, [rep], True)
         if g is None:
             raise ValueError(f"losses[{i}] does not depend on the representation")
         rows[i].copy_(g.reshape(-1))
     gram = _gramian([rows], [None], k, rep.device)
     del rows
-    if active:
+    f_dev = call.f_dev
+    if call.active:
         # each rank's batch-mean loss is 1/world of the global mean's: G = Σ_r G_r / world²
-        gram = all_reduce_sum_(gram, group).div_(world * world)
-        f_dev = all_reduce_mean([f_dev], group, world)[0]
+        gram = all_reduce_sum_(gram, call.group).div_(call.world * call.world)
+        f_dev = call.reduce([f_dev])[0]
     g_host, f_host = _host(gram, f_dev)
     assert g_host is not None
     _check_losses_finite(f_host)
     _check_gramian_finite(g_host, "gradient with respect to the representation")
     start = time.perf_counter()
-    result = rule.weights(g_host, f_host)
+    result = call.rule.weights(g_host, f_host)
     rule_time = time.perf_counter() - start
     w = result.weights
     task_grads: list[torch.Tensor] = []
     passes = k + 1
-    if task:
-        total = losses[0] if vector is None else vector.sum()
-        if vector is None:
-            for loss in losses[1:]:
-                total = total + loss
-        for t, g in enumerate(_grad(total, task, True)):
-            if g is None:
-                raise _unreached(t, task[t], "task_params")
-            task_grads.append(g)
+    if call.task:
+        task_grads = _present(_grad(call.total(), call.task, True), call.task, "task_params")
         passes += 1
-    grads: list[torch.Tensor] = []
-    for b, g in enumerate(_grad(_weighted_sum(losses, vector, w), params, retain_graph)):
-        if g is None:
-            raise _unreached(b, params[b])
-        grads.append(g)
-    reduced = _reduce_params([*grads, *task_grads], active, group, world)
-    for p, g in zip([*params, *task], reduced, strict=True):
+    got = _grad(call.weighted(w), call.params, call.retain_graph)
+    grads = _present(got, call.params, "shared_params")
+    reduced = call.reduce([*grads, *task_grads])
+    for p, g in zip([*call.params, *call.task], reduced, strict=True):
         _accumulate(p, g)
-    info.update(extraction="representation", backward_passes=passes)
+    call.info.update(extraction="representation", backward_passes=passes)
     return StepInfo(
         w,
         g_host,
         float(result.residual),
         _stationarity(g_host),
         rule_time,
-        {**result.info, **info},
+        f_host,
+        {**result.info, **call.info},
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -95,15 +95,31 @@ def losses(
     return fusion, uni
 
 
+def loss_values(fusion: torch.Tensor, uni: list[torch.Tensor]) -> torch.Tensor:
+    """The M + 1 loss values as one detached float64 tensor, on the losses' device."""
+    return torch.stack([fusion.detach(), *(u.detach() for u in uni)]).double()
+
+
 def report(
     model: MultimodalModel,
     fusion: torch.Tensor,
     uni: list[torch.Tensor],
+    *,
+    values: Sequence[float] | None = None,
     **kwargs: Any,
 ) -> StepReport:
-    """A `StepReport` from the loss tensors (one host copy of the M + 1 values)."""
-    values = torch.stack([fusion.detach(), *(u.detach() for u in uni)]).double().cpu().tolist()
+    """A `StepReport` from the loss tensors.
+
+    ``values``: the M + 1 loss values already on the host (a method that copies other numbers
+    to the host copies these with them, so that a step makes one device→host copy); without
+    it, the values are copied here.
+    """
+    if values is None:
+        values = loss_values(fusion, uni).cpu().tolist()
+    values = [float(v) for v in values]
     names = ("fusion", *model.modalities)
+    if len(values) != len(names):
+        raise ValueError(f"values must hold {len(names)} loss values, got {len(values)}")
     for name, value in zip(names, values, strict=True):
         if not math.isfinite(value):
             raise ValueError(

@@ -57,7 +57,14 @@ import torch
 
 from moo._validation import check_real
 from moo.solvers.mgda import MGDA
-from moo_multimodal.methods._base import Method, StepReport, Timer, losses, report
+from moo_multimodal.methods._base import (
+    Method,
+    StepReport,
+    Timer,
+    loss_values,
+    losses,
+    report,
+)
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -114,9 +121,12 @@ class MMPareto(Method):
                 stop = start + len(encoders[m])
                 g_mm[m], g_u[m] = from_fusion[start:stop], from_uni[start:stop]
                 start = stop
-            dots = torch.stack(
-                [_dots(g_mm[m], g_u[m], fusion.device) for m in modalities]
-            ).tolist()  # one host copy: (M, 3) = ||g_mm||², ||g_u||², g_mm·g_u
+            # one host copy: the (M, 3) products ||g_mm||², ||g_u||², g_mm·g_u and the losses
+            dots_dev = torch.stack([_dots(g_mm[m], g_u[m], fusion.device) for m in modalities])
+            packed = torch.cat([dots_dev.flatten(), loss_values(fusion, uni)]).cpu().tolist()
+            n_dots = 3 * len(modalities)
+            dots = [packed[i : i + 3] for i in range(0, n_dots, 3)]
+            values = packed[n_dots:]
             weights: dict[str, float] = {}
             info: dict[str, float] = {}
             new_grads: list[torch.Tensor | None] = []
@@ -141,7 +151,15 @@ class MMPareto(Method):
             _accumulate(p, g)
         for p, g in zip(heads, from_uni[n:], strict=True):
             _accumulate(p, g)
-        return report(model, fusion, uni, weights=weights, rule_time=timer.seconds, info=info)
+        return report(
+            model,
+            fusion,
+            uni,
+            values=values,
+            weights=weights,
+            rule_time=timer.seconds,
+            info=info,
+        )
 
 
 def _trainable(params: Iterable[torch.nn.Parameter]) -> list[torch.nn.Parameter]:

@@ -53,7 +53,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from moo._validation import check_choice, check_int, check_real
-from moo_multimodal.methods._base import Method, StepReport, Timer, losses, report
+from moo_multimodal.methods._base import (
+    Method,
+    StepReport,
+    Timer,
+    loss_values,
+    losses,
+    report,
+)
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -212,8 +219,10 @@ class OGMGE(Method):
         modalities = tuple(model.modalities)
         with Timer() as timer:
             logits, source = self._score_logits(model, output)
-            values = torch.stack([contribution_score(logits[m], labels) for m in modalities])
-            ratios, coeffs = ogm_coefficients(values.double().cpu().tolist(), self.alpha)
+            scores = torch.stack([contribution_score(logits[m], labels) for m in modalities])
+            # one host copy: the scores and the losses
+            packed = torch.cat([scores.double(), loss_values(fusion, uni)]).cpu().tolist()
+            ratios, coeffs = ogm_coefficients(packed[: len(modalities)], self.alpha)
         active = self.modulation_starts <= epoch <= self.modulation_ends
         if not active:
             coeffs = [1.0] * len(modalities)
@@ -251,6 +260,7 @@ class OGMGE(Method):
             model,
             fusion,
             uni,
+            values=packed[len(modalities) :],
             weights=dict(zip(modalities, coeffs, strict=True)),
             rule_time=timer.seconds,
             info=info,

@@ -82,7 +82,15 @@ class RuleMethod(Method):
             info["stationarity"] = float(step.stationarity)
         if "backward_passes" in step.info:
             info["backward_passes"] = float(step.info["backward_passes"])
-        return report(model, fusion, uni, weights=weights, rule_time=step.rule_time, info=info)
+        return report(
+            model,
+            fusion,
+            uni,
+            values=step.losses.tolist(),
+            weights=weights,
+            rule_time=step.rule_time,
+            info=info,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"rule": self.rule.state_dict()}
