@@ -284,20 +284,39 @@ _CHUNK = 1 << 15
 _SMALL_BLOCK = 1 << 12
 
 
-def _block_gramian(m: torch.Tensor) -> torch.Tensor:
-    """``m mᵀ`` in float64 for a (K, d) block: one batched product over column chunks of
-    length `_CHUNK` (a view, no copy) whose K×K partial products are summed in float64, so the
-    rounding error grows with the chunk length, not with d."""
-    k, d = m.shape
+def _partials(d: int) -> list[tuple[int, int, int]]:
+    """``(start, stop, n)`` column ranges of a block of d columns and their number of partial
+    products: ``n >= 2`` chunks of `_CHUNK` columns (one batched product), then the remainder
+    (one product); a block under two chunks is one product."""
     n = d // _CHUNK
     if n < 2:
-        return (m @ m.T).to(torch.float64)
-    head = m[:, : n * _CHUNK].reshape(k, n, _CHUNK).transpose(0, 1)  # (n, K, chunk)
-    out = torch.bmm(head, head.transpose(1, 2)).to(torch.float64).sum(dim=0)
-    tail = m[:, n * _CHUNK :]
-    if tail.shape[1]:
-        out += (tail @ tail.T).to(torch.float64)
-    return out
+        return [(0, d, 1)]
+    head = [(0, n * _CHUNK, n)]
+    return [*head, (n * _CHUNK, d, 1)] if d > n * _CHUNK else head
+
+
+def _block_products(blocks: list[torch.Tensor]) -> torch.Tensor:
+    """``Σ_b m_b m_bᵀ`` in float64 for (K, d_b) blocks of one dtype and device.
+
+    Every partial product is written into one preallocated stack in the blocks' dtype (``m
+    mᵀ`` of a short block; one product per column chunk of a long block, through a view; its
+    remainder), and the stack is summed once in float64: the rounding error grows with the
+    chunk length, not with d, and a block costs one or two kernels whatever its length.
+    """
+    k = blocks[0].shape[0]
+    plans = [_partials(m.shape[1]) for m in blocks]
+    total = sum(n for plan in plans for _, _, n in plan)
+    parts = torch.empty((total, k, k), dtype=blocks[0].dtype, device=blocks[0].device)
+    i = 0
+    for m, plan in zip(blocks, plans, strict=True):
+        for a, b, n in plan:
+            if n == 1:
+                torch.mm(m[:, a:b], m[:, a:b].T, out=parts[i])
+            else:
+                chunks = m[:, a:b].reshape(k, n, _CHUNK).transpose(0, 1)  # (n, K, chunk)
+                torch.bmm(chunks, chunks.transpose(1, 2), out=parts[i : i + n])
+            i += n
+    return parts.to(torch.float64).sum(dim=0)
 
 
 def _gramian(
@@ -305,7 +324,6 @@ def _gramian(
 ) -> torch.Tensor:
     """``Σ_b J_b J_bᵀ`` in float64; products in the blocks' dtype (at least float32)."""
     gram = torch.zeros((k, k), dtype=torch.float64, device=device)
-    index_cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
     # small full-height blocks (biases, norms) are packed per (dtype, device) into one product:
     # one kernel instead of one per parameter tensor; the copy is small by construction
     small: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
@@ -320,16 +338,17 @@ def _gramian(
             pending.append((mc, r))
     for group in small.values():
         pending.append((group[0] if len(group) == 1 else torch.cat(group, dim=1), None))
+    # one stack of partial products per (rows, dtype, device): one or two kernels per block
+    stacks: dict[tuple[tuple[int, ...] | None, torch.dtype, torch.device], list[torch.Tensor]] = {}
     for mc, r in pending:
-        block = _block_gramian(mc).to(device=device)
-        if r is None:
+        stacks.setdefault((None if r is None else tuple(r), mc.dtype, mc.device), []).append(mc)
+    for (key, _, _), blocks in stacks.items():
+        block = _block_products(blocks).to(device=device)
+        if key is None:
             gram += block
         else:
-            key = tuple(r)
-            if key not in index_cache:
-                idx = torch.tensor(r, device=device)
-                index_cache[key] = (idx[:, None], idx[None, :])
-            gram.index_put_(index_cache[key], block, accumulate=True)
+            idx = torch.tensor(key, device=device)
+            gram.index_put_((idx[:, None], idx[None, :]), block, accumulate=True)
     return gram
 
 
