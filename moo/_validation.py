@@ -6,15 +6,28 @@ early with a message that names the argument and the offending value.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from numbers import Real
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
+
+
+def require(module: str, feature: str, extra: str) -> ModuleType:
+    """``import module``, or an `ImportError` saying that ``feature`` needs it and which extra
+    of the package installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{feature} needs {module.split('.')[0]}: pip install 'moo-toolkit[{extra}]'"
+        ) from exc
 
 
 def _labels(names: Sequence[str] | None, k: int) -> str:

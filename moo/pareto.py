@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_int
+from moo._validation import FloatArray, check_int, require
 from moo.indicators import non_dominated
 from moo.loop import Result, _draw_start, minimize
 from moo.problems import Problem
@@ -69,12 +69,7 @@ def pareto_front(
         x0s = [problem.check_point(x, f"starts[{i}]") for i, x in enumerate(arr)]
     iterator: Any = x0s
     if progress:
-        try:
-            from tqdm import tqdm
-        except ImportError as exc:
-            raise ImportError(
-                "progress=True needs tqdm: pip install 'moo-toolkit[progress]'"
-            ) from exc
+        tqdm = require("tqdm", "progress=True", "progress").tqdm
         iterator = tqdm(x0s, desc=f"{problem.name}", unit="run", leave=False)
     results = [minimize(problem, method, x0=x0, **minimize_options) for x0 in iterator]
     X = np.asarray([r.x for r in results])

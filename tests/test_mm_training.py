@@ -295,3 +295,7 @@ def test_progress_bar_and_tensorboard_options(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(ImportError, match="pip install tensorboard"):
         train(cfg, output_dir=tmp_path, tensorboard=True)
+    # without tqdm: the error names the option and the extra that installs it
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    with pytest.raises(ImportError, match=r"progress=True needs tqdm: .*moo-toolkit\[progress\]"):
+        train(cfg, progress=True)

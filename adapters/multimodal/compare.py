@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from moo._io import atomic_write_bytes
+from moo._validation import require
 from moo.plotting import save_figure
 from moo_multimodal.data import DatasetSplits, load_dataset
 from moo_multimodal.training import RunResult, TrainConfig, train
@@ -190,10 +191,7 @@ def _mean_curve(histories: list[list[dict[str, float]]], key: str) -> tuple[list
 def _plots(
     histories: dict[str, list[list[dict[str, float]]]], modalities: list[str], out: Path
 ) -> dict[str, Path]:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError("plots need matplotlib: pip install 'moo-toolkit[plot]'") from exc
+    Figure = require("matplotlib.figure", "plots", "plot").Figure
     files: dict[str, Path] = {}
     first = next(iter(histories.values()))[0][-1]
     prefix = "probe/" if f"probe/{modalities[0]}" in first else "acc/"

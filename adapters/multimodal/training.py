@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from moo._io import atomic_write_bytes
-from moo._validation import check_choice, check_int, check_real
+from moo._validation import check_choice, check_int, check_real, require
 from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.metrics import evaluate, linear_probe
@@ -361,12 +361,7 @@ def fit(
     epochs = range(len(history), config.epochs)
     bar: Any = epochs
     if progress:
-        try:
-            from tqdm import tqdm
-        except ImportError as exc:
-            raise ImportError(
-                "progress=True needs tqdm: pip install 'moo-toolkit[progress]'"
-            ) from exc
+        tqdm = require("tqdm", "progress=True", "progress").tqdm
         bar = tqdm(epochs, desc=f"{method.name} seed {config.seed}", leave=False)
     cuda = device.type == "cuda"
     for epoch in bar:

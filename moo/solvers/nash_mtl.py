@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from moo._validation import FloatArray, check_choice, check_int, check_real
+from moo._validation import FloatArray, check_choice, check_int, check_real, require
 from moo.solvers._base import ParetoStationaryError, RuleResult, UpdateRule, register
 from moo.solvers.mgda import min_norm_weights
 
@@ -456,13 +456,7 @@ class NashMTL(UpdateRule):
 
 
 def _check_cvxpy(solver: str) -> None:
-    try:
-        import cvxpy
-    except ImportError as exc:
-        raise ImportError(
-            "NashMTL(backend='cvxpy') needs cvxpy: pip install 'moo-toolkit[cvxpy]'"
-        ) from exc
-    cp: Any = cvxpy  # cvxpy is only partly typed
+    cp: Any = require("cvxpy", "NashMTL(backend='cvxpy')", "cvxpy")  # only partly typed
     if solver.upper() not in cp.installed_solvers():
         hint = " (pip install ecos)" if solver.upper() == "ECOS" else ""
         raise ImportError(

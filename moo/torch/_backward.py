@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from moo._validation import FloatArray
-from moo.solvers import UpdateRule, get_rule, min_norm_weights
+from moo.solvers import RuleResult, UpdateRule, get_rule, min_norm_weights
 from moo.torch._checks import (
     check_extraction,
     check_groups,
@@ -632,6 +632,18 @@ def backward(
         wt = w_dev[key] if r is None else w_dev[key][r]
         _accumulate(p, torch.mv(mc.T, wt))  # gemv: faster than (1×K)@(K×d) on CPU
     _write_task(task, task_grads)
+    return _with_gramian(w, g_host, f_host, result, rule_time, info)
+
+
+def _with_gramian(
+    w: FloatArray,
+    g_host: FloatArray,
+    f_host: FloatArray,
+    result: RuleResult,
+    rule_time: float,
+    info: dict[str, Any],
+) -> StepInfo:
+    """The `StepInfo` of a step whose rule saw the Gramian ``g_host``."""
     return StepInfo(
         w,
         g_host,
@@ -686,15 +698,7 @@ def _jacobian_rule(
         _accumulate(p, d_dev[offset : offset + n].to(p.device))
         offset += n
     _write_task(task, task_grads)
-    return StepInfo(
-        result.weights,
-        g_host,
-        float(result.residual),
-        _stationarity(g_host),
-        rule_time,
-        f_host,
-        {**result.info, **info},
-    )
+    return _with_gramian(result.weights, g_host, f_host, result, rule_time, info)
 
 
 def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> None:
@@ -836,12 +840,4 @@ def _representation(call: _Call, rep: torch.Tensor) -> StepInfo:
     for p, g in zip([*call.params, *call.task], reduced, strict=True):
         _accumulate(p, g)
     call.info.update(extraction="representation", backward_passes=passes)
-    return StepInfo(
-        w,
-        g_host,
-        float(result.residual),
-        _stationarity(g_host),
-        rule_time,
-        f_host,
-        {**result.info, **call.info},
-    )
+    return _with_gramian(w, g_host, f_host, result, rule_time, call.info)
