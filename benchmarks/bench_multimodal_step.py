@@ -43,6 +43,8 @@ Benchmarks report ratios measured in one run on one machine; they are never asse
 Run: ``python benchmarks/bench_multimodal_step.py [--device cpu|cuda] [--model mlp|cnn|resnet18]
 [--in-dim 512] [--width 1024] [--depth 3] [--modalities 2] [--batch 128] [--classes 10]
 [--image-size 224] [--audio-size 257x188] [--frames 1] [--methods joint,mimo,...]
+(``RULE@representation``, e.g. ``mgda@representation``, takes the rule's gradients at the
+encoder outputs: `RuleMethod`'s ``extraction="representation"``)
 [--repeats 20] [--warmup 3] [--threads 0] [--profile mgda] [--out FILE]``.
 """
 
@@ -64,7 +66,9 @@ import torch
 from moo_multimodal.methods import Method, RuleMethod, StepReport, make_method
 from moo_multimodal.models import MultimodalModel, build_model
 
-DEFAULT_METHODS = "joint,uniform,mimo,mgda,cagrad,nash-mtl,upgrad,ogm-ge,mmpareto"
+DEFAULT_METHODS = (
+    "joint,uniform,mimo,mgda,mgda@representation,cagrad,nash-mtl,upgrad,ogm-ge,mmpareto"
+)
 REFERENCE = "joint"
 MIB = 2.0**20
 # Backward passes of the methods whose StepReport does not report them (their documentation):
@@ -444,10 +448,12 @@ def main(argv: list[str] | None = None) -> str:
     names = [REFERENCE] + [m for m in dict.fromkeys(_csv(args.methods)) if m != REFERENCE]
     methods: list[Contender] = []
     for name in names:
+        base, _, extraction = name.partition("@")  # "mgda@representation": a rule's extraction
         try:
-            methods.append(Contender(name, make_method(name)))
+            method = make_method(base, extraction=extraction) if extraction else make_method(base)
         except ValueError as exc:
             parser.error(f"--methods: {exc}")
+        methods.append(Contender(name, method))
 
     setup = build_setup(args, device)
     t0 = time.perf_counter()

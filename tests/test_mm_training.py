@@ -99,6 +99,55 @@ def test_rule_method_writes_jt_w_with_two_backward_passes(m: int) -> None:
         torch.testing.assert_close(got[id(p)], g, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("m", [2, 3])
+def test_rule_method_representation_extraction_is_mgda_ub_per_modality(m: int) -> None:
+    """extraction="representation": G from the gradients at the encoder outputs (summed over
+    the modalities), one backward of Σ w_i f_i over the encoders, plain gradients elsewhere."""
+    model, inputs, labels = _batch(m)
+    method = make_method("mgda", extraction="representation")
+    out = model(inputs)
+    rep = method.backward(model, out, labels, epoch=0)
+    assert rep.info["backward_passes"] == (m + 1) + 2  # to the outputs, task, encoders
+    got = {id(p): p.grad.clone() for p in model.parameters()}
+
+    model.zero_grad(set_to_none=True)
+    out = model(inputs)
+    f = [F.cross_entropy(out.fusion, labels)] + [
+        F.cross_entropy(out.unimodal[k], labels) for k in model.modalities
+    ]
+    gram = np.zeros((m + 1, m + 1))
+    for k in model.modalities:
+        rows = []
+        for loss in f:
+            (g,) = torch.autograd.grad(loss, out.features[k], retain_graph=True, allow_unused=True)
+            rows.append(np.zeros(out.features[k].numel()) if g is None else g.double().flatten())
+        block = np.stack(rows)
+        gram += block @ block.T
+    w = MGDA().weights(gram, np.ones(m + 1)).weights
+    np.testing.assert_allclose(
+        [rep.weights[n] for n in ("fusion", *model.modalities)], w, atol=1e-8
+    )
+    enc = [p for k in model.modalities for p in model.encoder_parameters(k)]
+    heads = [
+        *model.fusion_parameters(),
+        *[q for k in model.modalities for q in model.head_parameters(k)],
+    ]
+    weighted = sum(float(wi) * fi for wi, fi in zip(w, f, strict=True))
+    expected = torch.autograd.grad(weighted, enc, retain_graph=True)
+    for p, g in zip(enc, expected, strict=True):
+        torch.testing.assert_close(got[id(p)], g, atol=1e-6, rtol=1e-5)
+    for p, g in zip(heads, torch.autograd.grad(sum(f), heads), strict=True):
+        torch.testing.assert_close(got[id(p)], g, atol=1e-6, rtol=1e-5)
+
+
+def test_rule_method_extraction_errors() -> None:
+    with pytest.raises(ValueError, match="extraction must be one of 'groups', 'representation'"):
+        make_method("mgda", extraction="fast")
+    with pytest.raises(ValueError, match="'moco' needs the whole Jacobian"):
+        make_method("moco", extraction="representation")
+    make_method("mimo", extraction="representation")  # loss-only: accepted, unused
+
+
 def test_mimo_method_is_one_weighted_backward() -> None:
     model, inputs, labels = _batch(3)
     method = make_method("mimo", gamma=2.0, mu=0.5)

@@ -229,6 +229,49 @@ def test_representation_path_mgda_ub() -> None:
     assert info.info["extraction"] == "representation"
 
 
+def test_representation_path_with_one_tensor_per_encoder() -> None:
+    """Two encoders: the fusion loss reaches both outputs, loss m only its own; G is the sum of
+    the per-output Gramians (zeros where a loss does not reach an output)."""
+    torch.manual_seed(0)
+    enc = [torch.nn.Linear(4, 5).double(), torch.nn.Linear(3, 5).double()]
+    fuse = torch.nn.Linear(10, 1).double()
+    x1, x2 = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 3, dtype=torch.float64)
+    params = [*enc[0].parameters(), *enc[1].parameters()]
+
+    def forward() -> tuple[list[Any], list[Any]]:
+        z = [enc[0](x1).tanh(), enc[1](x2).tanh()]
+        fused = fuse(torch.cat(z, dim=1)).pow(2).mean()
+        return z, [fused, z[0].pow(2).mean(), (z[1] - 0.5).pow(2).mean()]
+
+    z, losses = forward()
+    blocks = []
+    for zr in z:
+        rows = []
+        for loss in losses:
+            (g,) = torch.autograd.grad(loss, zr, retain_graph=True, allow_unused=True)
+            rows.append(torch.zeros(zr.numel(), dtype=torch.float64) if g is None else g.flatten())
+        blocks.append(torch.stack(rows).numpy())
+    gram = sum(b @ b.T for b in blocks)
+    info = mt.backward(losses, params, "mgda", extraction="representation", representation=z)
+    assert info.gramian is not None
+    close(info.gramian, gram)
+    assert info.gramian[1, 2] == 0.0
+    _, losses = forward()
+    w = torch.as_tensor(info.weights)
+    expected = torch.autograd.grad(sum(wi * li for wi, li in zip(w, losses, strict=True)), params)
+    close(grads(params), torch.cat([g.flatten() for g in expected]).numpy())
+
+    z, losses = forward()
+    with pytest.raises(ValueError, match="at least one tensor"):
+        mt.backward(losses, params, "mgda", extraction="representation", representation=[])
+    with pytest.raises(ValueError, match=r"representation\[1\] must be a tensor that requires"):
+        mt.backward(
+            losses, params, "mgda", extraction="representation", representation=[z[0], x2]
+        )
+    with pytest.raises(ValueError, match=r"losses\[2\] does not depend on any representation"):
+        mt.backward(losses, params, "mgda", extraction="representation", representation=z[:1] * 2)
+
+
 class _GramianLinear(LinearScalarization):
     """Linear scalarization forced through the generic (Gramian) path."""
 

@@ -454,7 +454,7 @@ def backward(
     *,
     task_params: Iterable[torch.Tensor] | Sequence[Iterable[torch.Tensor]] | None = None,
     extraction: str = "auto",
-    representation: torch.Tensor | None = None,
+    representation: torch.Tensor | Sequence[torch.Tensor] | None = None,
     groups: Sequence[Sequence[int]] | None = None,
     retain_graph: bool = False,
     check_finite: bool = True,
@@ -498,7 +498,10 @@ def backward(
             ``"batched"`` (one backward with ``is_grads_batched``; raises if the graph does not
             support vmap) or ``"representation"`` (MGDA-UB: ``G`` from the gradients with
             respect to ``representation``, then one backward of ``Σ w_i L_i``).
-        representation: the shared activations for ``extraction="representation"``.
+        representation: the shared activations for ``extraction="representation"``: one
+            tensor, or several (e.g. one encoder output per modality), in which case ``G`` is
+            the sum of their Gramians, ``Σ_r (∂L/∂z_r)(∂L/∂z_r)ᵀ``, and a loss that does not
+            reach a tensor contributes zeros there (each loss must reach one of them).
         groups: K lists of indices into ``shared_params``: objective ``i`` touches only the
             parameters of ``groups[i]``. Objectives with pairwise disjoint groups share one
             backward, and Gramian blocks between disjoint groups are known zeros. A wrong
@@ -550,16 +553,23 @@ def backward(
                 "extraction='representation' needs representation= (the shared activations "
                 "the losses are computed from)"
             )
-        if not isinstance(representation, torch.Tensor) or not representation.requires_grad:
-            raise ValueError(
-                "representation must be a tensor that requires grad (an activation computed "
-                "from shared_params), got "
-                + (
-                    describe(representation)
-                    if isinstance(representation, torch.Tensor)
-                    else repr(representation)
+        reps = (
+            [representation]
+            if isinstance(representation, torch.Tensor)
+            else list(representation)
+            if isinstance(representation, Sequence)
+            else [representation]
+        )
+        if not reps:
+            raise ValueError("representation must hold at least one tensor, got none")
+        for j, rep in enumerate(reps):
+            if not isinstance(rep, torch.Tensor) or not rep.requires_grad:
+                where = "representation" if len(reps) == 1 else f"representation[{j}]"
+                raise ValueError(
+                    f"{where} must be a tensor that requires grad (an activation computed "
+                    "from shared_params), got "
+                    + (describe(rep) if isinstance(rep, torch.Tensor) else repr(rep))
                 )
-            )
         if group_list is not None:
             raise ValueError("groups cannot be combined with extraction='representation'")
         if rule_obj.needs == "jacobian":
@@ -587,8 +597,7 @@ def backward(
     if rule_obj.needs == "losses":
         return _loss_only(call)
     if method == "representation":
-        assert representation is not None
-        return _representation(call, representation)
+        return _representation(call, reps)
     info = call.info
 
     if group_list is not None:
@@ -805,16 +814,19 @@ def _loss_only_flat(
     return _present(got, call.params, "shared_params"), task_grads, passes
 
 
-def _representation(call: _Call, rep: torch.Tensor) -> StepInfo:
-    """MGDA-UB: the Gramian of the gradients w.r.t. the representation chooses ``w``."""
+def _representation(call: _Call, reps: list[torch.Tensor]) -> StepInfo:
+    """MGDA-UB: the Gramian of the gradients w.r.t. the representation(s) chooses ``w``."""
     k = len(call.losses)
-    rows = torch.zeros((k, rep.numel()), dtype=rep.dtype, device=rep.device)
+    rows = [torch.zeros((k, rep.numel()), dtype=rep.dtype, device=rep.device) for rep in reps]
     for i, loss in enumerate(call.losses):
-        (g,) = _grad(loss, [rep], True)
-        if g is None:
-            raise ValueError(f"losses[{i}] does not depend on the representation")
-        rows[i].copy_(g.reshape(-1))
-    gram = _gramian([rows], [None], k, rep.device)
+        got = _grad(loss, reps, True)
+        if all(g is None for g in got):
+            what = "the representation" if len(reps) == 1 else "any representation tensor"
+            raise ValueError(f"losses[{i}] does not depend on {what}")
+        for r, g in enumerate(got):
+            if g is not None:
+                rows[r][i].copy_(g.reshape(-1))
+    gram = _gramian(rows, [None] * len(rows), k, reps[0].device)
     del rows
     f_dev = call.f_dev
     if call.active:

@@ -8,6 +8,13 @@ not discovered: ``f_0`` touches every encoder and ``f_m`` only encoder ``m``, so
 is** (one of ``f_0``; one of ``Σ_m f_m``, whose per-encoder parts are disjoint), and the
 Gramian blocks between different modalities' objectives are known zeros.
 
+With ``extraction="representation"`` the Gramian comes from the gradients with respect to the
+encoder outputs ``z_m`` instead (Sener & Koltun's MGDA-UB, one representation per modality:
+``G = Σ_m (∂f/∂z_m)(∂f/∂z_m)ᵀ``): the M + 1 gradient passes run through the fusion module and
+the heads only, and the encoders see **one** backward, of ``Σ_i w_i f_i``. Cheaper where the
+encoders dominate the step; the weights then balance an upper bound of the parameter
+gradients, not the gradients themselves.
+
 Loss-only rules (MIMO, linear scalarization) skip the extraction: weights from the ``M + 1``
 loss values, then one backward of ``Σ_i w_i f_i``. MIMO's default roles fit the adapter's
 objective order: ``nominal = 0`` (the fusion loss), the group = every uni-modal loss.
@@ -21,11 +28,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import moo.torch as mt
+from moo._validation import check_choice
 from moo.solvers import UpdateRule, available_rules, get_rule
 from moo_multimodal.methods._base import Method, StepReport, losses, report
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
+
+
+EXTRACTIONS = ("groups", "representation")
 
 
 class RuleMethod(Method):
@@ -34,14 +45,26 @@ class RuleMethod(Method):
     Args:
         rule: a registry name of `moo.solvers` (``moo methods`` lists them) or an
             `UpdateRule` instance.
+        extraction: ``"groups"`` (default: exact per-objective gradients of the encoder
+            parameters, two backward passes over the encoders) or ``"representation"``
+            (Gramian at the encoder outputs, one backward over the encoders; not for rules
+            that need the whole Jacobian, such as MoCo). Loss-only rules ignore it.
         **hyperparameters: the rule's hyperparameters (e.g. ``gamma=1.0, mu=0.5`` for MIMO).
 
     The rule instance is kept for the whole run, so stateful rules (MIMO's tracking or
     ascent, MoCo, MoDo) carry their state across steps; it is saved in checkpoints.
     """
 
-    def __init__(self, rule: str | UpdateRule, **hyperparameters: Any) -> None:
+    def __init__(
+        self, rule: str | UpdateRule, *, extraction: str = "groups", **hyperparameters: Any
+    ) -> None:
         self.rule = get_rule(rule, **hyperparameters)
+        self.extraction = check_choice(extraction, "extraction", EXTRACTIONS)
+        if self.extraction == "representation" and self.rule.needs == "jacobian":
+            raise ValueError(
+                f"rule {self.rule.name!r} needs the whole Jacobian over the encoder parameters: "
+                "extraction='representation' gives only a Gramian; use extraction='groups'"
+            )
         self.name = self.rule.name
         self.summary = f"moo rule {self.rule.name!r}: {self.rule.summary}"
         self._cache: tuple[int, list[torch.Tensor], list[list[int]], list[list[Any]]] | None = None
@@ -68,13 +91,19 @@ class RuleMethod(Method):
     ) -> StepReport:
         fusion, uni = losses(model, output, labels)
         shared, groups, task = self._structure(model)
-        step = mt.backward(
-            [fusion, *uni],
-            shared,
-            self.rule,
-            task_params=task,
-            groups=None if self.rule.needs == "losses" else groups,
-        )
+        if self.rule.needs == "losses":
+            step = mt.backward([fusion, *uni], shared, self.rule, task_params=task)
+        elif self.extraction == "representation":
+            step = mt.backward(
+                [fusion, *uni],
+                shared,
+                self.rule,
+                task_params=task,
+                extraction="representation",
+                representation=[output.features[m] for m in model.modalities],
+            )
+        else:
+            step = mt.backward([fusion, *uni], shared, self.rule, task_params=task, groups=groups)
         names = ("fusion", *model.modalities)
         weights = {n: float(w) for n, w in zip(names, step.weights, strict=True)}
         info: dict[str, float] = {"residual": float(step.residual)}
