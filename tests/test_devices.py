@@ -186,16 +186,54 @@ def test_device_synchronizations_per_step(rule: str, kwargs: dict[str, Any], mos
     _, losses = _losses(trunk, heads, x, ys)
     mt.backward(losses, params, rule_obj, task_params=task, **kwargs)  # warm up
     _, losses = _losses(trunk, heads, x, ys)
+    syncs = _count_syncs(lambda: mt.backward(losses, params, rule_obj, task_params=task, **kwargs))
+    assert len(syncs) <= most, syncs
+
+
+def _count_syncs(fn: Any) -> list[str]:
+    """The CUDA synchronizations ``fn()`` makes (torch's sync debug mode, as warnings)."""
     torch.cuda.synchronize()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            mt.backward(losses, params, rule_obj, task_params=task, **kwargs)
+            fn()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    syncs = [w for w in caught if "synchroniz" in str(w.message)]
-    assert len(syncs) <= most, [str(w.message) for w in syncs]
+    return [str(w.message) for w in caught if "synchroniz" in str(w.message)]
+
+
+@pytest.mark.skipif("cuda" not in DEVICES, reason="counts CUDA synchronizations")
+@pytest.mark.parametrize(
+    ("name", "options", "most"),
+    [
+        ("joint", {}, 1),  # the loss values for the report
+        ("mgda", {}, 1),  # declared groups (row-subset blocks): the one copy of [G | f]
+        ("mgda", {"extraction": "representation"}, 1),
+        ("mimo", {}, 2),  # the loss values, then the gradients' finiteness check
+        ("ogm-ge", {}, 1),  # scores and losses in one copy
+        ("mmpareto", {}, 1),  # dot products and losses in one copy
+    ],
+)
+def test_multimodal_step_synchronizations(name: str, options: dict[str, Any], most: int) -> None:
+    models = pytest.importorskip("moo_multimodal.models")
+    methods = pytest.importorskip("moo_multimodal.methods")
+    torch.manual_seed(0)
+    model = models.build_model({"a": (12,), "b": (7,)}, 4).to("cuda")
+    inputs = {"a": torch.randn(32, 12, device="cuda"), "b": torch.randn(32, 7, device="cuda")}
+    labels = torch.randint(0, 4, (32,), device="cuda")
+    method = methods.make_method(name, **options)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        out = model(
+            inputs, detach_unimodal=method.detach_unimodal, detach_fusion=method.detach_fusion
+        )
+        method.backward(model, out, labels, epoch=0)
+
+    step()  # warm up (allocations, generators)
+    syncs = _count_syncs(step)
+    assert len(syncs) <= most, syncs
 
 
 @pytest.mark.parametrize("device", DEVICES)

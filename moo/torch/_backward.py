@@ -347,7 +347,7 @@ def _gramian(
         if key is None:
             gram += block
         else:
-            idx = torch.tensor(key, device=device)
+            idx = torch.as_tensor(key).to(device, non_blocking=True)  # no synchronization
             gram.index_put_((idx[:, None], idx[None, :]), block, accumulate=True)
     return gram
 
@@ -632,14 +632,15 @@ def backward(
     result = rule_obj.weights(g_host, f_host)
     rule_time = time.perf_counter() - start
     w = result.weights
-    w_dev: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+    # the weights go to the device once per (rows, device, dtype), as non-blocking copies:
+    # indexing a device tensor with a list of rows would be a synchronizing copy per block
+    w_dev: dict[tuple[tuple[int, ...] | None, torch.device, torch.dtype], torch.Tensor] = {}
     for p, m, r in zip(params, mats, ext.rows, strict=True):
         mc = _compute(m)
-        key = (mc.device, mc.dtype)
+        key = (None if r is None else tuple(r), mc.device, mc.dtype)
         if key not in w_dev:
-            w_dev[key] = _weights_tensor(w, mc)
-        wt = w_dev[key] if r is None else w_dev[key][r]
-        _accumulate(p, torch.mv(mc.T, wt))  # gemv: faster than (1×K)@(K×d) on CPU
+            w_dev[key] = _weights_tensor(w if r is None else w[r], mc)
+        _accumulate(p, torch.mv(mc.T, w_dev[key]))  # gemv: faster than (1×K)@(K×d) on CPU
     _write_task(task, task_grads)
     return _with_gramian(w, g_host, f_host, result, rule_time, info)
 
