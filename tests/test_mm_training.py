@@ -246,11 +246,17 @@ def test_train_writes_logs_and_metrics(tmp_path) -> None:
     assert json.loads((tmp_path / "config.json").read_text())["method"] == "mimo"
 
 
-@pytest.mark.parametrize("method", ["ogm-ge", "mimo", "mgda"])
+@pytest.mark.parametrize("method", ["ogm-ge", "mimo", "mgda", "uniform+dropout"])
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, method: str) -> None:
     options = {"tracking": 0.5} if method == "mimo" else {}
+    method, _, extra = method.partition("+")
     cfg = TrainConfig(
-        method=method, method_options=options, epochs=3, dataset_options=SMALL, probes=False
+        method=method,
+        method_options=options,
+        epochs=3,
+        dataset_options=SMALL,
+        probes=False,
+        modality_dropout=0.3 if extra == "dropout" else 0.0,
     )
     full = train(cfg, output_dir=tmp_path / "full")
 

@@ -15,6 +15,7 @@ Optimization", arXiv:2511.06686, 2025) and the field's baselines to PyTorch enco
   modalities, OGM-GE and MMPareto (`make_method`, `available_methods`);
 - `moo_multimodal.metrics`: fusion accuracy and macro-F1, per-modality accuracy (heads and
   linear probes), worst-modality accuracy, imbalance, robustness to a dropped or noised sensor;
+- `moo_multimodal.augment`: `ModalityDropout` (training with absent sensors);
 - `moo_multimodal.training`: `TrainConfig`, `train`, `fit` (metrics logs, atomic checkpoints,
   resume);
 - `moo_multimodal.compare`: methods × seeds → a markdown table and plots; the ``moo-mm``
@@ -23,6 +24,7 @@ Optimization", arXiv:2511.06686, 2025) and the field's baselines to PyTorch enco
 Importing this package imports torch.
 """
 
+from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.compare import Comparison, compare
 from moo_multimodal.data import DatasetSplits, TensorDataset, available_datasets, load_dataset
 from moo_multimodal.methods import Method, StepReport, available_methods, make_method
@@ -34,6 +36,7 @@ __all__ = [
     "Comparison",
     "DatasetSplits",
     "Method",
+    "ModalityDropout",
     "ModelOutput",
     "MultimodalModel",
     "RunResult",

@@ -84,6 +84,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", default="none", help="none, step or cosine")
     p.add_argument("--lr-step", type=int, default=30, help="step scheduler: epochs per decay")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="step scheduler: decay factor")
+    p.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability that a training sample loses one modality (replaced by its mean "
+        "input; default 0)",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument(
         "--threads",
@@ -161,6 +169,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         scheduler=args.scheduler,
         lr_step=args.lr_step,
         lr_gamma=args.lr_gamma,
+        modality_dropout=args.modality_dropout,
         device=args.device,
         probes=not args.no_probes,
         **extra,

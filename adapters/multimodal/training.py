@@ -35,6 +35,7 @@ import torch
 
 from moo._io import atomic_write_bytes
 from moo._validation import check_choice, check_int, check_real, require
+from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.metrics import evaluate, linear_probe
@@ -68,6 +69,9 @@ class TrainConfig:
         noise_std: the sensor-noise level of the robustness metrics (in units of each
             modality's input standard deviation).
         eval_batch_size: batch size of evaluation.
+        modality_dropout: the probability that a training sample loses one modality (replaced
+            by its mean training input; see `moo_multimodal.augment.ModalityDropout`), in
+            ``[0, 1)``; 0 (default) trains on complete inputs.
     """
 
     dataset: str = "synthetic"
@@ -93,6 +97,7 @@ class TrainConfig:
     probes: bool = True
     noise_std: float = 1.0
     eval_batch_size: int = 512
+    modality_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         self.epochs = check_int(self.epochs, "epochs", low=1)
@@ -107,6 +112,9 @@ class TrainConfig:
         self.lr_step = check_int(self.lr_step, "lr_step", low=1)
         self.lr_gamma = check_real(self.lr_gamma, "lr_gamma", low=0.0, low_open=True)
         self.noise_std = check_real(self.noise_std, "noise_std", low=0.0)
+        self.modality_dropout = check_real(
+            self.modality_dropout, "modality_dropout", low=0.0, high=1.0, high_open=True
+        )
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -269,7 +277,7 @@ def _load_checkpoint(
     sched: torch.optim.lr_scheduler.LRScheduler | None,
 ) -> list[dict[str, float]]:
     state = torch.load(path, map_location="cpu", weights_only=False)
-    saved = dict(state["config"])
+    saved = {**_ADDED_FIELDS, **state["config"]}
     mine = config.to_dict()
     saved.pop("epochs", None)
     mine.pop("epochs", None)
@@ -286,6 +294,10 @@ def _load_checkpoint(
     method.load_state_dict(state["method"])
     torch.set_rng_state(state["torch_rng"])
     return list(state["history"])
+
+
+# TrainConfig fields added after runs were saved without them, with the value those runs had
+_ADDED_FIELDS: dict[str, Any] = {"modality_dropout": 0.0}
 
 
 def _save_checkpoint(
@@ -364,16 +376,24 @@ def fit(
         tqdm = require("tqdm", "progress=True", "progress").tqdm
         bar = tqdm(epochs, desc=f"{method.name} seed {config.seed}", leave=False)
     cuda = device.type == "cuda"
+    dropout = (
+        ModalityDropout.from_dataset(config.modality_dropout, train_data, config.eval_batch_size)
+        if config.modality_dropout > 0
+        else None
+    )
     for epoch in bar:
         model.train()
         sums: dict[str, float] = {}
         n_steps = 0
         # CUDA: step times from events read once per epoch (no synchronization per step)
         events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        drops = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
         for inputs, labels in iterate_batches(
             train_data, config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + epoch
         ):
             inputs, labels = _to(inputs, device), labels.to(device, non_blocking=True)
+            if dropout is not None:
+                inputs = dropout(inputs, drops)
             if cuda:
                 events.append(
                     (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
