@@ -77,6 +77,7 @@ def _run(rows: slice) -> dict[str, Any]:
             )
         out[name] = {
             "weights": info.weights,
+            "losses": info.losses,
             "shared": [p.grad.clone() for p in trunk.parameters()],
             "task": [p.grad.clone() for p in heads.parameters()],
             "world_size": info.info["world_size"],
@@ -115,6 +116,8 @@ def test_two_ranks_equal_one_process_on_the_full_batch(
         got = out[name]
         assert got["world_size"] == WORLD
         np.testing.assert_allclose(got["weights"], ref["weights"], rtol=1e-10, atol=1e-12)
+        # the losses the rule saw: the full batch's mean losses on every rank
+        np.testing.assert_allclose(got["losses"], ref["losses"], rtol=1e-12)
         for key in ("shared", "task"):
             for g, r in zip(got[key], ref[key], strict=True):
                 np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-10, atol=1e-12)
