@@ -43,8 +43,8 @@ Benchmarks report ratios measured in one run on one machine; they are never asse
 Run: ``python benchmarks/bench_multimodal_step.py [--device cpu|cuda] [--model mlp|cnn|resnet18]
 [--in-dim 512] [--width 1024] [--depth 3] [--modalities 2] [--batch 128] [--classes 10]
 [--image-size 224] [--audio-size 257x188] [--frames 1] [--methods joint,mimo,...]
-(``RULE@representation``, e.g. ``mgda@representation``, takes the rule's gradients at the
-encoder outputs: `RuleMethod`'s ``extraction="representation"``)
+(``RULE@EXTRACTION`` sets `RuleMethod`'s extraction: ``mgda@batched`` takes the two backward
+passes as one batched backward, ``mgda@representation`` the Gramian at the encoder outputs)
 [--repeats 20] [--warmup 3] [--threads 0] [--profile mgda] [--out FILE]``.
 """
 
@@ -67,7 +67,8 @@ from moo_multimodal.methods import Method, RuleMethod, StepReport, make_method
 from moo_multimodal.models import MultimodalModel, build_model
 
 DEFAULT_METHODS = (
-    "joint,uniform,mimo,mgda,mgda@representation,cagrad,nash-mtl,upgrad,ogm-ge,mmpareto"
+    "joint,uniform,mimo,mgda,mgda@batched,mgda@representation,cagrad,nash-mtl,upgrad,ogm-ge,"
+    "mmpareto"
 )
 REFERENCE = "joint"
 MIB = 2.0**20
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> str:
     names = [REFERENCE] + [m for m in dict.fromkeys(_csv(args.methods)) if m != REFERENCE]
     methods: list[Contender] = []
     for name in names:
-        base, _, extraction = name.partition("@")  # "mgda@representation": a rule's extraction
+        base, _, extraction = name.partition("@")  # "mgda@batched": a rule's extraction
         try:
             method = make_method(base, extraction=extraction) if extraction else make_method(base)
         except ValueError as exc:

@@ -44,14 +44,16 @@ def test_available_methods_lists_baselines_and_rules() -> None:
     assert "linear" not in names
 
 
+@pytest.mark.parametrize("extraction", ["groups", "batched"])
 @pytest.mark.parametrize("m", [2, 3])
-def test_rule_method_writes_jt_w_with_two_backward_passes(m: int) -> None:
-    """Structured extraction (groups) equals separate backward passes, for any M."""
+def test_rule_method_writes_jt_w_with_two_backward_passes(m: int, extraction: str) -> None:
+    """Structured extraction (groups: two backward passes; batched: the same two as one
+    batched backward) equals separate backward passes, for any M."""
     model, inputs, labels = _batch(m)
-    method = RuleMethod("mgda")
+    method = RuleMethod("mgda", extraction=extraction)
     out = model(inputs)
     rep = method.backward(model, out, labels, epoch=0)
-    assert rep.info["backward_passes"] == 2
+    assert rep.info["backward_passes"] == (2 if extraction == "groups" else 1)
     got = {id(p): p.grad.clone() for p in model.parameters()}
 
     model.zero_grad(set_to_none=True)
@@ -141,7 +143,7 @@ def test_rule_method_representation_extraction_is_mgda_ub_per_modality(m: int) -
 
 
 def test_rule_method_extraction_errors() -> None:
-    with pytest.raises(ValueError, match="extraction must be one of 'groups', 'representation'"):
+    with pytest.raises(ValueError, match="extraction must be one of 'groups', 'batched', 'repr"):
         make_method("mgda", extraction="fast")
     with pytest.raises(ValueError, match="'moco' needs the whole Jacobian"):
         make_method("moco", extraction="representation")

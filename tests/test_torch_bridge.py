@@ -345,22 +345,39 @@ class TwoBranch(torch.nn.Module):  # type: ignore[misc]
         return [ha.pow(2).mean(), (hb - 1.0).pow(2).mean(), (ha.sum(1) * hb.sum(1)).mean()]
 
 
-def test_groups_equal_the_full_computation() -> None:
+@pytest.mark.parametrize("extraction", ["auto", "batched"])
+def test_groups_equal_the_full_computation(extraction: str) -> None:
     x = data(n=10)[0][:, :4]
     results = []
     for groups in (None, [[0, 1], [2, 3], [0, 1, 2, 3]]):
         model = TwoBranch()
         params = [model.a.weight, model.a.bias, model.b.weight, model.b.bias]
-        info = mt.backward(model.losses(x), params, "mgda", groups=groups)
-        results.append((info, grads(params)))
-    (full, g_full), (grouped, g_grouped) = results
+        task_p = torch.full((3,), 0.5, dtype=torch.float64, requires_grad=True)  # loss 2 only
+        losses = model.losses(x)
+        losses[2] = losses[2] + task_p.pow(2).sum() * 0.1
+        info = mt.backward(
+            losses,
+            params,
+            "mgda",
+            groups=groups,
+            extraction=extraction if groups else "auto",
+            task_params=[task_p],
+        )
+        results.append((info, grads(params), task_p.grad.clone()))
+    (full, g_full, t_full), (grouped, g_grouped, t_grouped) = results
     assert full.gramian is not None and grouped.gramian is not None
     close(grouped.gramian, full.gramian)
     assert grouped.gramian[0, 1] == 0.0  # a known zero, never computed
     np.testing.assert_allclose(grouped.weights, full.weights, rtol=1e-10, atol=1e-14)
     close(g_grouped, g_full)
+    torch.testing.assert_close(t_grouped, t_full)
     assert full.info["backward_passes"] == 3
-    assert grouped.info["backward_passes"] == 2  # objectives 0 and 1 share one backward
+    if extraction == "batched":  # the two rounds are the rows of one batched backward
+        assert grouped.info["backward_passes"] == 1
+        assert grouped.info["extraction"] == "groups+batched"
+    else:
+        assert grouped.info["backward_passes"] == 2  # objectives 0 and 1 share one backward
+        assert grouped.info["extraction"] == "groups"
 
 
 def test_groups_bad_declarations() -> None:

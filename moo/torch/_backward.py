@@ -274,6 +274,49 @@ def _extract_groups(
     return _Extracted(mats, list(rows), task_acc, len(rounds))
 
 
+def _extract_groups_batched(
+    losses: list[torch.Tensor],
+    params: list[torch.Tensor],
+    task: list[torch.Tensor],
+    groups: list[list[int]],
+    retain_graph: bool,
+) -> _Extracted:
+    """The rounds of `_extract_groups` as the rows of **one** batched backward: cotangent
+    ``e_n`` on ``Σ_{i ∈ round n} L_i``. A parameter's row ``n`` is the gradient of the
+    objective of round ``n`` that declared it (a view when every round declares it)."""
+    rounds = _rounds(groups)
+    totals = []
+    for objectives in rounds:
+        total = losses[objectives[0]]
+        for i in objectives[1:]:
+            total = total + losses[i]
+        totals.append(total.reshape(()))
+    stacked = torch.stack(totals)
+    eye = torch.eye(len(rounds), dtype=stacked.dtype, device=stacked.device)
+    try:
+        grads = _grad(stacked, [*params, *task], retain_graph, grad_outputs=eye, batched=True)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            "extraction='batched' with groups failed: one batched backward (is_grads_batched="
+            "True) runs the backward graph under vmap, and some operation of this graph does not "
+            f"support it ({exc}). Use extraction='autograd' (one backward per round) instead."
+        ) from exc
+    owners = [{b: i for i in objectives for b in groups[i]} for objectives in rounds]
+    mats: list[torch.Tensor] = []
+    rows: list[Rows] = []
+    for b, g in enumerate(grads[: len(params)]):
+        if g is None:
+            raise _unreached(b, params[b])
+        declared = [n for n, owner in enumerate(owners) if b in owner]
+        flat = g.reshape(len(rounds), -1)
+        mats.append(flat if len(declared) == len(rounds) else flat[declared])
+        rows.append([owners[n][b] for n in declared])
+    task_acc: list[torch.Tensor | None] = [
+        None if g is None else g.sum(0).reshape(-1) for g in grads[len(params) :]
+    ]
+    return _Extracted(mats, rows, task_acc, 1)
+
+
 # -------------------------------------------------------------------------------- Gramian
 
 
@@ -504,7 +547,9 @@ def backward(
             reach a tensor contributes zeros there (each loss must reach one of them).
         groups: K lists of indices into ``shared_params``: objective ``i`` touches only the
             parameters of ``groups[i]``. Objectives with pairwise disjoint groups share one
-            backward, and Gramian blocks between disjoint groups are known zeros. A wrong
+            backward, and Gramian blocks between disjoint groups are known zeros; with
+            ``extraction="batched"`` those backward passes are the rows of one batched
+            backward. A wrong
             declaration (an objective that reaches a parameter outside its group) gives wrong
             gradients: it is not detected.
         retain_graph: keep the graph after the call (as in ``loss.backward``).
@@ -600,7 +645,10 @@ def backward(
         return _representation(call, reps)
     info = call.info
 
-    if group_list is not None:
+    if group_list is not None and method == "batched":
+        ext = _extract_groups_batched(loss_list, params, task, group_list, retain_graph)
+        info["extraction"] = "groups+batched"
+    elif group_list is not None:
         ext = _extract_groups(loss_list, params, task, group_list, retain_graph)
         info["extraction"] = "groups"
     elif method == "batched":

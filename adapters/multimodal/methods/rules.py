@@ -8,6 +8,11 @@ not discovered: ``f_0`` touches every encoder and ``f_m`` only encoder ``m``, so
 is** (one of ``f_0``; one of ``Σ_m f_m``, whose per-encoder parts are disjoint), and the
 Gramian blocks between different modalities' objectives are known zeros.
 
+With ``extraction="batched"`` the same two backward passes (same gradients) are the two rows
+of **one** batched backward (``is_grads_batched``: the encoders' backward runs once under vmap
+with two cotangents), which GPUs run as wider kernels; every operation of the encoders must
+support vmap.
+
 With ``extraction="representation"`` the Gramian comes from the gradients with respect to the
 encoder outputs ``z_m`` instead (Sener & Koltun's MGDA-UB, one representation per modality:
 ``G = Σ_m (∂f/∂z_m)(∂f/∂z_m)ᵀ``): the M + 1 gradient passes run through the fusion module and
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
 
 
-EXTRACTIONS = ("groups", "representation")
+EXTRACTIONS = ("groups", "batched", "representation")
 
 
 class RuleMethod(Method):
@@ -46,7 +51,8 @@ class RuleMethod(Method):
         rule: a registry name of `moo.solvers` (``moo methods`` lists them) or an
             `UpdateRule` instance.
         extraction: ``"groups"`` (default: exact per-objective gradients of the encoder
-            parameters, two backward passes over the encoders) or ``"representation"``
+            parameters, two backward passes over the encoders), ``"batched"`` (the same
+            gradients from one batched backward with two cotangents) or ``"representation"``
             (Gramian at the encoder outputs, one backward over the encoders; not for rules
             that need the whole Jacobian, such as MoCo). Loss-only rules ignore it.
         **hyperparameters: the rule's hyperparameters (e.g. ``gamma=1.0, mu=0.5`` for MIMO).
@@ -103,7 +109,14 @@ class RuleMethod(Method):
                 representation=[output.features[m] for m in model.modalities],
             )
         else:
-            step = mt.backward([fusion, *uni], shared, self.rule, task_params=task, groups=groups)
+            step = mt.backward(
+                [fusion, *uni],
+                shared,
+                self.rule,
+                task_params=task,
+                groups=groups,
+                extraction="batched" if self.extraction == "batched" else "auto",
+            )
         names = ("fusion", *model.modalities)
         weights = {n: float(w) for n, w in zip(names, step.weights, strict=True)}
         info: dict[str, float] = {"residual": float(step.residual)}
