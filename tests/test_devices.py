@@ -106,8 +106,9 @@ def test_backward_on_device_matches_a_float64_reference(
     assert all(p.grad is not None for group in task for p in group)
 
 
+@pytest.mark.parametrize("extraction", ["auto", "batched"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_declared_groups_on_device(device: str) -> None:
+def test_declared_groups_on_device(device: str, extraction: str) -> None:
     """Two objectives on disjoint halves of the parameters: one backward serves both."""
     torch.manual_seed(0)
     a = torch.nn.Linear(6, 6).to(device)
@@ -130,7 +131,7 @@ def test_declared_groups_on_device(device: str) -> None:
             )
         )
     ref = np.stack(rows)
-    info = mt.backward(losses(), params, "mgda", groups=[[0, 1], [2, 3]])
+    info = mt.backward(losses(), params, "mgda", groups=[[0, 1], [2, 3]], extraction=extraction)
     assert info.info["backward_passes"] == 1
     assert info.gramian is not None and info.gramian[0, 1] == 0.0
     assert _rel(info.gramian, ref @ ref.T) < 1e-5
@@ -209,6 +210,7 @@ def _count_syncs(fn: Any) -> list[str]:
     [
         ("joint", {}, 1),  # the loss values for the report
         ("mgda", {}, 1),  # declared groups (row-subset blocks): the one copy of [G | f]
+        ("mgda", {"extraction": "batched"}, 1),
         ("mgda", {"extraction": "representation"}, 1),
         ("mimo", {}, 2),  # the loss values, then the gradients' finiteness check
         ("ogm-ge", {}, 1),  # scores and losses in one copy
