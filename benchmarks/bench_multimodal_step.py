@@ -449,9 +449,8 @@ def main(argv: list[str] | None = None) -> str:
     names = [REFERENCE] + [m for m in dict.fromkeys(_csv(args.methods)) if m != REFERENCE]
     methods: list[Contender] = []
     for name in names:
-        base, _, extraction = name.partition("@")  # "mgda@batched": a rule's extraction
         try:
-            method = make_method(base, extraction=extraction) if extraction else make_method(base)
+            method = make_method(name)  # "mgda@batched": a rule with its extraction
         except ValueError as exc:
             parser.error(f"--methods: {exc}")
         methods.append(Contender(name, method))

@@ -148,6 +148,15 @@ def test_rule_method_extraction_errors() -> None:
     with pytest.raises(ValueError, match="'moco' needs the whole Jacobian"):
         make_method("moco", extraction="representation")
     make_method("mimo", extraction="representation")  # loss-only: accepted, unused
+    variant = make_method("mgda@batched")
+    assert isinstance(variant, RuleMethod) and variant.extraction == "batched"
+    assert variant.name == "mgda@batched" and make_method("mgda").name == "mgda"
+    with pytest.raises(ValueError, match="only moo rules take an extraction"):
+        make_method("joint@batched")
+    with pytest.raises(ValueError, match="names its extraction"):
+        make_method("mgda@batched", extraction="groups")
+    with pytest.raises(ValueError, match="extraction must be one of"):
+        make_method("mgda@fast")
 
 
 def test_mimo_method_is_one_weighted_backward() -> None:

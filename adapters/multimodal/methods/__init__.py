@@ -33,11 +33,26 @@ def available_methods() -> dict[str, str]:
 def make_method(name: str, **hyperparameters: Any) -> Method:
     """Build a method by name with its hyperparameters.
 
+    A moo rule's name may carry its gradient extraction after ``@`` (``"mgda@batched"``,
+    ``"mgda@representation"``: `RuleMethod`'s ``extraction``), so that variants of one rule
+    can sit side by side in a comparison.
+
     Raises:
-        ValueError: unknown name (the message lists the valid ones) or hyperparameter.
+        ValueError: unknown name (the message lists the valid ones) or hyperparameter, an
+            extraction on a method that is not a moo rule.
     """
     if not isinstance(name, str):
         raise TypeError(f"method must be a name (str), got {name!r}")
+    base, at, extraction = name.partition("@")
+    if at:
+        if base not in rule_names():
+            raise ValueError(
+                f"method {name!r}: only moo rules take an extraction after '@' "
+                f"(rules: {', '.join(rule_names())})"
+            )
+        if "extraction" in hyperparameters:
+            raise ValueError(f"method {name!r} names its extraction: drop extraction=")
+        return RuleMethod(base, extraction=extraction, **hyperparameters)
     factory: Callable[..., Method] | None = _CLASSES.get(name)
     if factory is None:
         if name not in rule_names():

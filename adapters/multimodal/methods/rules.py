@@ -71,8 +71,10 @@ class RuleMethod(Method):
                 f"rule {self.rule.name!r} needs the whole Jacobian over the encoder parameters: "
                 "extraction='representation' gives only a Gramian; use extraction='groups'"
             )
-        self.name = self.rule.name
-        self.summary = f"moo rule {self.rule.name!r}: {self.rule.summary}"
+        # the default extraction keeps the rule's name; another one is part of the name
+        at = "" if self.extraction == "groups" else f"@{self.extraction}"
+        self.name = f"{self.rule.name}{at}"
+        self.summary = f"moo rule {self.rule.name!r}{at}: {self.rule.summary}"
         self._cache: tuple[int, list[torch.Tensor], list[list[int]], list[list[Any]]] | None = None
 
     def _structure(
