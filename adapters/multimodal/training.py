@@ -347,7 +347,7 @@ def fit(
     Each epoch's record holds: ``epoch`` (finished epochs), ``lr``, ``train/fusion_loss``,
     ``train/loss/<m>`` (epoch means), ``weight/<name>`` (mean of the method's weights),
     ``step_ms`` (mean time of forward + method + optimizer step: host wall time on CPU, CUDA
-    events on a GPU, read once per epoch so that no step waits for the device), ``rule_us``
+    events on a GPU, read once per epoch so that the timing adds no synchronization), ``rule_us``
     (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
     ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``.
 
