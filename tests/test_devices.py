@@ -157,6 +157,17 @@ def test_autocast_gradients_are_upcast_for_the_gramian(device: str, dtype: str) 
     assert _rel(_grads(params), ref.T @ info.weights) < 5e-2
 
 
+@pytest.mark.skipif("cuda" not in DEVICES, reason="inductor on CUDA; CPU: test_torch_bridge")
+def test_compiled_trunk_on_cuda() -> None:
+    ref, _ = _reference()
+    trunk, heads, params, task = _model("cuda")
+    compiled = torch.compile(trunk)
+    x, ys = _batch("cuda")
+    _, losses = _losses(compiled, heads, x, ys)
+    info = mt.backward(losses, params, "mgda", task_params=task, extraction="autograd")
+    assert _rel(_grads(params), ref.T @ info.weights) < 1e-4
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_gramian_of_many_blocks_on_device(device: str) -> None:
     """62 blocks (a ResNet-18's parameter count) and one block over 2^15 columns, float32."""
