@@ -25,8 +25,11 @@ Two parts, both printed as Markdown (and written to ``--out``):
    contender between ``torch.cuda.reset_peak_memory_stats`` and
    ``torch.cuda.max_memory_allocated``: the peak, its ratio to ``plain``'s peak, and the
    transient part (peak minus what was allocated before the step: activations, gradients,
-   per-objective gradients). On CPU memory is not reported: torch's CPU allocator keeps no
-   peak statistics and ``tracemalloc`` does not see its allocations.
+   per-objective gradients). On CPU (Linux) the same extra step is measured by the process's
+   resident-set high-water mark (``benchmarks/_cpu_memory.py``: the script restarts itself once
+   with glibc set to unmap freed blocks of 64 KiB or more): the transient part is the rise of
+   the resident set during the step, and the peak is that plus the parameters, buffers and
+   batch (what CUDA would count as allocated before the step).
 
 2. **Gramian.** ``G = J Jᵀ`` of a K×d float32 matrix on the device, for each d of
    ``--gramian-d``: ``mt.gramian(J)`` (dense), ``mt.gramian(blocks)`` (the same numbers as 62
@@ -66,6 +69,9 @@ from torch.nn import functional as F
 
 import moo
 import moo.torch as mt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _cpu_memory
 
 LOSS_ONLY = ("mimo", "linear")
 DEFAULT_RULES = "mgda,cagrad,nash-mtl,upgrad,mimo,linear"
@@ -146,6 +152,12 @@ class Setup:
 
     def shared(self) -> list[torch.Tensor]:
         return list(self.trunk.parameters())
+
+    def state_mib(self) -> float:
+        """What is allocated before a step: parameters, buffers and the batch (SGD keeps no
+        state): the CPU stand-in for ``torch.cuda.memory_allocated`` before the step."""
+        tensors = [*self.trunk.parameters(), *self.trunk.buffers(), *self.heads.parameters()]
+        return sum(t.numel() * t.element_size() for t in [*tensors, self.x, self.y]) / MIB
 
     def task(self) -> list[torch.Tensor]:
         return list(self.heads.parameters())
@@ -315,6 +327,15 @@ def run_step_bench(
             c.peak = torch.cuda.max_memory_allocated(device) / MIB
             c.transient = c.peak - before / MIB
         setup.optimizer.zero_grad(set_to_none=True)
+    elif _cpu_memory.malloc_env_set() and _cpu_memory.available():
+        state = setup.state_mib()
+        for c in contenders:
+            if c.error is not None:
+                continue
+            setup.optimizer.zero_grad(set_to_none=True)
+            c.transient = _cpu_memory.transient_mib(c.step)
+            c.peak = state + c.transient
+        setup.optimizer.zero_grad(set_to_none=True)
 
 
 def _q(xs: Sequence[float], q: float) -> float:
@@ -339,10 +360,10 @@ def step_table(contenders: list[Contender], device: torch.device) -> str:
         med = statistics.median(c.times)
         iqr = f"{1e3 * _q(c.times, 0.25):.2f}–{1e3 * _q(c.times, 0.75):.2f}"
         rule = f"{1e3 * statistics.median(c.rule_times):.3f}" if c.rule_times else "—"
-        if device.type == "cuda" and c.peak is not None and ref.peak:
+        if c.peak is not None and c.transient is not None and ref.peak:
             mem = f"{c.peak:,.1f} | {c.peak / ref.peak:.2f}× | {c.transient:,.1f}"
         else:
-            mem = "n/a on CPU | | " if device.type != "cuda" else "— | | "
+            mem = "n/a | | "
         lines.append(
             f"| {c.name} | {c.extraction} | {c.passes} | {1e3 * med:.2f} | {iqr} | "
             f"{med / ref_med:.2f}× | {rule} | {mem} |"
@@ -381,17 +402,25 @@ def step_verdicts(contenders: list[Contender], device: torch.device) -> str:
             f"- {c.name} ({c.extraction}) step ≤ 1.05× plain: {r:.2f}×, "
             + ("met" if r <= 1.05 else "not met")
         )
-    if device.type == "cuda" and ref_peak:
-        peaks = [(c.peak / ref_peak, c) for c in moo_grad if c.peak is not None]
-        if peaks:
-            worst_mem = max(peaks, key=lambda t: t[0])
-            lines.append(
-                f"- memory of gradient rules ≤ 1.5× plain peak: worst {worst_mem[0]:.2f}× "
-                f"({worst_mem[1].name}, {worst_mem[1].extraction}); "
-                + ("met" if worst_mem[0] <= 1.5 else "not met")
+    peaks = [(c.peak / ref_peak, c) for c in moo_grad if c.peak is not None] if ref_peak else []
+    if peaks:
+        worst_mem = max(peaks, key=lambda t: t[0])
+        best_mem = min(peaks, key=lambda t: t[0])
+        how = "" if device.type == "cuda" else " (CPU: resident-set high-water mark)"
+        lines.append(
+            f"- memory of gradient rules ≤ 1.5× plain peak{how}: best {best_mem[0]:.2f}× "
+            f"({best_mem[1].name}, {best_mem[1].extraction}), worst {worst_mem[0]:.2f}× "
+            f"({worst_mem[1].name}, {worst_mem[1].extraction}); "
+            + (
+                "met by every row"
+                if worst_mem[0] <= 1.5
+                else "met by some rows"
+                if best_mem[0] <= 1.5
+                else "not met"
             )
+        )
     else:
-        lines.append("- memory ≤ 1.5× plain peak: not measured on CPU")
+        lines.append("- memory ≤ 1.5× plain peak: not measured (see the table's note)")
     return "\n".join(lines)
 
 
@@ -664,4 +693,5 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
+    _cpu_memory.reexec_with_malloc_env()  # CPU memory figures need glibc to unmap freed blocks
     main()
