@@ -92,10 +92,7 @@ class _Call:
         """``Σ_i L_i`` (the task parameters' objective)."""
         if self.vector is not None:
             return self.vector.sum()
-        total = self.losses[0]
-        for loss in self.losses[1:]:
-            total = total + loss
-        return total
+        return _sum_losses(self.losses, range(len(self.losses)))
 
     def weighted(self, w: FloatArray) -> torch.Tensor:
         """``Σ_i w_i L_i``."""
@@ -231,6 +228,14 @@ def _rounds(groups: list[list[int]]) -> list[list[int]]:
     return rounds
 
 
+def _sum_losses(losses: Sequence[torch.Tensor], indices: Sequence[int]) -> torch.Tensor:
+    """``Σ_{i ∈ indices} L_i`` (``indices`` non-empty)."""
+    total = losses[indices[0]]
+    for i in indices[1:]:
+        total = total + losses[i]
+    return total
+
+
 def _extract_groups(
     losses: list[torch.Tensor],
     params: list[torch.Tensor],
@@ -253,11 +258,10 @@ def _extract_groups(
     for n, objectives in enumerate(rounds):
         owner = {b: i for i in objectives for b in groups[i]}
         blocks = sorted(owner)
-        total = losses[objectives[0]]
-        for i in objectives[1:]:
-            total = total + losses[i]
         grads = _grad(
-            total, [*(params[b] for b in blocks), *task], retain_graph or n < len(rounds) - 1
+            _sum_losses(losses, objectives),
+            [*(params[b] for b in blocks), *task],
+            retain_graph or n < len(rounds) - 1,
         )
         for b, g in zip(blocks, grads[: len(blocks)], strict=True):
             row = mats[b][rows[b].index(owner[b])]
@@ -285,13 +289,7 @@ def _extract_groups_batched(
     ``e_n`` on ``Σ_{i ∈ round n} L_i``. A parameter's row ``n`` is the gradient of the
     objective of round ``n`` that declared it (a view when every round declares it)."""
     rounds = _rounds(groups)
-    totals = []
-    for objectives in rounds:
-        total = losses[objectives[0]]
-        for i in objectives[1:]:
-            total = total + losses[i]
-        totals.append(total.reshape(()))
-    stacked = torch.stack(totals)
+    stacked = torch.stack([_sum_losses(losses, objectives).reshape(()) for objectives in rounds])
     eye = torch.eye(len(rounds), dtype=stacked.dtype, device=stacked.device)
     try:
         grads = _grad(stacked, [*params, *task], retain_graph, grad_outputs=eye, batched=True)
@@ -837,10 +835,7 @@ def _loss_only_heads(
     passes = 1
     if slow:
         zero = sorted({owner[t] for t in slow})
-        total = call.losses[zero[0]] if call.vector is None else call.vector[zero[0]]
-        for i in zero[1:]:
-            total = total + (call.losses[i] if call.vector is None else call.vector[i])
-        got_slow = _grad(total, [task[t] for t in slow], call.retain_graph)
+        got_slow = _grad(_sum_losses(call.losses, zero), [task[t] for t in slow], call.retain_graph)
         for t, g in zip(slow, got_slow, strict=True):
             if g is None:
                 raise _unreached(t, task[t], "task_params")
