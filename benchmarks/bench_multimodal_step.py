@@ -52,11 +52,7 @@ passes as one batched backward, ``mgda@representation`` the Gramian at the encod
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -68,8 +64,9 @@ import torch
 from moo_multimodal.methods import Method, RuleMethod, StepReport, make_method
 from moo_multimodal.models import MultimodalModel, build_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cpu_memory  # benchmarks/_cpu_memory.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _cpu_memory, _report
+import _cpu_memory
+import _report
 
 DEFAULT_METHODS = (
     "joint,uniform,mimo,mgda,mgda@batched,mgda@representation,cagrad,nash-mtl,upgrad,ogm-ge,"
@@ -194,11 +191,6 @@ def step(setup: Setup, method: Method) -> StepReport:
     return rep
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_bench(
     setup: Setup, contenders: list[Contender], args: argparse.Namespace, device: torch.device
 ) -> None:
@@ -206,14 +198,14 @@ def run_bench(
         if c.error is not None:
             return
         setup.optimizer.zero_grad(set_to_none=True)
-        _sync(device)
+        _report.sync(device)
         t0 = time.perf_counter()
         try:
             rep = step(setup, c.method)
         except Exception as exc:  # a method the model does not support: report, go on
             c.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             return
-        _sync(device)
+        _report.sync(device)
         t = time.perf_counter() - t0
         if record:
             c.times.append(t)
@@ -247,13 +239,6 @@ def run_bench(
     setup.optimizer.zero_grad(set_to_none=True)
 
 
-def _q(xs: Sequence[float], q: float) -> float:
-    s = sorted(xs)
-    pos = q * (len(s) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
 def table(contenders: list[Contender], device: torch.device) -> str:
     ref = contenders[0]
     ref_med = statistics.median(ref.times)
@@ -269,7 +254,7 @@ def table(contenders: list[Contender], device: torch.device) -> str:
             lines.append(f"| {c.name} | {c.kind} | | failed: {c.error} | | | |" + " | |" * cuda)
             continue
         med = statistics.median(c.times)
-        iqr = f"{1e3 * _q(c.times, 0.25):.2f}–{1e3 * _q(c.times, 0.75):.2f}"
+        iqr = _report.iqr_ms(c.times)
         rt = f"{1e6 * statistics.median(c.rule_times):.0f}" if max(c.rule_times) > 0 else "—"
         row = (
             f"| {c.name} | {c.kind} | {c.passes} | {1e3 * med:.2f} | {iqr} | "
@@ -353,7 +338,7 @@ def profile(
                 for _ in range(steps):
                     setup.optimizer.zero_grad(set_to_none=True)
                     step(setup, c.method)
-                _sync(device)
+                _report.sync(device)
             tab = prof.key_averages().table(sort_by=sort, row_limit=top, max_name_column_width=48)
         except Exception as exc:  # a profiler that cannot start must not lose the table
             parts.append(f"### {name}\n\nprofiling failed: {type(exc).__name__}: {exc}\n")
@@ -366,60 +351,7 @@ def profile(
 # ------------------------------------------------------------------------------ machine
 
 
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "moo", "adapters/multimodal"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return head + (" with uncommitted changes under moo/ or adapters/multimodal/" if dirty else "")
-
-
-def machine(device: torch.device) -> str:
-    lines = [
-        f"- platform: {platform.platform()} ({platform.machine()}), Python "
-        f"{platform.python_version()}",
-        f"- CPUs: os.cpu_count()={os.cpu_count()}"
-        + (f", usable={len(os.sched_getaffinity(0))}" if hasattr(os, "sched_getaffinity") else ""),
-    ]
-    if hasattr(os, "getloadavg"):
-        la = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        lines.append(f"- load average (1, 5, 15 min) at the end: {la}")
-    lines.append(
-        f"- torch {torch.__version__}: get_num_threads()={torch.get_num_threads()}; "
-        f"commit {_commit()}"
-    )
-    if device.type == "cuda":
-        p = torch.cuda.get_device_properties(device)
-        cudnn = torch.backends.cudnn.version()  # type: ignore[no-untyped-call]
-        lines.append(
-            f"- GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability "
-            f"{p.major}.{p.minor}; CUDA {torch.version.cuda}; cuDNN {cudnn}; TF32 matmul "
-            f"{torch.backends.cuda.matmul.allow_tf32}"
-        )
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------- main
-
-
-def _csv(s: str) -> list[str]:
-    return [x.strip() for x in s.split(",") if x.strip()]
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -464,7 +396,7 @@ def main(argv: list[str] | None = None) -> str:
         parser.error("--repeats, --batch, --width, --depth, --in-dim, --frames must be >= 1")
     if args.modalities < 2 or args.classes < 2:
         parser.error("--modalities and --classes must be >= 2")
-    names = [REFERENCE] + [m for m in dict.fromkeys(_csv(args.methods)) if m != REFERENCE]
+    names = [REFERENCE] + [m for m in dict.fromkeys(_report.csv(args.methods)) if m != REFERENCE]
     methods: list[Contender] = []
     for name in names:
         try:
@@ -513,8 +445,8 @@ def main(argv: list[str] | None = None) -> str:
             "",
         ]
     if args.profile:
-        parts += ["## Profiles", "", profile(setup, methods, _csv(args.profile), device), ""]
-    parts += ["## Machine", "", machine(device), ""]
+        parts += ["## Profiles", "", profile(setup, methods, _report.csv(args.profile), device), ""]
+    parts += ["## Machine", "", _report.machine(device), ""]
     report = "\n".join(parts)
     print(report)
     if args.out:

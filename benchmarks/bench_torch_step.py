@@ -50,15 +50,10 @@ Run: ``python benchmarks/bench_torch_step.py [--device cpu|cuda] [--model mlp|re
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +65,9 @@ from torch.nn import functional as F
 import moo
 import moo.torch as mt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _cpu_memory, _report
 import _cpu_memory
+import _report
 
 LOSS_ONLY = ("mimo", "linear")
 DEFAULT_RULES = "mgda,cagrad,nash-mtl,upgrad,mimo,linear"
@@ -280,11 +276,6 @@ def make_contenders(setup: Setup, args: argparse.Namespace) -> list[Contender]:
     return out
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_step_bench(
     setup: Setup, contenders: list[Contender], args: argparse.Namespace, device: torch.device
 ) -> None:
@@ -292,14 +283,14 @@ def run_step_bench(
         if c.error is not None:
             return
         setup.optimizer.zero_grad(set_to_none=True)
-        _sync(device)
+        _report.sync(device)
         t0 = time.perf_counter()
         try:
             info = c.step()
         except Exception as exc:  # a path the model does not support: report, go on
             c.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             return
-        _sync(device)
+        _report.sync(device)
         t = time.perf_counter() - t0
         if record:
             c.times.append(t)
@@ -338,13 +329,6 @@ def run_step_bench(
         setup.optimizer.zero_grad(set_to_none=True)
 
 
-def _q(xs: Sequence[float], q: float) -> float:
-    s = sorted(xs)
-    pos = q * (len(s) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
 def step_table(contenders: list[Contender], device: torch.device) -> str:
     ref = contenders[0]
     ref_med = statistics.median(ref.times)
@@ -358,7 +342,7 @@ def step_table(contenders: list[Contender], device: torch.device) -> str:
             lines.append(f"| {c.name} | {c.extraction} | | failed: {c.error} | | | | | | |")
             continue
         med = statistics.median(c.times)
-        iqr = f"{1e3 * _q(c.times, 0.25):.2f}–{1e3 * _q(c.times, 0.75):.2f}"
+        iqr = _report.iqr_ms(c.times)
         rule = f"{1e3 * statistics.median(c.rule_times):.3f}" if c.rule_times else "—"
         if c.peak is not None and c.transient is not None and ref.peak:
             mem = f"{c.peak:,.1f} | {c.peak / ref.peak:.2f}× | {c.transient:,.1f}"
@@ -433,7 +417,7 @@ def time_calls(
     """Seconds per call: ``repeats`` batches of ``inner`` back-to-back calls."""
     for _ in range(warmup):
         fn()
-    _sync(device)
+    _report.sync(device)
     out: list[float] = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -534,67 +518,7 @@ def gramian_bench(args: argparse.Namespace, device: torch.device) -> str:
 # ------------------------------------------------------------------------------ machine
 
 
-def _version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "moo"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-    return head + (" with uncommitted changes under moo/" if dirty else "")
-
-
-def machine(device: torch.device) -> str:
-    lines = [
-        f"- platform: {platform.platform()} ({platform.machine()}), Python "
-        f"{platform.python_version()}",
-        f"- CPUs: os.cpu_count()={os.cpu_count()}, usable={len(os.sched_getaffinity(0))}"
-        if hasattr(os, "sched_getaffinity")
-        else f"- CPUs: os.cpu_count()={os.cpu_count()}",
-    ]
-    if hasattr(os, "getloadavg"):
-        la = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        lines.append(f"- load average (1, 5, 15 min) at the end: {la}")
-    lines.append(
-        f"- torch {torch.__version__}: get_num_threads()={torch.get_num_threads()}; "
-        f"torchjd {_version('torchjd')}; moo {moo.__version__} (commit {_commit()})"
-    )
-    if device.type == "cuda":
-        p = torch.cuda.get_device_properties(device)
-        lines.append(
-            f"- GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability "
-            f"{p.major}.{p.minor}; CUDA {torch.version.cuda}; TF32 matmul "
-            f"{torch.backends.cuda.matmul.allow_tf32}"
-        )
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------- main
-
-
-def _csv(s: str) -> list[str]:
-    return [x.strip() for x in s.split(",") if x.strip()]
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -641,15 +565,15 @@ def main(argv: list[str] | None = None) -> str:
         parser.error("--device cuda: CUDA is not available to this torch build")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    args.rules = _csv(args.rules)
+    args.rules = _report.csv(args.rules)
     unknown = [r for r in args.rules if r not in moo.available_rules()]
     if unknown:
         parser.error(f"--rules: unknown {unknown}; available: {sorted(moo.available_rules())}")
-    args.extractions = _csv(args.extractions)
-    args.torchjd = _csv(args.torchjd)
+    args.extractions = _report.csv(args.extractions)
+    args.torchjd = _report.csv(args.torchjd)
     if args.gramian_d is None:
         args.gramian_d = "1e6,11.2e6" if device.type == "cuda" else "1e5,1e6,4e6"
-    args.gramian_d = [int(float(x)) for x in _csv(args.gramian_d)]
+    args.gramian_d = [int(float(x)) for x in _report.csv(args.gramian_d)]
     if args.inner is None:
         args.inner = 20 if device.type == "cuda" else 1
     if min(args.repeats, args.batch, args.tasks, args.width, args.depth) < 1:
@@ -683,7 +607,7 @@ def main(argv: list[str] | None = None) -> str:
             gramian_bench(args, device),
             "",
         ]
-    parts += ["## Machine", "", machine(device), ""]
+    parts += ["## Machine", "", _report.machine(device), ""]
     report = "\n".join(parts)
     print(report)
     if args.out:
