@@ -162,54 +162,30 @@ def _extract_autograd(
     task: list[torch.Tensor],
     retain_graph: bool,
 ) -> _Extracted:
-    k = len(losses)
-    # every row is written below (a copy, or zeros for an unreached block): no zero-fill
-    mats = [torch.empty((k, p.numel()), dtype=p.dtype, device=p.device) for p in params]
-    reached = [False] * len(params)
-    task_acc: list[torch.Tensor | None] = [None] * len(task)
-    for i, loss in enumerate(losses):
-        grads = _grad(loss, [*params, *task], retain_graph or i < k - 1)
-        for b, g in enumerate(grads[: len(params)]):
-            if g is None:
-                mats[b][i].zero_()
-            else:
-                mats[b][i].copy_(g.reshape(-1))
-                reached[b] = True
-        _sum_task(task_acc, grads[len(params) :])
-        del grads
-    for b, ok in enumerate(reached):
-        if not ok:
-            raise _unreached(b, params[b])
-    return _Extracted(mats, [None] * len(params), task_acc, k)
+    """K backward passes: the group extraction with every objective touching every block."""
+    everything = _everything(len(losses), len(params))
+    return _extract_groups(losses, params, task, everything, retain_graph)
 
 
 def _extract_batched(
     losses: list[torch.Tensor],
-    vector: torch.Tensor | None,
     params: list[torch.Tensor],
     task: list[torch.Tensor],
     retain_graph: bool,
 ) -> _Extracted:
-    k = len(losses)
-    stacked = vector if vector is not None else torch.stack(losses)
-    eye = torch.eye(k, dtype=stacked.dtype, device=stacked.device)
-    try:
-        grads = _grad(stacked, [*params, *task], retain_graph, grad_outputs=eye, batched=True)
-    except RuntimeError as exc:
-        raise RuntimeError(
-            "extraction='batched' failed: one batched backward (is_grads_batched=True) runs the "
-            "backward graph under vmap, and some operation of this graph does not support it "
-            f"({exc}). Use extraction='autograd' (K separate backward passes) instead."
-        ) from exc
-    mats: list[torch.Tensor] = []
-    for b, g in enumerate(grads[: len(params)]):
-        if g is None:
-            raise _unreached(b, params[b])
-        mats.append(g.reshape(k, -1))
-    task_acc: list[torch.Tensor | None] = [
-        None if g is None else g.sum(0).reshape(-1) for g in grads[len(params) :]
-    ]
-    return _Extracted(mats, [None] * len(params), task_acc, 1)
+    """One batched backward over a K×K identity of cotangents (the batched group extraction
+    with every objective touching every block: each round is one objective)."""
+    everything = _everything(len(losses), len(params))
+    return _extract_groups_batched(losses, params, task, everything, retain_graph)
+
+
+def _everything(k: int, n_params: int) -> list[list[int]]:
+    return [list(range(n_params))] * k
+
+
+def _rows(objectives: list[int], k: int) -> Rows:
+    """A block's objective rows; ``None`` when they are all K in order (no index needed)."""
+    return None if objectives == list(range(k)) else objectives
 
 
 def _rounds(groups: list[list[int]]) -> list[list[int]]:
@@ -275,7 +251,7 @@ def _extract_groups(
     for b, ok in enumerate(reached):
         if not ok:
             raise _unreached(b, params[b])
-    return _Extracted(mats, list(rows), task_acc, len(rounds))
+    return _Extracted(mats, [_rows(r, len(losses)) for r in rows], task_acc, len(rounds))
 
 
 def _extract_groups_batched(
@@ -295,9 +271,9 @@ def _extract_groups_batched(
         grads = _grad(stacked, [*params, *task], retain_graph, grad_outputs=eye, batched=True)
     except RuntimeError as exc:
         raise RuntimeError(
-            "extraction='batched' with groups failed: one batched backward (is_grads_batched="
-            "True) runs the backward graph under vmap, and some operation of this graph does not "
-            f"support it ({exc}). Use extraction='autograd' (one backward per round) instead."
+            "extraction='batched' failed: one batched backward (is_grads_batched=True) runs the "
+            "backward graph under vmap, and some operation of this graph does not support it "
+            f"({exc}). Use extraction='autograd' (separate backward passes) instead."
         ) from exc
     owners = [{b: i for i in objectives for b in groups[i]} for objectives in rounds]
     mats: list[torch.Tensor] = []
@@ -308,7 +284,7 @@ def _extract_groups_batched(
         declared = [n for n, owner in enumerate(owners) if b in owner]
         flat = g.reshape(len(rounds), -1)
         mats.append(flat if len(declared) == len(rounds) else flat[declared])
-        rows.append([owners[n][b] for n in declared])
+        rows.append(_rows([owners[n][b] for n in declared], len(losses)))
     task_acc: list[torch.Tensor | None] = [
         None if g is None else g.sum(0).reshape(-1) for g in grads[len(params) :]
     ]
@@ -425,7 +401,7 @@ def jacobian(
     ``"autograd"`` (K backward passes) or ``"batched"`` (one ``is_grads_batched`` backward).
     ``.grad`` is not touched. A parameter reached by no loss raises ``ValueError``.
     """
-    loss_list, vector = check_losses(losses)
+    loss_list, _ = check_losses(losses)
     plist = check_params(params, "params")
     if not plist:
         raise ValueError("params must hold at least one tensor, got none")
@@ -434,7 +410,7 @@ def jacobian(
     if extraction == "autograd":
         ext = _extract_autograd(loss_list, plist, [], retain_graph)
     else:
-        ext = _extract_batched(loss_list, vector, plist, [], retain_graph)
+        ext = _extract_batched(loss_list, plist, [], retain_graph)
     return torch.cat([m.detach() for m in ext.mats], dim=1)
 
 
@@ -650,7 +626,7 @@ def backward(
         ext = _extract_groups(loss_list, params, task, group_list, retain_graph)
         info["extraction"] = "groups"
     elif method == "batched":
-        ext = _extract_batched(loss_list, vector, params, task, retain_graph)
+        ext = _extract_batched(loss_list, params, task, retain_graph)
         info["extraction"] = "batched"
     else:
         ext = _extract_autograd(loss_list, params, task, retain_graph)
