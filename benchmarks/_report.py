@@ -12,18 +12,43 @@ import math
 import os
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import _cpu_memory
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+MIB = 2.0**20
 
 
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op off CUDA)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def step_memory(
+    step: Callable[[], object], device: torch.device, state_mib: float
+) -> tuple[float, float] | None:
+    """``(peak, transient)`` MiB of one call of ``step``, or ``None`` where not measurable.
+
+    CUDA: the allocator's peak, and the peak minus what was allocated before the call. CPU
+    (Linux, with `_cpu_memory`'s malloc settings): the rise of the resident set during the
+    call, and that plus ``state_mib`` (what is allocated before a step) as the peak.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device) / MIB
+        step()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) / MIB
+        return peak, peak - before
+    if _cpu_memory.malloc_env_set() and _cpu_memory.available():
+        transient = _cpu_memory.transient_mib(step)
+        return state_mib + transient, transient
+    return None
 
 
 def quantile(xs: Sequence[float], q: float) -> float:

@@ -73,7 +73,7 @@ DEFAULT_METHODS = (
     "mmpareto"
 )
 REFERENCE = "joint"
-MIB = 2.0**20
+MIB = _report.MIB
 # Backward passes of the methods whose StepReport does not report them (their documentation):
 # the plain baselines and OGM-GE run one backward of one scalar, MMPareto two autograd.grad calls.
 KNOWN_PASSES = {"joint": "1", "uniform": "1", "unimodal": "1", "ogm-ge": "1", "mmpareto": "2"}
@@ -219,23 +219,12 @@ def run_bench(
         shift = r % n
         for c in contenders[shift:] + contenders[:shift]:
             once(c, record=r >= args.warmup)
-    if device.type == "cuda":
-        for c in contenders:
-            if c.error is not None:
-                continue
+    state = setup.state_mib()
+    for c in contenders:
+        if c.error is None:
             setup.optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            step(setup, c.method)
-            torch.cuda.synchronize(device)
-            c.peak = torch.cuda.max_memory_allocated(device) / MIB
-    elif _cpu_memory.malloc_env_set() and _cpu_memory.available():
-        state = setup.state_mib()
-        for c in contenders:
-            if c.error is not None:
-                continue
-            setup.optimizer.zero_grad(set_to_none=True)
-            c.peak = state + _cpu_memory.transient_mib(lambda m=c.method: step(setup, m))
+            mem = _report.step_memory(lambda m=c.method: step(setup, m), device, state)
+            c.peak = None if mem is None else mem[0]
     setup.optimizer.zero_grad(set_to_none=True)
 
 

@@ -71,7 +71,7 @@ import _report
 
 LOSS_ONLY = ("mimo", "linear")
 DEFAULT_RULES = "mgda,cagrad,nash-mtl,upgrad,mimo,linear"
-MIB = 2.0**20
+MIB = _report.MIB
 
 # --------------------------------------------------------------------------------- models
 
@@ -305,28 +305,13 @@ def run_step_bench(
         for c in contenders[shift:] + contenders[:shift]:
             once(c, record=r >= args.warmup)
 
-    if device.type == "cuda":
-        for c in contenders:
-            if c.error is not None:
-                continue
+    state = setup.state_mib()
+    for c in contenders:
+        if c.error is None:
             setup.optimizer.zero_grad(set_to_none=True)
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
-            c.step()
-            torch.cuda.synchronize(device)
-            c.peak = torch.cuda.max_memory_allocated(device) / MIB
-            c.transient = c.peak - before / MIB
-        setup.optimizer.zero_grad(set_to_none=True)
-    elif _cpu_memory.malloc_env_set() and _cpu_memory.available():
-        state = setup.state_mib()
-        for c in contenders:
-            if c.error is not None:
-                continue
-            setup.optimizer.zero_grad(set_to_none=True)
-            c.transient = _cpu_memory.transient_mib(c.step)
-            c.peak = state + c.transient
-        setup.optimizer.zero_grad(set_to_none=True)
+            mem = _report.step_memory(c.step, device, state)
+            c.peak, c.transient = (None, None) if mem is None else mem
+    setup.optimizer.zero_grad(set_to_none=True)
 
 
 def step_table(contenders: list[Contender], device: torch.device) -> str:
