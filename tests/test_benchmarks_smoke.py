@@ -1,0 +1,85 @@
+"""Smoke tests: the step benchmarks and the GPU script run end to end on tiny sizes (CPU).
+
+They measure nothing worth keeping; they make sure that a session lent a GPU for a few minutes
+does not lose them to a script that no longer runs. The CPU memory columns are checked too:
+the scripts restart themselves with glibc's malloc settings and read the resident set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = ["--width", "64", "--depth", "2", "--in-dim", "32", "--batch", "16"]
+ROUNDS = ["--repeats", "2", "--warmup", "1", "--threads", "1"]
+
+
+def _run(args: list[str], tmp_path: Path) -> str:
+    out = tmp_path / "report.md"
+    done = subprocess.run(
+        [sys.executable, *args, "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out.read_text()
+
+
+def test_torch_step_benchmark_runs(tmp_path: Path) -> None:
+    report = _run(
+        [
+            str(BENCH / "bench_torch_step.py"),
+            *TINY,
+            *ROUNDS,
+            "--rules",
+            "mgda,mimo",
+            "--torchjd",
+            "",
+            "--gramian-d",
+            "1e4",
+        ],
+        tmp_path,
+    )
+    assert "| plain sum(losses).backward() |" in report
+    assert "| moo mgda | batched |" in report and "failed" not in report
+    assert "Design targets" in report and "## Gramian" in report
+    if sys.platform.startswith("linux") and os.access("/proc/self/clear_refs", os.W_OK):
+        assert "memory of gradient rules ≤ 1.5× plain peak (CPU" in report
+
+
+def test_multimodal_step_benchmark_runs(tmp_path: Path) -> None:
+    report = _run(
+        [
+            str(BENCH / "bench_multimodal_step.py"),
+            *TINY,
+            *ROUNDS,
+            "--methods",
+            "mimo,mgda,mgda@batched,mgda@representation",
+        ],
+        tmp_path,
+    )
+    for name in ("joint", "mimo", "mgda", "mgda@batched", "mgda@representation"):
+        assert f"| {name} |" in report
+    assert "failed" not in report and "## Machine" in report
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_gpu_script_dry_run(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "QUICK": "1"}
+    done = subprocess.run(
+        ["bash", str(BENCH / "gpu_all.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "All benchmarks ran." in summary
