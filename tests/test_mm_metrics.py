@@ -188,9 +188,11 @@ def test_evaluate_imbalance_is_inf_when_a_head_is_always_wrong() -> None:
 
 def test_evaluate_errors() -> None:
     data = _data(30, seed=3)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         evaluate(OneModalityModel(), data, batch_size=0)
-    with pytest.raises(ValueError, match="noise_std must be a finite number >= 0, got -1"):
+    with pytest.raises(TypeError, match=r"batch_size must be an integer, got 2\.5"):
+        evaluate(OneModalityModel(), data, batch_size=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"noise_std must be >= 0\.0, got -1"):
         evaluate(OneModalityModel(), data, noise_std=-1.0)
     only_a = TensorDataset({"a": data.inputs["a"]}, data.labels, C)
     with pytest.raises(ValueError, match=r"lacks the model's modalities \['b'\]"):
@@ -233,9 +235,9 @@ def test_linear_probe_is_fast_on_2000_by_64_features() -> None:
 
 def test_linear_probe_errors() -> None:
     data = _data(30, seed=3)
-    with pytest.raises(ValueError, match="max_iter must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="max_iter must be >= 1, got 0"):
         linear_probe(OneModalityModel(), data, data, max_iter=0)
-    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="weight_decay must be finite"):
         linear_probe(OneModalityModel(), data, data, weight_decay=float("nan"))
     other = TensorDataset(dict(data.inputs), data.labels, C + 1)
     with pytest.raises(ValueError, match="num_classes differ: 3 vs 4"):

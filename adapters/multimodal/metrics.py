@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from moo._validation import check_int, check_real
 from moo_multimodal.data import MultimodalDataset, TensorDataset, iterate_batches
 
 
@@ -129,8 +130,7 @@ def _input_moments(
 
 
 def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple[str, ...]:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_int(batch_size, "batch_size", low=1)
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(dataset, MultimodalDataset):
@@ -180,24 +180,21 @@ def evaluate(
         ValueError: a bad ``batch_size`` or ``noise_std``, or a dataset lacking a modality.
     """
     modalities = _check_common(model, dataset, batch_size, "dataset")
-    if (
-        isinstance(noise_std, bool)
-        or not isinstance(noise_std, (int, float))
-        or not (math.isfinite(noise_std) and noise_std >= 0)
-    ):
-        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+    noise_std = check_real(noise_std, "noise_std", low=0.0)
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
     floating = {m: _is_floating(dataset, m) for m in modalities}
     moments = {m: _input_moments(dataset, m, batch_size) for m in modalities if floating[m]}
     scales = {m: noise_std * std for m, (_, std) in moments.items()}
     means = {m: mean for m, (mean, _) in moments.items()}
-    correct_uni = dict.fromkeys(modalities, 0)
-    correct_drop = dict.fromkeys(modalities, 0)
-    correct_noise = dict.fromkeys(scales, 0)
-    correct_absent = dict.fromkeys(means, 0)
+    # correct predictions per (kind, modality), summed on the device: one host copy at the end
+    hits: dict[tuple[str, str], torch.Tensor] = {}
     preds: list[torch.Tensor] = []
     all_labels: list[torch.Tensor] = []
+
+    def count(kind: str, m: str, pred: torch.Tensor, labels: torch.Tensor) -> None:
+        correct = (pred == labels).sum()
+        hits[kind, m] = hits[kind, m] + correct if (kind, m) in hits else correct
 
     def fused(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(inputs).fusion.argmax(dim=1)
@@ -210,42 +207,39 @@ def evaluate(
             preds.append(out.fusion.argmax(dim=1))
             all_labels.append(labels)
             for m in modalities:
-                correct_uni[m] += int((out.unimodal[m].argmax(dim=1) == labels).sum())
-                dropped = {**inputs, m: torch.zeros_like(inputs[m])}
-                correct_drop[m] += int((fused(dropped) == labels).sum())
+                count("uni", m, out.unimodal[m].argmax(dim=1), labels)
+                count("drop", m, fused({**inputs, m: torch.zeros_like(inputs[m])}), labels)
                 if m in scales:
                     x = inputs[m]
                     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-                    noised = {**inputs, m: x + scales[m] * noise.to(x.device)}
-                    correct_noise[m] += int((fused(noised) == labels).sum())
+                    noised = x + scales[m] * noise.to(x.device)
+                    count("noise", m, fused({**inputs, m: noised}), labels)
                     filled = means[m].to(device=x.device, dtype=x.dtype).expand_as(x)
-                    absent = {**inputs, m: filled}
-                    correct_absent[m] += int((fused(absent) == labels).sum())
+                    count("absent", m, fused({**inputs, m: filled}), labels)
     finally:
         model.train(was_training)
 
     pred = torch.cat(preds)
     labels = torch.cat(all_labels)
     n = labels.shape[0]
+    keys = list(hits)
+    totals = torch.stack([hits[k] for k in keys]).tolist()
+    rate = {k: c / n for k, c in zip(keys, totals, strict=True)}
     result: dict[str, float] = {
         "fusion_acc": accuracy(pred, labels),
         "fusion_f1": macro_f1(pred, labels, dataset.num_classes),
     }
-    uni = {m: correct_uni[m] / n for m in modalities}
+    uni = {m: rate["uni", m] for m in modalities}
     for m in modalities:
         result[f"acc/{m}"] = uni[m]
     worst, best = min(uni.values()), max(uni.values())
     result["worst_acc"] = worst
     result["imbalance"] = best / worst if worst > 0 else math.inf
-    for m in modalities:
-        result[f"drop/{m}"] = correct_drop[m] / n
-    for m in scales:
-        result[f"noise/{m}"] = correct_noise[m] / n
-    result["worst_drop"] = min(correct_drop[m] / n for m in modalities)
-    for m in means:
-        result[f"absent/{m}"] = correct_absent[m] / n
-    result["worst_noise"] = min(correct_noise[m] / n for m in scales) if scales else math.nan
-    result["worst_absent"] = min(correct_absent[m] / n for m in means) if means else math.nan
+    for kind in ("drop", "noise", "absent"):
+        values = {m: rate[kind, m] for m in modalities if (kind, m) in rate}
+        for m, v in values.items():
+            result[f"{kind}/{m}"] = v
+        result[f"worst_{kind}"] = min(values.values()) if values else math.nan
     return result
 
 
@@ -337,14 +331,8 @@ def linear_probe(
     """
     modalities = _check_common(model, train, batch_size, "train")
     _check_common(model, test, batch_size, "test")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if (
-        isinstance(weight_decay, bool)
-        or not isinstance(weight_decay, (int, float))
-        or not (math.isfinite(weight_decay) and weight_decay >= 0)
-    ):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    max_iter = check_int(max_iter, "max_iter", low=1)
+    weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
     if train.num_classes != test.num_classes:
         raise ValueError(
             f"train and test num_classes differ: {train.num_classes} vs {test.num_classes}"
