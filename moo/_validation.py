@@ -142,6 +142,13 @@ def check_int(value: Any, name: str, *, low: int | None = None) -> int:
     return v
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``, else raise naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise listing them."""
     if value not in choices:

@@ -68,7 +68,7 @@ def test_macro_f1_errors() -> None:
         macro_f1(torch.tensor([0, 5]), torch.tensor([0, 1]), 2)
     with pytest.raises(ValueError, match="labels must lie"):
         macro_f1(torch.tensor([0, 1]), torch.tensor([0, -1]), 2)
-    with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="num_classes must be >= 1, got 0"):
         macro_f1(torch.tensor([0]), torch.tensor([0]), 0)
 
 

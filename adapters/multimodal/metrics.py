@@ -72,8 +72,7 @@ def macro_f1(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> floa
         ValueError: ``num_classes < 1``, values outside ``[0, num_classes)``, or the errors of
             `accuracy`.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = check_int(num_classes, "num_classes", low=1)
     pred, labels = _pair(pred, labels)
     for name, values in (("pred", pred), ("labels", labels)):
         out = (values < 0) | (values >= num_classes)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo._validation import FloatArray
+from moo._validation import FloatArray, check_bool
 from moo.solvers import RuleResult, UpdateRule, get_rule, min_norm_weights
 from moo.torch._checks import (
     check_extraction,
@@ -547,8 +547,7 @@ def backward(
     """
     method = extraction
     check_extraction(method)
-    if not isinstance(check_finite, bool):
-        raise TypeError(f"check_finite must be True or False, got {check_finite!r}")
+    check_finite = check_bool(check_finite, "check_finite")
     if not isinstance(rule, (str, UpdateRule)):
         raise TypeError(f"rule must be a registry name or an UpdateRule, got {rule!r}")
     rule_obj = get_rule(rule)

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from moo._validation import check_int
+
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 
 _INTEGER_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
@@ -101,8 +103,7 @@ class TensorDataset(MultimodalDataset):
         labels = labels.to(torch.int64)
         if num_classes is None:
             num_classes = int(labels.max()) + 1
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", low=1)
         out = (labels < 0) | (labels >= num_classes)
         if bool(out.any()):
             bad = int(torch.nonzero(out)[0, 0])
@@ -164,11 +165,6 @@ class TensorDataset(MultimodalDataset):
         )
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
 def _order(n: int, shuffle: bool, seed: int) -> torch.Tensor:
     if not shuffle:
         return torch.arange(n)
@@ -196,7 +192,7 @@ def iterate_batches(
     Raises:
         ValueError: ``batch_size`` not a positive integer or ``dataset`` not a dataset.
     """
-    _check_batch_size(batch_size)
+    check_int(batch_size, "batch_size", low=1)
     if not isinstance(dataset, Dataset):
         raise ValueError(f"dataset must be a MultimodalDataset, got {type(dataset).__name__}")
     n = len(dataset)

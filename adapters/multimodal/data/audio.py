@@ -24,6 +24,8 @@ import math
 import numpy as np
 import torch
 
+from moo._validation import check_int, check_real
+
 __all__ = [
     "HOP_LENGTH",
     "N_FFT",
@@ -56,12 +58,6 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def mel_filterbank(
     sample_rate: int = SAMPLE_RATE,
     n_fft: int = N_FFT,
@@ -80,9 +76,9 @@ def mel_filterbank(
         ValueError: a non-positive ``sample_rate``, ``n_fft`` or ``n_mels``, or not
             ``0 <= f_min < f_max <= sample_rate / 2``.
     """
-    sample_rate = _check_positive_int(sample_rate, "sample_rate")
-    n_fft = _check_positive_int(n_fft, "n_fft")
-    n_mels = _check_positive_int(n_mels, "n_mels")
+    sample_rate = check_int(sample_rate, "sample_rate", low=1)
+    n_fft = check_int(n_fft, "n_fft", low=1)
+    n_mels = check_int(n_mels, "n_mels", low=1)
     nyquist = sample_rate / 2.0
     top = nyquist if f_max is None else float(f_max)
     if not (math.isfinite(f_min) and 0.0 <= f_min < top <= nyquist):
@@ -120,8 +116,8 @@ def stft_power(
     Raises:
         ValueError: a non-float or empty ``wave``, or a non-positive ``n_fft`` / ``hop_length``.
     """
-    n_fft = _check_positive_int(n_fft, "n_fft")
-    hop_length = _check_positive_int(hop_length, "hop_length")
+    n_fft = check_int(n_fft, "n_fft", low=1)
+    hop_length = check_int(hop_length, "hop_length", low=1)
     x = _as_wave(wave)
     batch = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
@@ -163,8 +159,7 @@ def log_mel_spectrogram(
     Raises:
         ValueError: a bad ``wave``, size, frequency range, or ``eps <= 0``.
     """
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    check_real(eps, "eps", low=0.0, low_open=True)
     power = stft_power(wave, n_fft, hop_length)
     bank = torch.as_tensor(
         mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max), dtype=power.dtype

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from moo._validation import check_bool, check_choice, check_int, check_real
 from moo_multimodal.data._dataset import Batch, DatasetSplits, MultimodalDataset, TensorDataset
 from moo_multimodal.data._registry import register_dataset, require_root
 
@@ -117,24 +118,6 @@ CREMA_D_CLASSES: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-    return value
 
 
 def _require_file(path: Path, dataset: str, what: str) -> Path:
@@ -232,20 +215,14 @@ class WavSpectrogram:
 
     def __post_init__(self) -> None:
         for field in ("sample_rate", "n_fft", "hop_length"):
-            _check_int(getattr(self, field), f"WavSpectrogram.{field}", 1)
+            check_int(getattr(self, field), f"WavSpectrogram.{field}", low=1)
         for field in ("seconds", "max_offset", "min_seconds"):
-            value = getattr(self, field)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-                or (field == "seconds" and value * self.sample_rate < 1)
-            ):
-                raise ValueError(
-                    f"WavSpectrogram.{field} must be a finite number >= 0 "
-                    f"(seconds: at least one sample), got {value!r}"
-                )
+            check_real(getattr(self, field), f"WavSpectrogram.{field}", low=0.0)
+        if self.seconds * self.sample_rate < 1:
+            raise ValueError(
+                f"WavSpectrogram.seconds must cover at least one sample, got {self.seconds!r} "
+                f"at {self.sample_rate} Hz"
+            )
 
     @property
     def samples(self) -> int:
@@ -461,13 +438,13 @@ class AudioVisualClips(MultimodalDataset):
         name: str = "clips",
     ) -> None:
         self.name = name
-        self.num_classes = _check_int(num_classes, "num_classes", 1)
-        self.frames = _check_int(frames, "frames", 1)
-        self.image_size = _check_int(image_size, "image_size", 1)
-        self.train = _check_bool(train, "train")
-        self.augment = _check_bool(augment, "augment")
-        self.seed = _check_int(seed, "seed", 0)
-        self.missing = _check_choice(missing, "missing", MISSING_POLICIES)
+        self.num_classes = check_int(num_classes, "num_classes", low=1)
+        self.frames = check_int(frames, "frames", low=1)
+        self.image_size = check_int(image_size, "image_size", low=1)
+        self.train = check_bool(train, "train")
+        self.augment = check_bool(augment, "augment")
+        self.seed = check_int(seed, "seed", low=0)
+        self.missing = check_choice(missing, "missing", MISSING_POLICIES)
         if wav is not None and not isinstance(wav, WavSpectrogram):
             raise ValueError(f"wav must be a WavSpectrogram or None, got {wav!r}")
         self.wav = wav
@@ -568,10 +545,10 @@ RESNET18: tuple[str, dict[str, Any]] = ("resnet18", {})
 
 
 def _clip_options(frames: int, image_size: int, augment: bool, missing: str) -> None:
-    _check_int(frames, "frames", 1)
-    _check_int(image_size, "image_size", 1)
-    _check_bool(augment, "augment")
-    _check_choice(missing, "missing", MISSING_POLICIES)
+    check_int(frames, "frames", low=1)
+    check_int(image_size, "image_size", low=1)
+    check_bool(augment, "augment")
+    check_choice(missing, "missing", MISSING_POLICIES)
 
 
 def _dedupe(records: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
@@ -1004,9 +981,9 @@ class AVMNIST(TensorDataset):
         n_valid: int = 5000,
     ) -> None:
         name = "av-mnist"
-        _check_choice(split, "split", ("train", "valid", "test"))
-        _check_bool(normalize, "normalize")
-        n_valid = _check_int(n_valid, "n_valid", 0)
+        check_choice(split, "split", ("train", "valid", "test"))
+        check_bool(normalize, "normalize")
+        n_valid = check_int(n_valid, "n_valid", low=0)
         base = Path(root)
         part = "test" if split == "test" else "train"
         files = {
@@ -1068,7 +1045,7 @@ def _load_av_mnist(
     test on ``test_split`` (``"test"`` or ``"valid"``)."""
     name = "av-mnist"
     base = require_root(root, name, AVMNIST_LAYOUT)
-    _check_choice(test_split, "test_split", ("test", "valid"))
+    check_choice(test_split, "test_split", ("test", "valid"))
     train = AVMNIST(base, "train", normalize=normalize, n_valid=n_valid)
     test = AVMNIST(base, test_split, normalize=normalize, n_valid=n_valid)
     return DatasetSplits(
@@ -1171,9 +1148,9 @@ class MultiBenchAffect(TensorDataset):
         drop_empty_text: bool = True,
         source: str = "affect data",
     ) -> None:
-        _check_choice(labels, "labels", (*MOSEI_LABELS, "humor"))
-        _check_bool(z_norm, "z_norm")
-        _check_bool(drop_empty_text, "drop_empty_text")
+        check_choice(labels, "labels", (*MOSEI_LABELS, "humor"))
+        check_bool(z_norm, "z_norm")
+        check_bool(drop_empty_text, "drop_empty_text")
         for key in (*AFFECT_MODALITIES, "labels"):
             if key not in data:
                 raise ValueError(f"{source}: missing key {key!r}; keys: {sorted(map(str, data))}")
@@ -1248,7 +1225,7 @@ def _affect_splits(
     test_split: str,
     hidden: Mapping[str, int],
 ) -> DatasetSplits:
-    _check_choice(test_split, "test_split", ("test", "valid"))
+    check_choice(test_split, "test_split", ("test", "valid"))
     data = load_affect_pickle(path, name)
     made = {
         split: MultiBenchAffect(
@@ -1297,7 +1274,7 @@ def _load_cmu_mosei(
     """The ``"cmu-mosei"`` loader: ``labels`` ``"binary"`` (MultiBench) or ``"7class"``."""
     name = "cmu-mosei"
     base = require_root(root, name, CMU_MOSEI_LAYOUT)
-    _check_choice(labels, "labels", MOSEI_LABELS)
+    check_choice(labels, "labels", MOSEI_LABELS)
     path = _affect_file(base, ("mosei_senti_data.pkl", "mosei_raw.pkl"), name)
     return _affect_splits(
         name,

@@ -60,6 +60,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from moo._validation import check_int, check_real
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
 from moo_multimodal.data._registry import register_dataset
 
@@ -118,21 +119,9 @@ class ModalitySpec:
             raise ValueError(
                 f"ModalitySpec.cue of {self.name!r} must be one of {CUES}, got {self.cue!r}"
             )
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 1:
-            raise ValueError(
-                f"ModalitySpec.dim of {self.name!r} must be a positive integer, got {self.dim!r}"
-            )
+        check_int(self.dim, f"ModalitySpec.dim of {self.name!r}", low=1)
         for field in ("signal", "noise"):
-            value = getattr(self, field)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value >= 0)
-            ):
-                raise ValueError(
-                    f"ModalitySpec.{field} of {self.name!r} must be a finite number >= 0, "
-                    f"got {value!r}"
-                )
+            check_real(getattr(self, field), f"ModalitySpec.{field} of {self.name!r}", low=0.0)
 
     def min_dim(self, num_classes: int) -> int:
         """The smallest ``dim`` this cue needs for ``num_classes`` classes."""
@@ -156,12 +145,6 @@ THREE_MODALITIES: tuple[ModalitySpec, ...] = (
 
 def _bits(num_classes: int) -> int:
     return max(1, math.ceil(math.log2(num_classes)))
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _generators(seed: int) -> tuple[torch.Generator, torch.Generator, torch.Generator]:
@@ -260,16 +243,11 @@ def make_synthetic(
     duplicates = sorted({m for m in names if names.count(m) > 1})
     if duplicates:
         raise ValueError(f"modalities must have distinct names, got duplicates {duplicates}")
-    num_classes = _check_int(num_classes, "num_classes", 2)
-    n_train = _check_int(n_train, "n_train", 1)
-    n_test = _check_int(n_test, "n_test", 1)
-    seed = _check_int(seed, "seed", 0)
-    if (
-        isinstance(spurious, bool)
-        or not isinstance(spurious, (int, float))
-        or not (math.isfinite(spurious) and spurious >= 0)
-    ):
-        raise ValueError(f"spurious must be a finite number >= 0, got {spurious!r}")
+    num_classes = check_int(num_classes, "num_classes", low=2)
+    n_train = check_int(n_train, "n_train", low=1)
+    n_test = check_int(n_test, "n_test", low=1)
+    seed = check_int(seed, "seed", low=0)
+    spurious = check_real(spurious, "spurious", low=0.0)
     for spec in specs:
         need = spec.min_dim(num_classes)
         if spec.dim < need:

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from moo._validation import check_choice, check_int, check_real
+from moo._validation import check_bool, check_choice, check_int, check_real
 from moo_multimodal.methods._base import (
     Method,
     StepReport,
@@ -156,8 +156,8 @@ class OGMGE(Method):
                 f"modulation_ends must be >= modulation_starts ({self.modulation_starts}), "
                 f"got {self.modulation_ends}"
             )
-        self.ge = _check_bool(ge, "ge")
-        self.only_conv = _check_bool(only_conv, "only_conv")
+        self.ge = check_bool(ge, "ge")
+        self.only_conv = check_bool(only_conv, "only_conv")
         self.scores: ScoreSource = check_choice(  # type: ignore[assignment]
             scores, "scores", SCORE_SOURCES
         )
@@ -311,7 +311,3 @@ def _check_seed(value: Any, name: str) -> int:
     return seed
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return value

@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from moo._validation import check_int
+
 __all__ = [
     "ENCODERS",
     "CNNEncoder",
@@ -48,19 +50,13 @@ ENCODERS: tuple[str, ...] = ("mlp", "cnn", "resnet18", "gru", "transformer")
 
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _positive_ints(value: Any, name: str) -> tuple[int, ...]:
     """A non-empty tuple of positive ints (a single int is a one-element tuple)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,)
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) == 0:
         raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
-    return tuple(_positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return tuple(check_int(v, f"{name}[{i}]", low=1) for i, v in enumerate(value))
 
 
 def _shape(input_shape: Any, kind: str, ndims: tuple[int, ...]) -> tuple[int, ...]:
@@ -69,7 +65,7 @@ def _shape(input_shape: Any, kind: str, ndims: tuple[int, ...]) -> tuple[int, ..
         input_shape = tuple(input_shape)
     if not isinstance(input_shape, Sequence) or isinstance(input_shape, str):
         raise ValueError(f"encoder {kind!r}: input_shape must be a sequence of ints")
-    shape = tuple(_positive_int(s, f"encoder {kind!r}: input_shape entry") for s in input_shape)
+    shape = tuple(check_int(s, f"encoder {kind!r}: input_shape entry", low=1) for s in input_shape)
     if len(shape) not in ndims:
         allowed = " or ".join(str(n) for n in ndims)
         raise ValueError(
@@ -258,7 +254,7 @@ class GRUEncoder(nn.Module):
     def __init__(self, input_shape: Sequence[int], hidden: int = 64) -> None:
         super().__init__()
         self.input_shape = _shape(input_shape, "gru", (2,))
-        self.hidden = _positive_int(hidden, "gru option hidden")
+        self.hidden = check_int(hidden, "gru option hidden", low=1)
         self.gru = nn.GRU(self.input_shape[1], self.hidden, batch_first=True)
         self.out_features: int = self.hidden
 
@@ -291,10 +287,10 @@ class TransformerEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.input_shape = _shape(input_shape, "transformer", (2,))
-        d_model = _positive_int(d_model, "transformer option d_model")
-        layers = _positive_int(layers, "transformer option layers")
-        nhead = _positive_int(nhead, "transformer option nhead")
-        self.max_len = _positive_int(max_len, "transformer option max_len")
+        d_model = check_int(d_model, "transformer option d_model", low=1)
+        layers = check_int(layers, "transformer option layers", low=1)
+        nhead = check_int(nhead, "transformer option nhead", low=1)
+        self.max_len = check_int(max_len, "transformer option max_len", low=1)
         if d_model % nhead:
             raise ValueError(
                 f"transformer d_model ({d_model}) must be divisible by nhead ({nhead})"

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from moo._validation import check_int
+
 __all__ = [
     "FUSIONS",
     "ConcatFusion",
@@ -47,18 +49,14 @@ def _check_dims(dims: Mapping[str, int]) -> dict[str, int]:
     for m, d in dims.items():
         if not isinstance(m, str) or not m:
             raise ValueError(f"modality names must be non-empty strings, got {m!r}")
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise ValueError(f"feature size of modality {m!r} must be a positive int, got {d!r}")
-        out[m] = d
+        out[m] = check_int(d, f"feature size of modality {m!r}", low=1)
     return out
 
 
 def _check_out_dim(out_dim: Any, default: int, kind: str) -> int:
     if out_dim is None:
         return default
-    if isinstance(out_dim, bool) or not isinstance(out_dim, int) or out_dim < 1:
-        raise ValueError(f"fusion {kind!r}: out_dim must be a positive int, got {out_dim!r}")
-    return out_dim
+    return check_int(out_dim, f"fusion {kind!r}: out_dim", low=1)
 
 
 class FusionModule(nn.Module):
