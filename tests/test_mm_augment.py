@@ -90,3 +90,13 @@ def test_runs_saved_before_the_option_existed_still_resume(tmp_path) -> None:
     torch.save(state, path)
     longer = TrainConfig(**{**cfg.to_dict(), "epochs": 2})
     assert len(train(longer, output_dir=tmp_path).history) == 2
+
+
+def test_dropout_draws_have_a_stream_of_their_own() -> None:
+    from moo_multimodal.training import _stream_seed
+
+    seeds = {_stream_seed(s, e, p) for s in (0, 1) for e in (0, 1) for p in ("a", "b")}
+    assert len(seeds) == 8 and all(0 <= x < 2**63 for x in seeds)
+    assert _stream_seed(3, 2, "modality_dropout") == _stream_seed(3, 2, "modality_dropout")
+    # not the batch order's seed (seed · 1_000_003 + epoch): the two streams are unrelated
+    assert _stream_seed(0, 5, "modality_dropout") != 5

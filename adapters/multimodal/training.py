@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from moo._io import atomic_write_bytes
@@ -324,6 +325,13 @@ def _save_checkpoint(
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _stream_seed(seed: int, epoch: int, purpose: str) -> int:
+    """A 63-bit seed for one epoch's random stream of one ``purpose``, independent of the
+    others (NumPy's SeedSequence over the seed, the epoch and the purpose's bytes)."""
+    entropy = [seed, epoch, *purpose.encode()]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
 def _to(inputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {m: x.to(device, non_blocking=True) for m, x in inputs.items()}
 
@@ -387,7 +395,8 @@ def fit(
         n_steps = 0
         # CUDA: step times from events read once per epoch (no synchronization per step)
         events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
-        drops = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        # the dropout draws: a stream of their own (the batch order uses seed·1_000_003 + epoch)
+        drops = torch.Generator().manual_seed(_stream_seed(config.seed, epoch, "modality_dropout"))
         for inputs, labels in iterate_batches(
             train_data, config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + epoch
         ):
