@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from moo_multimodal.cli import main
 
 SMALL = ["--data", "n_train=256", "--data", "n_test=128", "--quiet"]
@@ -79,3 +81,23 @@ def test_bad_input_exit_code_2(tmp_path, capsys) -> None:
     assert main(["train", "--epochs", "0", *SMALL]) == 2
     assert main(["train", "--threads", "0", *SMALL]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_robustness_plot_shows_only_the_perturbations_measured(tmp_path) -> None:
+    """An integer-input modality (token ids) has no noise/absent metrics: the plot skips them."""
+    pytest.importorskip("matplotlib")
+    from moo_multimodal.compare import _plots
+
+    final = {
+        "epoch": 1,
+        "fusion_acc": 0.9,
+        "acc/img": 0.8,
+        "acc/txt": 0.7,
+        "drop/img": 0.5,
+        "drop/txt": 0.6,
+        "absent/img": 0.55,
+        "noise/img": 0.4,
+    }
+    histories = {"joint": [[final]], "mimo": [[final]]}
+    files = _plots(histories, ["img", "txt"], tmp_path)
+    assert files["robustness"].read_bytes()[:4] == b"\x89PNG"

@@ -10,7 +10,8 @@ epoch inside a run), then writes
   uni-modal heads), one panel per modality, one line per method (mean over seeds), plus
   fusion accuracy;
 - ``weights.png``: each method's weights over epochs (methods that choose weights);
-- ``robustness.png``: fusion accuracy with each sensor dropped or noised, per method.
+- ``robustness.png``: fusion accuracy with each sensor dropped (zeros), absent (its mean
+  input) or noised, per method.
 """
 
 from __future__ import annotations
@@ -230,7 +231,10 @@ def _plots(
         files["weights"] = save_figure(fig, out / "weights.png")
 
     methods = list(histories)
-    bars = [f"drop/{m}" for m in modalities] + [f"noise/{m}" for m in modalities]
+    # the perturbations the metrics report (noise and absent exist for float inputs only)
+    final = histories[methods[0]][0][-1]
+    bars = [f"{k}/{m}" for k in ("drop", "absent", "noise") for m in modalities]
+    bars = [key for key in bars if key in final]
     fig = Figure(figsize=(max(6.0, 1.2 * len(methods) * len(bars) / 3), 3.6), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(bars)
@@ -239,7 +243,7 @@ def _plots(
         ax.bar([i + j * width for i in range(len(methods))], vals, width, label=key)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods, rotation=20)
     ax.set_ylabel("fusion accuracy")
-    ax.set_title("robustness: one sensor dropped or noised at test time")
+    ax.set_title("robustness: one sensor dropped, absent or noised at test time")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     files["robustness"] = save_figure(fig, out / "robustness.png")
