@@ -1,7 +1,9 @@
-"""Tests of the av-digits dataset (moo_multimodal.data.av_digits) and its log-mel front end.
+"""Tests of the av-digits dataset (moo_multimodal.data.av_digits), its eSpeak NG engine
+(moo_multimodal.data._espeak) and its log-mel front end.
 
-The build tests need the ``espeak-ng`` executable (CI installs it); without it they fail with
-`EspeakNotFoundError`, whose message says how to install it, rather than being skipped.
+The build tests need the ``espeakng-loader`` wheel (the ``multimodal`` and ``dev`` extras
+install it; no system program is used); without it they fail with `EspeakNotFoundError`, whose
+message says how to install it, rather than being skipped.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,12 @@ pytest.importorskip("sklearn")
 
 from scipy.signal import get_window  # noqa: E402
 
+from moo_multimodal.data import (  # noqa: E402
+    _espeak,
+    available_datasets,
+    load_dataset,
+)
 from moo_multimodal.data import av_digits as avd  # noqa: E402
-from moo_multimodal.data import available_datasets, load_dataset  # noqa: E402
 from moo_multimodal.data.audio import (  # noqa: E402
     hz_to_mel,
     log_mel_spectrogram,
@@ -63,13 +71,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def no_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
-    """espeak-ng is neither on PATH nor callable."""
+    """The eSpeak NG engine is not installed, and no worker may start."""
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"espeak-ng must not run: {args}")
+        raise AssertionError(f"no eSpeak NG worker may run: {args}")
 
-    monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(avd.subprocess, "run", refuse)
+    monkeypatch.setattr(_espeak, "engine_available", lambda: False)
+    monkeypatch.setattr(_espeak.subprocess, "run", refuse)
 
 
 def _copy(built: Path, tmp_path: Path) -> Path:
@@ -134,7 +142,7 @@ def test_manifest_checksums_match_files(built: Path) -> None:
     manifest = _manifest(built)
     assert manifest["options"]["snr_db"] == -5.0
     assert manifest["options"]["train_voices"] == list(SMALL["train_voices"])
-    assert "espeak" in manifest["espeak_ng"].lower()
+    assert manifest["espeak_ng"] == "eSpeak NG 1.52.0 (espeakng-loader 0.2.4)"
     assert set(manifest["files"]) == set(avd.FILES)
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((built / name).read_bytes()).hexdigest() == entry["sha256"]
@@ -163,12 +171,46 @@ def test_rebuild_is_deterministic(built: Path, tmp_path: Path, monkeypatch: Any)
 
 
 def test_espeak_output_is_deterministic() -> None:
-    exe = shutil.which("espeak-ng")
-    assert exe is not None, "espeak-ng must be installed (apt-get install espeak-ng)"
-    job = ("seven", "en-gb-x-rp+f4", 130, 35)
-    waves, rate = avd._synthesize(exe, [job, job, job], workers=3)
-    assert rate == 22050
-    assert np.array_equal(waves[0], waves[1]) and np.array_equal(waves[0], waves[2])
+    """Fresh worker processes, one per voice: the same request gives the same samples, whatever
+    the number of workers, and a voice's probe does not depend on what it speaks after it
+    (eSpeak NG keeps state between utterances within a process, so order is fixed)."""
+    jobs = [("seven", 130, 35), ("two", 200, 65)]
+    voices = ("en-gb-x-rp+f4", "en+f2", "en-us+m1")  # f2 is breathy: it draws random noise
+    first = _espeak.synthesize(jobs, voices, workers=1)
+    again = _espeak.synthesize(jobs, voices, workers=3)
+    other = _espeak.synthesize(jobs[::-1], voices[:1], workers=1)
+    assert first.sample_rate == again.sample_rate == 22050
+    assert first.engine == again.engine == "eSpeak NG 1.52.0 (espeakng-loader 0.2.4)"
+    for voice in voices:
+        assert len(first.waves[voice]) == len(jobs)
+        for a, b in zip(first.waves[voice], again.waves[voice], strict=True):
+            assert a.dtype == np.int16 and a.size > 1000 and np.array_equal(a, b)
+        assert np.array_equal(first.probes[voice], again.probes[voice])
+    assert np.array_equal(first.probes[voices[0]], other.probes[voices[0]])
+
+
+def test_a_broken_espeak_program_on_path_is_not_used(tmp_path: Path) -> None:
+    """The engine is the wheel's library: an ``espeak-ng`` program first on PATH, here one that
+    fails, plays no part."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("espeak-ng", "espeak-ng.exe", "espeak"):
+        fake = bin_dir / name
+        fake.write_text("#!/bin/sh\necho broken >&2\nexit 7\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", path)
+        root = avd.build_av_digits(tmp_path / "cache", **SMALL)
+    assert _manifest(root)["espeak_ng"].startswith("eSpeak NG 1.52")
+
+
+def test_unreadable_worker_output_is_an_error() -> None:
+    header = b'{"sample_rate": 22050, "version": "1.52.0"}\n'
+    with pytest.raises(RuntimeError, match="unreadable output"):
+        _espeak._decode(header + b"\x05\x00\x00\x00\x01\x00", 1, "en")  # 5 samples, 1 given
+    with pytest.raises(RuntimeError, match="trailing bytes"):
+        _espeak._decode(header + b"\x00\x00\x00\x00!", 1, "en")
 
 
 # ---------------------------------------------------------------- the cache
@@ -215,7 +257,7 @@ def test_damaged_cache_without_espeak_raises(built: Path, tmp_path: Path, no_esp
     root = _copy(built, tmp_path)
     (root / "split.npy").write_bytes(b"garbage")
     with pytest.warns(RuntimeWarning, match="split.npy"):
-        with pytest.raises(avd.EspeakNotFoundError, match="apt-get install espeak-ng"):
+        with pytest.raises(avd.EspeakNotFoundError, match=r"espeakng-loader==0\.2\.4"):
             avd.load_av_digits(root, **SMALL)
 
 
@@ -238,8 +280,8 @@ def test_missing_espeak_error_says_how_to_install(tmp_path: Path, no_espeak: Non
     with pytest.raises(avd.EspeakNotFoundError) as info:
         avd.load_av_digits(tmp_path / "new", **SMALL)
     message = str(info.value)
-    assert "apt-get install espeak-ng" in message
-    assert "brew install espeak-ng" in message
+    assert "pip install 'espeakng-loader==0.2.4'" in message
+    assert "moo-toolkit[multimodal]" in message
     assert not (tmp_path / "new" / avd.MANIFEST).exists()
 
 

@@ -69,13 +69,8 @@ import json
 import math
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import warnings
-import wave
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +79,9 @@ import numpy as np
 import torch
 
 from moo._io import atomic_write_bytes
+from moo_multimodal.data import _espeak
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
+from moo_multimodal.data._espeak import EspeakNotFoundError
 from moo_multimodal.data._registry import register_dataset
 from moo_multimodal.data.audio import HOP_LENGTH, N_FFT, log_mel_spectrogram
 
@@ -103,7 +100,7 @@ __all__ = [
 ]
 
 NAME = "av-digits"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped whenever the build changes what the same options produce (old caches rebuild)."""
 
 WORDS: tuple[str, ...] = (
@@ -144,19 +141,10 @@ global average pool then sees 5x5 patches and discards the layout of the spectro
 0.30 with ``(16, 32)``, 0.78 with ``(16, 32, 64)``, 0.93 with ``(32, 64, 128)``; image 0.45,
 0.57, 0.61)."""
 
-_INSTALL_HINT = (
-    "install it (Debian/Ubuntu: `sudo apt-get install espeak-ng`; macOS: "
-    "`brew install espeak-ng`; other systems: https://github.com/espeak-ng/espeak-ng) or "
-    "pass root= a folder that already holds a built av-digits cache"
-)
 _VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+\-]*")
 _TRIM = 0.01  # silence threshold, relative to the utterance's peak
 _RMS = 0.1  # utterance level after scaling
 _CHUNK = 256  # samples per log-mel batch
-
-
-class EspeakNotFoundError(RuntimeError):
-    """The ``espeak-ng`` executable, needed to build the av-digits cache, is not on PATH."""
 
 
 def default_root() -> Path:
@@ -423,140 +411,46 @@ def _write_cache(
 # ----------------------------------------------------------------------------------------------
 
 
-def _espeak_executable() -> str:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise EspeakNotFoundError(
-            "building the av-digits cache needs the espeak-ng speech synthesizer, which is not "
-            f"on PATH: {_INSTALL_HINT}"
-        )
-    return exe
+def _check_voices(voices: Sequence[str], probes: dict[str, np.ndarray]) -> None:
+    """Fail unless every voice sounds different from its base voice and from every other one.
 
-
-def _espeak_version(exe: str) -> str:
-    done = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return done.stdout.strip() or done.stderr.strip()
-
-
-def _read_wav(data: bytes, what: str) -> tuple[np.ndarray, int]:
-    """The int16 samples and the rate of a WAV file's bytes (espeak-ng's ``--stdout`` header
-    gives a placeholder length, so everything after the header is read)."""
-    try:
-        with wave.open(io.BytesIO(data), "rb") as fh:
-            channels, width, rate = fh.getnchannels(), fh.getsampwidth(), fh.getframerate()
-            frames = fh.readframes(fh.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise RuntimeError(f"espeak-ng wrote an unreadable WAV for {what}: {exc}") from exc
-    if channels != 1 or width != 2:
-        raise RuntimeError(
-            f"espeak-ng wrote {what} with {channels} channel(s) of {8 * width} bits, expected "
-            "mono 16-bit"
-        )
-    samples = np.frombuffer(frames[: len(frames) // 2 * 2], dtype="<i2").copy()
-    if samples.size == 0 or not np.any(samples):
-        raise RuntimeError(f"espeak-ng wrote silence for {what}")
-    return samples, rate
-
-
-def _installed_voices(exe: str) -> tuple[set[str], set[str]]:
-    """The (lower-case) names ``espeak-ng --voices`` and ``--voices=variant`` list: languages,
-    other languages, voice names and voice files (with and without their folder)."""
-    found: tuple[set[str], set[str]] = (set(), set())
-    for arg, names in zip(("--voices", "--voices=variant"), found, strict=True):
-        done = subprocess.run([exe, arg], capture_output=True, text=True, check=False)
-        for line in done.stdout.splitlines()[1:]:
-            tokens = line.split()
-            if len(tokens) < 5:
-                continue
-            names.update(t.lower() for t in (tokens[3], tokens[4], tokens[4].rsplit("/", 1)[-1]))
-            if arg == "--voices":
-                names.add(tokens[1].lower())
-                names.update(m.lower() for m in re.findall(r"\(([^\s()]+) \d+\)", line))
-    return found
-
-
-def _check_voices(exe: str, voices: Sequence[str], workers: int) -> None:
-    """Fail unless espeak-ng has every voice and variant, each sounding different.
-
-    espeak-ng matches ``-v`` loosely and falls back silently: ``no-such-voice`` speaks
-    Norwegian, ``--stdout`` and ``-q`` give the default voice for an unknown name (only
-    ``-w FILE`` exits with an error), an unknown ``+variant`` is ignored, and some accents
-    ignore variants (``en-gb+f2`` sounds exactly like ``en-gb``; ``en+f2`` works). So every
-    voice must be listed by ``espeak-ng --voices`` (its variant by ``--voices=variant``), is
-    probed once with ``-w`` and must sound different from its base voice and from every
-    other voice asked for (otherwise held-out test voices might be training voices).
+    eSpeak NG selects voices loosely: some accents ignore variants (``en-gb+f2`` sounds
+    exactly like ``en-gb``; ``en+f2`` works) and two names can select one voice (``en`` and
+    ``en-gb``), which would let held-out test voices be training voices. Every voice's probe
+    (`_espeak.PROBE`, spoken first by a fresh process) is compared sample for sample with its
+    base voice's and with every other voice's.
     """
-    hint = "`espeak-ng --voices=en` lists the voices, `espeak-ng --voices=variant` the variants"
-    names, variants = _installed_voices(exe)
-    for voice in voices:
-        base, _, variant = voice.partition("+")
-        if names and base.lower() not in names:
-            raise RuntimeError(f"espeak-ng has no voice {base!r} (asked for {voice!r}); {hint}")
-        if variant and variants and variant.lower() not in variants:
-            raise RuntimeError(
-                f"espeak-ng has no variant {variant!r} (asked for {voice!r}); {hint}"
-            )
-    bases = sorted({v.partition("+")[0] for v in voices if "+" in v} - set(voices))
-    probes = [*voices, *bases]
-    with tempfile.TemporaryDirectory(prefix="av-digits-") as tmp:
-
-        def probe(i: int) -> bytes:
-            out = Path(tmp) / f"{i}.wav"
-            cmd = [exe, "-v", probes[i], "-w", str(out), WORDS[0]]
-            done = subprocess.run(cmd, capture_output=True, check=False)
-            if done.returncode != 0 or not out.exists():
-                message = done.stderr.decode(errors="replace").strip()
-                raise RuntimeError(
-                    f"espeak-ng cannot speak with voice {probes[i]!r} (exit status "
-                    f"{done.returncode}: {message}); {hint}"
-                )
-            return out.read_bytes()
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            sound = dict(zip(probes, pool.map(probe, range(len(probes))), strict=True))
     for voice in voices:
         base, plus, variant = voice.partition("+")
-        if plus and sound[voice] == sound[base]:
+        if plus and np.array_equal(probes[voice], probes[base]):
             raise RuntimeError(
-                f"espeak-ng voice {voice!r} sounds exactly like {base!r}: espeak-ng ignores "
-                f"the variant {variant!r} there; {hint}"
+                f"eSpeak NG voice {voice!r} sounds exactly like {base!r}: eSpeak NG ignores "
+                f"the variant {variant!r} there; {_espeak.VOICE_HINT}"
             )
     seen: dict[bytes, str] = {}
     for voice in voices:
-        if sound[voice] in seen:
+        key = probes[voice].tobytes()
+        if key in seen:
             raise RuntimeError(
-                f"espeak-ng voices {seen[sound[voice]]!r} and {voice!r} sound exactly alike "
-                f"(both name one voice); {hint}"
+                f"eSpeak NG voices {seen[key]!r} and {voice!r} sound exactly alike (both name "
+                f"one voice); {_espeak.VOICE_HINT}"
             )
-        seen[sound[voice]] = voice
+        seen[key] = voice
 
 
 def _synthesize(
-    exe: str, jobs: Sequence[tuple[str, str, int, int]], workers: int
-) -> tuple[list[np.ndarray], int]:
-    """Run ``espeak-ng -v VOICE -s SPEED -p PITCH --stdout WORD`` per job in a thread pool;
-    return the int16 waveforms and their sample rate. (``--stdout`` takes half the time of
-    ``-w FILE``, whose writer thread waits on a timer; the samples are identical.)"""
-
-    def one(job: tuple[str, str, int, int]) -> tuple[np.ndarray, int]:
-        word, voice, speed, pitch = job
-        what = f"{word!r} (voice {voice!r}, speed {speed}, pitch {pitch})"
-        cmd = [exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word]
-        done = subprocess.run(cmd, capture_output=True, check=False)
-        if done.returncode != 0:
-            message = done.stderr.decode(errors="replace").strip()
-            raise RuntimeError(
-                f"espeak-ng failed on {what} with exit status {done.returncode}: {message} "
-                "(`espeak-ng --voices=en` lists the installed voices)"
-            )
-        return _read_wav(done.stdout, what)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(one, jobs))
-    rates = sorted({rate for _, rate in results})
-    if len(rates) != 1:
-        raise RuntimeError(f"espeak-ng wrote different sample rates {rates}; expected one")
-    return [w for w, _ in results], rates[0]
+    jobs: Sequence[tuple[str, str, int, int]], voices: Sequence[str], workers: int
+) -> tuple[list[np.ndarray], int, str]:
+    """The int16 waveform of every ``(word, voice, speed, pitch)`` job (in order), the sample
+    rate and the engine's version, after `_check_voices`. ``jobs`` must hold the same
+    ``(word, speed, pitch)`` list for every voice."""
+    per_voice = [(w, s, p) for w, v, s, p in jobs if v == voices[0]]
+    bases = sorted({v.partition("+")[0] for v in voices if "+" in v} - set(voices))
+    spoken = _espeak.synthesize(per_voice, voices, probe_voices=bases, workers=workers)
+    _check_voices(voices, spoken.probes)
+    index = {u: i for i, u in enumerate(per_voice)}
+    waves = [spoken.waves[v][index[(w, s, p)]] for w, v, s, p in jobs]
+    return waves, spoken.sample_rate, spoken.engine
 
 
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -658,10 +552,8 @@ def _spectrograms(
 
 def _build(path: Path, opts: _Options) -> dict[str, Any]:
     """Synthesize, pair and write the cache; return it as `_read_cache` does."""
-    exe = _espeak_executable()
-    # espeak-ng runs are short and partly wait on process start-up: 2 per core pays off
+    # one worker process per voice (see _espeak); they mostly wait on process start-up
     workers = min(8, 2 * (os.cpu_count() or 1))
-    _check_voices(exe, opts.voices, workers)
     jobs = [
         (word, voice, speed, pitch)
         for voice in opts.voices
@@ -669,7 +561,7 @@ def _build(path: Path, opts: _Options) -> dict[str, Any]:
         for speed in opts.speeds
         for pitch in opts.pitches
     ]
-    waves, sample_rate = _synthesize(exe, jobs, workers)
+    waves, sample_rate, engine = _synthesize(jobs, opts.voices, workers)
     prepared = [_prepare(w) for w in waves]
 
     raw, labels = _load_digits()
@@ -702,7 +594,7 @@ def _build(path: Path, opts: _Options) -> dict[str, Any]:
     }
     info = {
         "format_version": FORMAT_VERSION,
-        "espeak_ng": _espeak_version(exe),
+        "espeak_ng": engine,
         "sample_rate": sample_rate,
         "pca_components": components,
         "voices": list(opts.voices),
