@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from moo._validation import FloatArray, check_int, check_real
 from moo.problems import Problem
 from moo.solvers import ParetoStationaryError, UpdateRule, get_rule, min_norm_weights
-from moo.steps import Armijo, ConstantStep, StepSize
+from moo.steps import ROUNDING_ULPS, Armijo, ConstantStep, StepSize
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,23 @@ class Result:
         x: final point (d,).
         F: objective values at ``x`` (K,).
         stationarity: Pareto-stationarity measure at ``x`` (see `History`).
-        converged: ``True`` when the rule's direction norm fell to ``tol``, or the rule
-            reported the point Pareto-stationary (`ParetoStationaryError`).
-        reason: why the run stopped: ``"converged"`` (``||d|| <= tol``), ``"stationary"``
-            (the rule raised `ParetoStationaryError`), ``"max steps"``,
-            ``"line search failed"`` or ``"callback"``.
+        converged: ``True`` when ``reason`` is one of `CONVERGED_REASONS`: the run ended on
+            a certificate, not on a budget or a failure.
+        reason: why the run stopped:
+
+            - ``"converged"``: the rule's direction is small, ``||d|| <= tol``;
+            - ``"stationary"``: the point is Pareto-stationary: the rule raised
+              `ParetoStationaryError`, or the line search found no step at a point whose
+              Pareto stationarity ``min_{w ∈ Δ} ||J_Fᵀ w||`` is ``<= tol``;
+            - ``"rounding floor"``: the line search found no step because the decrease its
+              largest trial predicts is within the rounding of the values
+              (`StepOutcome.at_rounding_floor`: ``||d||`` is at the floor float64 values
+              allow, about ``sqrt(eps · |f|)``, which a ``tol`` below it cannot reach), or
+              because ``d`` itself is within the rounding error of ``Jᵀw``;
+            - ``"max steps"``: the step budget ran out;
+            - ``"line search failed"``: no step passed the line search far from a
+              stationary point (a direction that is not a descent direction, for example);
+            - ``"callback"``: the callback asked to stop.
         n_steps: steps taken.
         method: the rule, as ``repr``.
         history: the per-iteration record.
@@ -87,6 +99,9 @@ class Result:
 
 
 Callback = Callable[[int, FloatArray, FloatArray], bool | None]
+
+CONVERGED_REASONS = ("converged", "stationary", "rounding floor")
+"""The stop reasons of a converged run (`Result.converged`)."""
 
 
 def minimize(
@@ -158,7 +173,13 @@ def minimize(
             break
         outcome = stepper.step(problem, x, F, direction, jac, rule, result)
         if not outcome.accepted:
-            reason = "line search failed"
+            # judged by the certificate, not by the line search alone
+            if stats[-1] <= tolerance:
+                reason = "stationary"
+            elif outcome.at_rounding_floor or dnorm <= _direction_floor(jac, result.weights):
+                reason = "rounding floor"
+            else:
+                reason = "line search failed"
             break
         x, F = outcome.x, outcome.F
         xs.append(x)
@@ -188,7 +209,7 @@ def minimize(
         x=x,
         F=F,
         stationarity=float(stats[-1]),
-        converged=reason in ("converged", "stationary"),
+        converged=reason in CONVERGED_REASONS,
         reason=reason,
         n_steps=len(xs) - 1,
         method=repr(rule),
@@ -196,6 +217,14 @@ def minimize(
         n_value_evaluations=problem.n_value_evaluations - values0,
         n_jacobian_evaluations=problem.n_jacobian_evaluations - jacobians0,
     )
+
+
+def _direction_floor(jac: FloatArray, weights: FloatArray) -> float:
+    """The rounding error of ``d = Jᵀw`` in float64: `ROUNDING_ULPS` units of
+    ``eps · Σ_i |w_i| ||g_i||``. A direction this short is rounding noise (its slopes
+    ``g_iᵀd`` may even come out negative), so no line search can use it."""
+    scale = float(np.abs(weights) @ np.linalg.norm(jac, axis=1)) if weights.size else 0.0
+    return ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
 
 
 def _step_size(step_size: StepSize | float | None) -> StepSize:

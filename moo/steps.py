@@ -20,15 +20,30 @@ from moo.solvers import RuleResult, UpdateRule
 Condition = Literal["auto", "all", "merit", "weighted"]
 
 
+ROUNDING_ULPS = 16.0
+"""How many units in the last place of the compared values a step's predicted decrease must
+exceed to be measurable (see `StepOutcome.at_rounding_floor`): evaluating an objective rounds,
+typically by a few ulps of its value."""
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     """The outcome of a step: next point, its objective values, the step size ``t`` and whether
-    a step was accepted (when not, ``x`` and ``F`` are the current ones and ``t = 0``)."""
+    a step was accepted (when not, ``x`` and ``F`` are the current ones and ``t = 0``).
+
+    ``at_rounding_floor`` (rejected steps only): the decrease that the largest step the line
+    search may try predicts to first order, ``t₀ · s`` with ``s`` the slope of the tested
+    quantity along ``-d``, is positive but at most `ROUNDING_ULPS` units in the last place of
+    the values it is compared with. No step can then show a decrease that rounding does not
+    swamp: the run has reached the floor that float64 values put on the direction (about
+    ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
+    """
 
     x: FloatArray
     F: FloatArray
     step_size: float
     accepted: bool
+    at_rounding_floor: bool = False
 
 
 class StepSize(ABC):
@@ -100,8 +115,10 @@ class Armijo(StepSize):
 
     The first trial of each step is ``min(initial, growth · t_previous)`` so a run does not
     re-discover a small step size every iteration. When no trial passes after
-    ``max_backtracks`` halvings the step is rejected and the minimize loop stops with reason
-    ``"line search failed"``.
+    ``max_backtracks`` halvings the step is rejected; the outcome says whether the predicted
+    decrease was below the rounding of the values (`StepOutcome.at_rounding_floor`), and the
+    minimize loop stops with reason ``"stationary"``, ``"rounding floor"`` or
+    ``"line search failed"`` (see `moo.minimize`).
 
     Args:
         initial: largest trial step ``t₀ > 0`` (default 1).
@@ -171,7 +188,19 @@ class Armijo(StepSize):
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)
             t *= self.shrink
-        return StepOutcome(x, F, 0.0, False)
+        # the slope of the tested quantity along -d and the size of the values it is compared to
+        if test == "all":
+            slope, scale = float(np.min(jacobian @ direction)), float(np.max(np.abs(F)))
+        elif merit_now is not None:
+            slope, scale = float(direction @ direction), abs(merit_now)
+        else:
+            w = result.weights
+            slope = float((jacobian.T @ w) @ direction)
+            scale = float(np.abs(w) @ np.abs(F))
+        floor = (
+            0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
+        )
+        return StepOutcome(x, F, 0.0, False, at_rounding_floor=floor)
 
     def _test(self, rule: UpdateRule, F: FloatArray) -> str:
         if self.condition != "auto":

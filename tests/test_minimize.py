@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+import moo
 from moo import (
     Armijo,
     ConstantStep,
@@ -101,6 +104,60 @@ def test_line_search_failure_is_reported() -> None:
     )
     result = minimize(problem, x0=[3.0, 3.0], step_size=Armijo(max_backtracks=5))
     assert result.reason == "line search failed" and result.n_steps == 0
+
+
+def _two_wells(sign: float = 1.0) -> Problem:
+    """``f = (|x − 1|² + 1, |x + 1|² + 1)`` in 2-d; ``sign = -1`` gives a wrong Jacobian."""
+    return Problem(
+        lambda x: np.array([((x - 1) ** 2).sum() + 1.0, ((x + 1) ** 2).sum() + 1.0]),
+        2,
+        2,
+        jacobian=lambda x: sign * np.stack([2 * (x - 1), 2 * (x + 1)]),
+    )
+
+
+def test_line_search_failure_at_a_pareto_stationary_point_is_stationary() -> None:
+    # x0 on the Pareto set (the segment between the wells): the wrong Jacobian makes the
+    # linear rule's step fail, but the point is certified Pareto-stationary
+    result = minimize(_two_wells(-1.0), "linear", x0=[0.5, 0.5], step_size=Armijo(max_backtracks=5))
+    assert result.reason == "stationary" and result.converged and result.n_steps == 0
+    assert result.stationarity <= 1e-6
+    # off the set the same failure stays a failure
+    far = minimize(_two_wells(-1.0), "linear", x0=[3.0, 3.0], step_size=Armijo(max_backtracks=5))
+    assert far.reason == "line search failed" and not far.converged
+
+
+def test_tol_below_the_rounding_floor_ends_at_the_floor() -> None:
+    """``tol = 0`` cannot be reached: MGDA's direction shrinks to rounding noise, where no
+    step passes the line search; the run has converged all the same."""
+    result = minimize(_two_wells(), "mgda", x0=[2.3, -2.0], tol=0.0, steps=5000)
+    assert result.reason == "rounding floor" and result.converged
+    assert result.stationarity <= 1e-7
+
+
+@pytest.mark.parametrize(("slope", "floor"), [(1e-17, True), (1e-12, False)])
+def test_armijo_reports_a_decrease_below_the_rounding_of_the_values(
+    slope: float, floor: bool
+) -> None:
+    """A Jacobian that promises a decrease ``t0 · |d|² = slope`` where the values rise
+    (``1 + |x_1|^¼``): every trial is rejected, at the rounding floor when ``slope`` is within
+    16 ulps of the values (here 1: 16 eps ≈ 3.6e-15)."""
+    g = math.sqrt(slope)
+    problem = Problem(
+        lambda x: np.full(2, 1.0 + abs(x[0]) ** 0.25),
+        2,
+        2,
+        jacobian=lambda x: np.array([[g, 0.0], [g, 0.0]]),
+    )
+    x = np.zeros(2)
+    F, jac = problem.values(x), problem.jacobian(x)
+    rule = moo.get_rule("mgda")
+    result = rule.weights(jac @ jac.T, F)
+    outcome = Armijo().step(problem, x, F, jac.T @ result.weights, jac, rule, result)
+    assert not outcome.accepted
+    assert outcome.at_rounding_floor is floor
+    run = minimize(problem, "mgda", x0=x, tol=0.0)
+    assert run.reason == ("rounding floor" if floor else "line search failed")
 
 
 def test_bounds_end_on_the_boundary_pareto_stationary() -> None:
