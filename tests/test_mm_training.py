@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from moo.solvers import MGDA
+from moo.solvers import min_norm_weights
 from moo_multimodal.data import TensorDataset, load_dataset
 from moo_multimodal.methods import RuleMethod, available_methods, make_method
 from moo_multimodal.models import build_model
@@ -44,6 +44,18 @@ def test_available_methods_lists_baselines_and_rules() -> None:
     assert "linear" not in names
 
 
+def _assert_mgda_optimal(w: np.ndarray, gram: np.ndarray) -> None:
+    """``w`` solves MGDA on ``gram`` up to what float32 gradients determine: each Gramian entry
+    is known to ~ (a few ulps) eps32 ||g_i|| ||g_j||, so the Frank-Wolfe gap
+    ``wᵀGw − min_i (Gw)_i`` (which bounds ``wᵀGw − w*ᵀGw*``) and the optimal value hold to
+    that; the weights themselves do not (ill-determined when gradients are nearly parallel)."""
+    delta = 16 * float(np.finfo(np.float32).eps) * float(np.max(np.diag(gram)))
+    assert np.all(w >= 0.0) and abs(float(w.sum()) - 1.0) <= 1e-12
+    value = float(w @ gram @ w)
+    assert value - float(np.min(gram @ w)) <= delta
+    assert abs(value - min_norm_weights(gram).value) <= delta
+
+
 @pytest.mark.parametrize("extraction", ["groups", "batched"])
 @pytest.mark.parametrize("m", [2, 3])
 def test_rule_method_writes_jt_w_with_two_backward_passes(m: int, extraction: str) -> None:
@@ -74,10 +86,8 @@ def test_rule_method_writes_jt_w_with_two_backward_passes(m: int, extraction: st
             )
         )
     jac = torch.stack(rows).double()
-    w = MGDA().weights((jac @ jac.T).numpy(), np.ones(m + 1)).weights
-    np.testing.assert_allclose(
-        [rep.weights[n] for n in ("fusion", *model.modalities)], w, atol=1e-10
-    )
+    w = np.array([rep.weights[n] for n in ("fusion", *model.modalities)])
+    _assert_mgda_optimal(w, (jac @ jac.T).numpy())
     d = jac.T @ torch.as_tensor(w)
     offset = 0
     for p in enc:
@@ -125,10 +135,8 @@ def test_rule_method_representation_extraction_is_mgda_ub_per_modality(m: int) -
             rows.append(np.zeros(out.features[k].numel()) if g is None else g.double().flatten())
         block = np.stack(rows)
         gram += block @ block.T
-    w = MGDA().weights(gram, np.ones(m + 1)).weights
-    np.testing.assert_allclose(
-        [rep.weights[n] for n in ("fusion", *model.modalities)], w, atol=1e-8
-    )
+    w = np.array([rep.weights[n] for n in ("fusion", *model.modalities)])
+    _assert_mgda_optimal(w, gram)
     enc = [p for k in model.modalities for p in model.encoder_parameters(k)]
     heads = [
         *model.fusion_parameters(),
