@@ -12,7 +12,7 @@
    ``librosa.filters.mel(htk=True, norm=None)`` do);
 4. ``log(mel_power + eps)``.
 
-Defaults (`SAMPLE_RATE`, `N_FFT`, `HOP_LENGTH`, `N_MELS`) suit espeak-ng's 22 050 Hz speech:
+Defaults (`SAMPLE_RATE`, `N_FFT`, `HOP_LENGTH`, `N_MELS`) suit eSpeak NG's 22 050 Hz speech:
 a 512-sample window (23 ms), a 256-sample hop (11.6 ms) and 40 mel bands up to 11 025 Hz.
 Computation is in float64 for waveforms given as float64 (float32 otherwise).
 """
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 SAMPLE_RATE = 22050
-"""espeak-ng's output rate (Hz)."""
+"""eSpeak NG's output rate (Hz)."""
 N_FFT = 512
 """STFT window and FFT length (samples)."""
 HOP_LENGTH = 256

@@ -13,10 +13,12 @@ Representation Learning", NeurIPS Datasets and Benchmarks 2021) that needs no do
   leading components, ``k`` the smallest number whose explained variance reaches
   ``1 - pca_energy_removed`` (25 % by default), and every image is replaced by its
   reconstruction from them (``pca_energy_removed = 0`` keeps the images as they are).
-- **audio**: the English words "zero" .. "nine" synthesized by the ``espeak-ng`` speech
-  synthesizer with several voices (an accent plus a speaker variant, e.g. ``en-us+m1``),
-  speeds (words per minute) and pitches (0-99). The training split hears only the training
-  voices, the test split only held-out voices (other accents and other speaker variants), so
+- **audio**: the English words "zero" .. "nine" synthesized by the eSpeak NG speech
+  synthesizer (the library bundled in the ``espeakng-loader`` wheel, see
+  `moo_multimodal.data._espeak`; no system program) with several voices (an accent plus a
+  speaker variant, e.g. ``en-us+m1``), speeds (words per minute) and pitches (0-99). The
+  training split hears only the training voices, the test split only held-out voices (other
+  accents and other speaker variants), so
   the audio encoder must generalize across speakers. Each utterance is trimmed of silence,
   scaled to an RMS of 0.1, placed at a seeded random offset in (or centre-cropped to) a window
   of ``hop_length · (frames - 1)`` samples, mixed with white Gaussian noise at ``snr_db``
@@ -30,23 +32,26 @@ Representation Learning", NeurIPS Datasets and Benchmarks 2021) that needs no do
 Defaults: 6 training voices and 2 held-out test voices x 3 speeds x 3 pitches = 720
 utterances (540 for training, 180 for testing), 1258 training / 539 test samples, images
 ``(1, 28, 28)`` (2 PCA components kept), spectrograms ``(1, 40, 64)`` (0.73 s) at -5 dB SNR.
-Building takes about 5 s on two idle cores (10 s on busy ones), 3 s of it synthesis
-(``espeak-ng --stdout`` in a thread pool of twice the cores), and is deterministic: the same
-options give bit-identical arrays (espeak-ng's output for a given word, voice, speed and pitch
-is deterministic: checked byte for byte across runs and thread counts with espeak-ng 1.51; a
-different espeak-ng release may synthesize slightly different audio, so the cache, not
-espeak-ng, is the source of truth: its manifest records the espeak-ng version).
+Building took 4-5 s on two cores shared with another job (synthesis: one fresh eSpeak NG
+worker process per voice, up to twice the cores at a time) and is deterministic: the same
+options give bit-identical arrays whatever the number of cores (eSpeak NG keeps state between
+utterances within a process, so each voice speaks its utterances in a fixed order in a fresh
+process, with the engine's random generator seeded). The engine is pinned
+(``espeakng-loader==0.2.4``, eSpeak NG 1.52.0): another release may synthesize slightly
+different audio, so the cache, not the engine, is the source of truth: its manifest records
+the engine.
 
 Difficulty (measured with scikit-learn's logistic regression, ``C = 0.1``, on the standardized
-raw inputs of the training split, test accuracy, seed 0, other options default): image alone
-0.57 (the PCA degradation caps it); audio alone 0.96 at 10 dB SNR, 0.88 at 0 dB, 0.73 at
--5 dB, 0.49 at -10 dB; both concatenated 0.97, 0.93, 0.86, 0.78. At the default -5 dB neither
-modality suffices and their fusion is clearly better than either, as in AV-MNIST; audio is the
-stronger modality there and the image the stronger one below about -8 dB.
+raw inputs of the training split, test accuracy, seed 0, other options default, eSpeak NG
+1.52.0): image alone 0.57 (the PCA degradation caps it); audio alone 0.97 at 10 dB SNR, 0.88
+at 0 dB, 0.73 at -5 dB, 0.51 at -10 dB; both concatenated 0.97, 0.94, 0.88, 0.78. At the
+default -5 dB neither modality suffices and their fusion is clearly better than either, as in
+AV-MNIST; audio is the stronger modality there and the image the stronger one below about
+-9 dB.
 
 The cache (``root``; default ``$XDG_CACHE_HOME/moo-toolkit/av-digits``, i.e.
 ``~/.cache/moo-toolkit/av-digits``) holds ``manifest.json`` (the build options, the
-espeak-ng version, the number of PCA components kept, and per file its SHA-256, shape and
+engine and its version, the number of PCA components kept, and per file its SHA-256, shape and
 dtype) and five ``.npy`` files over all 1797 samples: ``images.npy`` (float32
 ``(N, 1, S, S)``), ``spectrograms.npy`` (float32 ``(N, 1, n_mels, frames)``), ``labels.npy``
 (int64 ``(N,)``), ``split.npy`` (uint8 ``(N,)``: 0 train, 1 test) and ``utterances.npy`` (int32
@@ -54,9 +59,9 @@ dtype) and five ``.npy`` files over all 1797 samples: ``images.npy`` (float32
 atomically and the manifest last. Loading checks the manifest and every checksum: a missing,
 truncated or corrupted file is never used, the cache is **rebuilt** (with a warning), and so
 is a cache built with other options (the folder holds one build; loading with other options
-replaces it, with a warning). A valid cache loads without espeak-ng (and without
-scikit-learn); building needs both and raises `EspeakNotFoundError`, saying how to install
-espeak-ng, when it is missing. Concurrent loaders of one folder are serialized by a lock file
+replaces it, with a warning). A valid cache loads without the engine (and without
+scikit-learn); building needs both and raises `EspeakNotFoundError`, with the ``pip install``
+line, when the engine is missing. Concurrent loaders of one folder are serialized by a lock file
 ``.lock`` (POSIX ``flock``).
 """
 
@@ -116,13 +121,13 @@ DEFAULT_TRAIN_VOICES: tuple[str, ...] = (
     "en-029+m6",
     "en-us+f1",
 )
-"""espeak-ng voices (``accent+variant``) of the training split."""
+"""eSpeak NG voices (``accent+variant``) of the training split."""
 DEFAULT_TEST_VOICES: tuple[str, ...] = ("en-gb-x-gbcwmd+m4", "en-gb-x-gbclan+f5")
 """Held-out voices of the test split: accents and speaker variants unseen in training."""
 DEFAULT_SPEEDS: tuple[int, ...] = (130, 165, 200)
-"""Speaking rates (words per minute; espeak-ng's default is 175)."""
+"""Speaking rates (words per minute; eSpeak NG's default is 175)."""
 DEFAULT_PITCHES: tuple[int, ...] = (35, 50, 65)
-"""Pitches (0-99; espeak-ng's default is 50)."""
+"""Pitches (0-99; eSpeak NG's default is 50)."""
 
 MANIFEST = "manifest.json"
 FILES: tuple[str, ...] = (
@@ -221,12 +226,12 @@ def _items(value: Any, name: str) -> list[Any]:
 def _voices(value: Any, name: str) -> tuple[str, ...]:
     voices = _items(value, name)
     if not voices:
-        raise ValueError(f"{name} must name at least one espeak-ng voice, got {value!r}")
+        raise ValueError(f"{name} must name at least one eSpeak NG voice, got {value!r}")
     for v in voices:
         if not isinstance(v, str) or not _VOICE.fullmatch(v):
             raise ValueError(
-                f"{name} must hold espeak-ng voice names such as 'en-us' or 'en+f2' "
-                f"(`espeak-ng --voices=en` lists them), got {v!r}"
+                f"{name} must hold eSpeak NG voice names such as 'en-us' or 'en+f2' "
+                f"({_espeak.VOICE_HINT}), got {v!r}"
             )
     if len(set(voices)) != len(voices):
         raise ValueError(f"{name} has duplicate voices: {voices}")
@@ -658,8 +663,8 @@ def build_av_digits(
 
     Raises:
         ValueError: a bad option (the message names it and its value).
-        EspeakNotFoundError: a build is needed and ``espeak-ng`` is not on PATH.
-        RuntimeError: espeak-ng failed (e.g. an unknown voice; the message names the voice).
+        EspeakNotFoundError: a build is needed and the ``espeakng-loader`` wheel is missing.
+        RuntimeError: eSpeak NG failed (e.g. an unknown voice; the message names the voice).
     """
     opts = _normalize(
         seed=seed,
@@ -709,7 +714,7 @@ def load_av_digits(
         snr_db: the signal-to-noise ratio of the additive white noise in dB (-5 by default:
             see "Difficulty" in the module docstring); ``None``: no noise.
         test_fraction: the fraction of each class in the test split, in ``(0, 1)``.
-        train_voices: espeak-ng voices of the training audio (a sequence or a comma-separated
+        train_voices: eSpeak NG voices of the training audio (a sequence or a comma-separated
             string); test_voices: the held-out voices of the test audio (disjoint from them).
         speeds: speaking rates in words per minute (``80 .. 450``).
         pitches: pitches (``0 .. 99``). The synthesis makes ``10 · voices · speeds ·
@@ -723,8 +728,8 @@ def load_av_digits(
 
     Raises:
         ValueError: a bad option (the message names it and its value), or ``root`` a file.
-        EspeakNotFoundError: a build is needed and ``espeak-ng`` is not on PATH.
-        RuntimeError: espeak-ng failed (e.g. an unknown voice; the message names the voice).
+        EspeakNotFoundError: a build is needed and the ``espeakng-loader`` wheel is missing.
+        RuntimeError: eSpeak NG failed (e.g. an unknown voice; the message names the voice).
     """
     opts = _normalize(
         seed=seed,
@@ -760,7 +765,7 @@ def load_av_digits(
         f"av-digits ({len(train)} train / {len(test)} test, seed {opts.seed}): scikit-learn "
         f"digits (UCI optdigits) upsampled to {opts.image_size}x{opts.image_size} with "
         f"{opts.pca_energy_removed:.0%} of the PCA energy removed "
-        f"({manifest['pca_components']} components kept), paired by label with espeak-ng "
+        f"({manifest['pca_components']} components kept), paired by label with eSpeak NG "
         f"spoken digits ({len(opts.train_voices)} training and {len(opts.test_voices)} "
         f"held-out test voices x {len(opts.speeds)} speeds x {len(opts.pitches)} pitches, "
         f"{noise}) as {opts.n_mels}x{opts.frames} log-mel spectrograms; cache {str(path)!r}"
@@ -778,8 +783,8 @@ register_dataset(
     NAME,
     load_av_digits,
     "scikit-learn's 1797 handwritten digits (PCA-degraded as in AV-MNIST) paired by label with "
-    "espeak-ng spoken digits as log-mel spectrograms, held-out test voices; built offline",
-    "a cache folder (default ~/.cache/moo-toolkit/av-digits; built on first use, needs "
-    "espeak-ng): manifest.json (build options, SHA-256 per file) + images.npy, "
+    "eSpeak NG spoken digits as log-mel spectrograms, held-out test voices; built offline",
+    "a cache folder (default ~/.cache/moo-toolkit/av-digits; built on first use with the "
+    "espeakng-loader wheel): manifest.json (build options, SHA-256 per file) + images.npy, "
     "spectrograms.npy, labels.npy, split.npy, utterances.npy",
 )
