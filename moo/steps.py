@@ -35,8 +35,9 @@ class StepOutcome:
     search may try predicts to first order, ``t₀ · s`` with ``s`` the slope of the tested
     quantity along ``-d``, is positive but at most `ROUNDING_ULPS` units in the last place of
     the values it is compared with. No step can then show a decrease that rounding does not
-    swamp: the run has reached the floor that float64 values put on the direction (about
-    ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
+    swamp, so none is tried (a test passed by rounding alone, values unchanged, would move
+    without progress): the run has reached the floor that float64 values put on the direction
+    (about ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
     """
 
     x: FloatArray
@@ -114,11 +115,11 @@ class Armijo(StepSize):
       otherwise.
 
     The first trial of each step is ``min(initial, growth · t_previous)`` so a run does not
-    re-discover a small step size every iteration. When no trial passes after
-    ``max_backtracks`` halvings the step is rejected; the outcome says whether the predicted
-    decrease was below the rounding of the values (`StepOutcome.at_rounding_floor`), and the
-    minimize loop stops with reason ``"stationary"``, ``"rounding floor"`` or
-    ``"line search failed"`` (see `moo.minimize`).
+    re-discover a small step size every iteration. A step whose largest predicted decrease is
+    within the rounding of the values is rejected before any trial
+    (`StepOutcome.at_rounding_floor`); otherwise it is rejected when no trial passes after
+    ``max_backtracks`` halvings. On a rejected step the minimize loop stops with reason
+    ``"stationary"``, ``"rounding floor"`` or ``"line search failed"`` (see `moo.minimize`).
 
     Args:
         initial: largest trial step ``t₀ > 0`` (default 1).
@@ -164,6 +165,21 @@ class Armijo(StepSize):
     ) -> StepOutcome:
         test = self._test(rule, F)
         merit_now = rule.merit(F) if test == "merit" else None
+        # the slope of the tested quantity along -d and the size of the values it is compared to
+        if test == "all":
+            slope, scale = float(np.min(jacobian @ direction)), float(np.max(np.abs(F)))
+        elif merit_now is not None:
+            slope, scale = float(direction @ direction), abs(merit_now)
+        else:
+            slope = float((jacobian.T @ result.weights) @ direction)
+            scale = float(np.abs(result.weights) @ np.abs(F))
+        floor = (
+            0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
+        )
+        if floor:
+            # no trial can show a decrease above rounding; a test passed by rounding alone
+            # (values unchanged, or changed by a few ulps) would move without progress
+            return StepOutcome(x, F, 0.0, False, at_rounding_floor=True)
         t = min(self.initial, self.growth * self._previous)
         for _ in range(self.max_backtracks):
             x_new = problem.project(x - t * direction)
@@ -188,19 +204,7 @@ class Armijo(StepSize):
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)
             t *= self.shrink
-        # the slope of the tested quantity along -d and the size of the values it is compared to
-        if test == "all":
-            slope, scale = float(np.min(jacobian @ direction)), float(np.max(np.abs(F)))
-        elif merit_now is not None:
-            slope, scale = float(direction @ direction), abs(merit_now)
-        else:
-            w = result.weights
-            slope = float((jacobian.T @ w) @ direction)
-            scale = float(np.abs(w) @ np.abs(F))
-        floor = (
-            0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
-        )
-        return StepOutcome(x, F, 0.0, False, at_rounding_floor=floor)
+        return StepOutcome(x, F, 0.0, False)
 
     def _test(self, rule: UpdateRule, F: FloatArray) -> str:
         if self.condition != "auto":
