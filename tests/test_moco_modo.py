@@ -175,17 +175,36 @@ def test_lambda_stays_on_the_simplex(rule_factory: Callable[[], MoCo | MoDo]) ->
 
 
 def test_modo_from_jacobians_with_equal_samples_is_from_jacobian() -> None:
+    """``J¹ = J² = J`` is the deterministic step, up to rounding: ``J¹J²ᵀ`` and ``JJᵀ`` may
+    be summed in different orders (BLAS's symmetric kernel for ``JJᵀ``), so each entry of
+    ``C`` is known to ``δ = 2 n eps max_i ||g_i||²``. One step ``λ ↦ Π_Δ(λ − γ(C + ρI)λ)``
+    (the projection is non-expansive) moves a difference ``e`` of ``λ`` to at most
+    ``(1 + γ(||C||₂ + ρ)) e + γ K δ`` (``||λ||₂ <= 1``); the direction ``d = Jᵀλ`` and the
+    gap ``(λᵀv − min v) / scale`` with ``v = (C + ρI)λ`` follow from ``e``."""
     rng = np.random.default_rng(1)
-    pair, single, gramian = MoDo(gamma=0.2), MoDo(gamma=0.2), MoDo(gamma=0.2)
+    gamma, rho, eps = 0.2, 0.1, float(np.finfo(np.float64).eps)
+    pair, single, gramian = (MoDo(gamma=gamma, rho=rho) for _ in range(3))
+    spread = 0.0  # bound on ||λ_pair − λ_single||₂ so far
     for _ in range(5):
         jac, f = rng.normal(size=(3, 6)), rng.random(3)
+        k, n = jac.shape
+        gram = jac @ jac.T
+        top = float(gram.diagonal().max())
+        delta = 2 * n * eps * top
+        spread = (1 + gamma * (np.linalg.norm(gram, 2) + rho)) * spread + gamma * k * delta
         d_pair, r_pair = pair.direction_from_jacobians(jac, jac.copy(), f)
         d_single, r_single = single.direction(jac, f)
-        r_gram = gramian.weights(jac @ jac.T, f)
-        np.testing.assert_allclose(r_pair.weights, r_single.weights, atol=1e-15)
-        np.testing.assert_allclose(r_gram.weights, r_single.weights, atol=1e-15)
-        np.testing.assert_allclose(d_pair, d_single, atol=1e-14)
-        assert r_pair.residual == pytest.approx(r_single.residual, abs=1e-15)
+        r_gram = gramian.weights(gram, f)
+        np.testing.assert_allclose(r_pair.weights, r_single.weights, rtol=0, atol=spread)
+        np.testing.assert_allclose(r_gram.weights, r_single.weights, rtol=0, atol=spread)
+        # d = Jᵀλ: ||J||₂ e, plus one rounding of K-term sums of size max ||g_i||
+        d_spread = np.linalg.norm(jac, 2) * spread + 2 * k * eps * np.sqrt(top)
+        np.testing.assert_allclose(d_pair, d_single, rtol=0, atol=d_spread)
+        # v moves by (||C||₂ + ρ) e + K δ, λᵀv by twice that, min v by once; scale by its ulps
+        v_spread = (np.linalg.norm(gram, 2) + rho) * spread + k * delta
+        gap_spread = (3 * v_spread + 4 * k * eps * (top + rho)) / (top + rho)
+        gap_spread += 4 * eps * r_single.residual
+        assert r_pair.residual == pytest.approx(r_single.residual, rel=0, abs=gap_spread)
 
 
 def test_modo_from_jacobians_rejects_bad_samples() -> None:
