@@ -35,9 +35,8 @@ class StepOutcome:
     search may try predicts to first order, ``t₀ · s`` with ``s`` the slope of the tested
     quantity along ``-d``, is positive but at most `ROUNDING_ULPS` units in the last place of
     the values it is compared with. No step can then show a decrease that rounding does not
-    swamp, so none is tried (a test passed by rounding alone, values unchanged, would move
-    without progress): the run has reached the floor that float64 values put on the direction
-    (about ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
+    swamp: the run has reached the floor that float64 values put on the direction (about
+    ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
     """
 
     x: FloatArray
@@ -115,11 +114,14 @@ class Armijo(StepSize):
       otherwise.
 
     The first trial of each step is ``min(initial, growth · t_previous)`` so a run does not
-    re-discover a small step size every iteration. A step whose largest predicted decrease is
-    within the rounding of the values is rejected before any trial
-    (`StepOutcome.at_rounding_floor`); otherwise it is rejected when no trial passes after
-    ``max_backtracks`` halvings. On a rejected step the minimize loop stops with reason
-    ``"stationary"``, ``"rounding floor"`` or ``"line search failed"`` (see `moo.minimize`).
+    re-discover a small step size every iteration. A trial passes only if the tested quantity
+    also decreases strictly: the right-hand side ``f − σ · decrease`` rounds to ``f`` once the
+    predicted decrease is below about ``ulp(f) / σ``, and a step that changes no value would
+    pass the test and move without progress. When no trial passes after ``max_backtracks``
+    halvings the step is rejected; the outcome says whether the predicted decrease was below
+    the rounding of the values (`StepOutcome.at_rounding_floor`), and the minimize loop stops
+    with reason ``"stationary"``, ``"rounding floor"`` or ``"line search failed"`` (see
+    `moo.minimize`).
 
     Args:
         initial: largest trial step ``t₀ > 0`` (default 1).
@@ -176,10 +178,6 @@ class Armijo(StepSize):
         floor = (
             0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
         )
-        if floor:
-            # no trial can show a decrease above rounding; a test passed by rounding alone
-            # (values unchanged, or changed by a few ulps) would move without progress
-            return StepOutcome(x, F, 0.0, False, at_rounding_floor=True)
         t = min(self.initial, self.growth * self._previous)
         for _ in range(self.max_backtracks):
             x_new = problem.project(x - t * direction)
@@ -188,23 +186,24 @@ class Armijo(StepSize):
                 F_new = problem.values(x_new)
                 if test == "all":
                     decrease = float(np.min(jacobian @ p))
-                    ok = bool(np.all(F_new <= F - self.sigma * decrease))
+                    ok = bool(np.all(F_new <= F - self.sigma * decrease) and np.any(F_new < F))
                 elif merit_now is not None:
                     decrease = float(direction @ p)
                     after = rule.merit(F_new)
                     assert after is not None
-                    ok = after <= merit_now - self.sigma * decrease
+                    ok = after <= merit_now - self.sigma * decrease and after < merit_now
                 else:
                     # directional derivative of wᵀf along the displacement: (Jᵀw)ᵀp, which is
                     # dᵀp when d = Jᵀw (rules with tracked gradients, such as MoCo, differ)
                     w = result.weights
                     decrease = float((jacobian.T @ w) @ p)
-                    ok = float(w @ F_new) <= float(w @ F) - self.sigma * decrease
+                    before, after = float(w @ F), float(w @ F_new)
+                    ok = after <= before - self.sigma * decrease and after < before
                 if ok and decrease > 0.0:
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)
             t *= self.shrink
-        return StepOutcome(x, F, 0.0, False)
+        return StepOutcome(x, F, 0.0, False, at_rounding_floor=floor)
 
     def _test(self, rule: UpdateRule, F: FloatArray) -> str:
         if self.condition != "auto":

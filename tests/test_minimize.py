@@ -164,8 +164,9 @@ def test_armijo_reports_a_decrease_below_the_rounding_of_the_values(
 
 def test_armijo_tries_no_step_that_rounding_alone_would_pass() -> None:
     """Constant values and a Jacobian promising a decrease of 1e-17: ``1 − σ · 1e-17`` rounds
-    to 1, so every trial would pass the test without changing anything. The step is rejected
-    at the rounding floor instead of accepted, and the run stops there (not at ``steps``)."""
+    to 1, so every trial would pass the test without changing anything. No trial passes (the
+    values must decrease strictly): the step is rejected at the rounding floor, and the run
+    stops there (not at ``steps``)."""
     g = math.sqrt(1e-17)
     problem = Problem(lambda x: np.ones(2), 2, 2, jacobian=lambda x: np.array([[g, 0.0], [g, 0.0]]))
     x = np.zeros(2)
