@@ -109,3 +109,42 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+# ------------------------------------------------------------- lists that follow the registry
+
+
+def _console_output(page: str, command: str) -> str:
+    """The lines a ```console block of ``page`` shows after ``$ command``, up to the next
+    prompt or the end of the block."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    start = text.index(f"$ {command}\n") + len(f"$ {command}\n")
+    block = text[start : text.index("```", start)]
+    return block.split("\n$ ")[0]
+
+
+def test_cli_page_shows_moo_methods_as_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md shows the real `moo methods` table (every registered rule, its options) and
+    the real "unknown method" message."""
+    from moo.cli import main
+
+    assert main(["methods"]) == 0
+    assert _console_output("cli.md", "moo methods") == capsys.readouterr().out
+    assert main(["solve", "quadratic", "--method", "nosuch"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("moo: error: unknown method 'nosuch'")
+    assert error in _console_output("cli.md", "moo solve quadratic --method nosuch")
+
+
+def test_every_rule_is_in_the_rules_table_and_its_state_in_concepts() -> None:
+    import moo
+
+    table = (DOCS / "rules" / "index.md").read_text(encoding="utf-8")
+    concepts = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    named = re.search(r"\(`stateful = True`: ([^)]*)\)", concepts)
+    assert named is not None, "concepts.md no longer names the stateful rules"
+    stateful = set(re.findall(r"`([a-z0-9-]+)`", named.group(1)))
+    rules = moo.available_rules()
+    for name in rules:
+        assert f"| `{name}` |" in table, f"rule {name!r} is missing from docs/rules/index.md"
+    assert stateful == {name for name, cls in rules.items() if cls.stateful}
