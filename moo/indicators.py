@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from moo._validation import FloatArray
-from moo.solvers.mgda import pareto_stationarity
+from moo.solvers._min_norm import pareto_stationarity
 
 __all__ = [
     "distance_to_front",

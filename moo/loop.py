@@ -13,7 +13,6 @@ Pareto-stationary points of the box-constrained problem.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from numpy.typing import ArrayLike
 from moo._validation import FloatArray, check_int, check_real
 from moo.problems import Problem
 from moo.solvers import ParetoStationaryError, UpdateRule, get_rule, min_norm_weights
+from moo.solvers._min_norm import stationarity
 from moo.steps import ROUNDING_ULPS, Armijo, ConstantStep, StepSize
 
 
@@ -157,7 +157,7 @@ def minimize(
     reason = "max steps"
     for step in range(n_steps_max + 1):
         jac = _free_jacobian(problem, x, problem.jacobian(x))
-        stats.append(math.sqrt(min_norm_weights(jac @ jac.T).value))
+        stats.append(stationarity(jac @ jac.T))
         started = time.perf_counter()
         try:
             direction, result = rule.direction(jac, F)
@@ -190,7 +190,7 @@ def minimize(
         times.append(elapsed)
         residuals.append(result.residual)
         if callback is not None and callback(step, x, F):
-            stats.append(math.sqrt(min_norm_weights(_gram(problem, x)).value))
+            stats.append(stationarity(_gram(problem, x)))
             reason = "callback"
             break
 

@@ -12,10 +12,16 @@ from moo.solvers._base import (
     get_rule,
     register,
 )
+from moo.solvers._min_norm import (
+    MinNormSolution,
+    kkt_residual,
+    min_norm_weights,
+    pareto_stationarity,
+)
 from moo.solvers.cagrad import CAGrad
 from moo.solvers.imtl import IMTLG
 from moo.solvers.linear import LinearScalarization
-from moo.solvers.mgda import MGDA, kkt_residual, min_norm_weights, pareto_stationarity
+from moo.solvers.mgda import MGDA
 from moo.solvers.mimo import MIMO, smoothed_max
 from moo.solvers.moco import MoCo
 from moo.solvers.modo import MoDo
@@ -29,6 +35,7 @@ __all__ = [
     "MIMO",
     "CAGrad",
     "LinearScalarization",
+    "MinNormSolution",
     "MoCo",
     "MoDo",
     "NashMTL",

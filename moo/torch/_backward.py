@@ -7,7 +7,6 @@ device→host copy of K×(K+1) numbers per step: ``G`` and the loss values).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ import numpy as np
 import torch
 
 from moo._validation import FloatArray, check_bool
-from moo.solvers import RuleResult, UpdateRule, get_rule, min_norm_weights
+from moo.solvers import RuleResult, UpdateRule, get_rule
+from moo.solvers._min_norm import stationarity
 from moo.torch._checks import (
     check_extraction,
     check_groups,
@@ -448,10 +448,6 @@ def _check_gramian_finite(g: FloatArray, what: str = "gradient") -> None:
         raise ValueError(f"the Gramian of the {what}s is not finite (overflow in a product)")
 
 
-def _stationarity(g: FloatArray) -> float:
-    return math.sqrt(max(min_norm_weights(g).value, 0.0))
-
-
 def _weights_tensor(w: FloatArray, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(w, dtype=_compute(like).dtype).to(like.device, non_blocking=True)
 
@@ -679,7 +675,7 @@ def _with_gramian(
         w,
         g_host,
         float(result.residual),
-        _stationarity(g_host),
+        stationarity(g_host),
         rule_time,
         f_host,
         {**result.info, **info},

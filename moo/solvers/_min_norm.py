@@ -1,0 +1,219 @@
+"""The min-norm point of the convex hull of the gradients, shared by MGDA, the minimize loop's
+stationarity measure and box handling, the torch bridge and Nash-MTL's normalized start.
+
+``min_{w ∈ Δ} wᵀ G w`` on a K×K Gramian ``G = J Jᵀ``, exact by Wolfe's active-set (min-norm
+point) method, its scale-free KKT certificate, and the Pareto-stationarity measure
+``min_{w ∈ Δ} ||Jᵀ w||`` built on it.
+
+References:
+    P. Wolfe, "Finding the nearest point in a polytope", Mathematical Programming 11 (1976).
+    J.-A. Désidéri, "Multiple-gradient descent algorithm (MGDA) for multiobjective
+    optimization", Comptes Rendus Mathématique 350 (2012).
+"""
+
+from __future__ import annotations
+
+import math
+from operator import mul
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from moo._validation import FloatArray, check_gramian
+
+# Tolerance of the active-set method, in units of the largest diagonal entry of G.
+_TOL = 1e-14
+# Affine systems up to this size are solved with pure-Python elimination (cheaper than NumPy
+# calls at this size); larger ones with NumPy's least squares.
+_SMALL = 12
+
+
+def kkt_residual(gramian: FloatArray, weights: FloatArray) -> float:
+    """Scale-free KKT residual of ``w`` for ``min_{w ∈ Δ} wᵀ G w``.
+
+    It is the Frank-Wolfe duality gap ``wᵀGw − min_i (Gw)_i`` divided by ``max_i G_ii``. For a
+    feasible ``w`` it is ``>= 0`` and it is ``0`` exactly at the optimum, where
+    ``(Gw)_i >= wᵀGw`` for every ``i`` with equality on the support of ``w``. It bounds the
+    suboptimality: ``wᵀGw − min_Δ ≤ 2 · residual · max_i G_ii``.
+    """
+    gw = gramian @ weights
+    scale = float(np.max(np.diag(gramian)))
+    if scale <= 0.0:
+        return 0.0
+    return max(float(weights @ gw - np.min(gw)), 0.0) / scale
+
+
+class MinNormSolution(NamedTuple):
+    """Result of `min_norm_weights`.
+
+    Attributes:
+        weights: ``w*`` on the simplex (K,).
+        value: ``w*ᵀ G w*`` (the squared norm of the min-norm point).
+        residual: the scale-free KKT residual (see `kkt_residual`).
+        iterations: number of major cycles of Wolfe's method.
+    """
+
+    weights: FloatArray
+    value: float
+    residual: float
+    iterations: int
+
+
+def min_norm_weights(gramian: FloatArray) -> MinNormSolution:
+    """Exact ``argmin_{w ∈ Δ} wᵀ G w`` by Wolfe's active-set (min-norm point) method.
+
+    ``G`` must be a validated symmetric PSD float64 matrix. The minimizer ``d = Jᵀw*`` is
+    unique even when ``w*`` is not (parallel or dependent gradients).
+
+    Each major cycle adds the vertex ``j = argmin_j (Gw)_j`` that most violates optimality to
+    the *corral* ``S``; minor cycles move ``w`` toward the affine minimizer of ``S`` (the
+    solution of the bordered system ``[G_SS 1; 1ᵀ 0] [μ; ν] = [0; 1]``) and drop vertices whose
+    weight reaches zero. It stops when the Frank-Wolfe gap ``wᵀGw − min_j (Gw)_j`` is zero up to
+    rounding. The bookkeeping runs on Python floats: for the small K of multi-objective problems
+    this is several times faster than NumPy calls.
+    """
+    k = gramian.shape[0]
+    diag = gramian.diagonal()
+    scale = float(diag.max())
+    if k == 1:
+        return MinNormSolution(np.ones(1), scale, 0.0, 0)
+    if scale <= 0.0:  # every gradient is zero: any w is optimal; the uniform one is symmetric
+        return MinNormSolution(np.full(k, 1.0 / k), 0.0, 0.0, 0)
+    g: list[list[float]] = (gramian / scale).tolist()
+    if k == 2:
+        w1 = _two_objectives(g[0][0], g[1][1], g[0][1])
+        lam, support, iterations = [w1, 1.0 - w1], [0, 1], 0
+        gx = [g[0][0] * w1 + g[0][1] * lam[1], g[1][0] * w1 + g[1][1] * lam[1]]
+        xx = w1 * gx[0] + lam[1] * gx[1]
+    else:
+        lam, support, gx, xx, iterations = _wolfe(g, int(diag.argmin()))
+    w = np.zeros(k)
+    w[support] = lam
+    return MinNormSolution(w, max(xx, 0.0) * scale, max(xx - min(gx), 0.0), iterations)
+
+
+def _wolfe(
+    g: list[list[float]], start: int
+) -> tuple[list[float], list[int], list[float], float, int]:
+    """Wolfe's major/minor cycles; returns ``(λ, S, Gw, wᵀGw, iterations)``."""
+    k = len(g)
+    support = [start]
+    lam = [1.0]
+    iterations = 0
+    max_iterations = 100 * k + 100
+    while True:
+        iterations += 1
+        gx = [sum(map(mul, [row[s] for s in support], lam)) for row in g]
+        xx = sum(map(mul, [gx[s] for s in support], lam))
+        gmin = min(gx)
+        j = gx.index(gmin)
+        if xx - gmin <= _TOL * max(1.0, xx) or j in support or iterations >= max_iterations:
+            return lam, support, gx, xx, iterations  # Frank-Wolfe gap closed: optimal
+        support.append(j)
+        lam.append(0.0)
+        while True:  # minor cycle: move toward the affine minimizer, dropping vertices
+            mu = _affine_minimizer(g, support)
+            if min(mu) > 0.0:
+                lam = mu
+                break
+            ratios = [
+                lm / max(lm - m, 1e-300) if m <= 0.0 else math.inf
+                for lm, m in zip(lam, mu, strict=True)
+            ]
+            theta = min(ratios)
+            drop = ratios.index(theta)
+            lam = [lm + theta * (m - lm) for lm, m in zip(lam, mu, strict=True)]
+            lam[drop] = 0.0
+            if support[drop] == j and theta == 0.0:
+                # the new vertex cannot enter: no progress is possible in floating point
+                iterations = max_iterations
+            support = [s for s, lm in zip(support, lam, strict=True) if lm > 0.0]
+            total = sum(lm for lm in lam if lm > 0.0)
+            lam = [lm / total for lm in lam if lm > 0.0]
+            if iterations >= max_iterations:
+                break
+
+
+def _affine_minimizer(g: list[list[float]], support: list[int]) -> list[float]:
+    """Coefficients (summing to 1) of the min-norm point of the affine hull of ``support``.
+
+    With ``p_0`` the first vertex and ``t`` the coefficients of ``p_i − p_0`` (``i >= 1``), the
+    point ``p_0 + Σ t_i (p_i − p_0)`` has minimal norm when ``M t = r`` with
+    ``M_ij = G_ij − G_i0 − G_0j + G_00`` and ``r_i = G_00 − G_i0``; ``M`` is positive
+    definite for an affinely independent corral. Sizes 2 and 3 use closed forms.
+    """
+    n = len(support)
+    b = support[0]
+    g0 = g[b]
+    g00 = g0[b]
+    rest = support[1:]
+    r = [g00 - g0[i] for i in rest]
+    if n == 2:
+        i = rest[0]
+        m = g[i][i] - 2.0 * g0[i] + g00
+        t = [r[0] / m if m > 0.0 else 0.5]
+    else:
+        m_rows = [[g[i][j] - g0[i] - g0[j] + g00 for j in rest] for i in rest]
+        if n == 3:
+            (a11, a12), (a21, a22) = m_rows
+            det = a11 * a22 - a12 * a21
+            if det > 1e-14 * (a11 * a22):
+                t = [(r[0] * a22 - a12 * r[1]) / det, (a11 * r[1] - a21 * r[0]) / det]
+            else:
+                t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
+        elif n - 1 > _SMALL:
+            t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
+        else:
+            t = _solve_small([[*row, ri] for row, ri in zip(m_rows, r, strict=True)])
+    return [1.0 - sum(t), *t]
+
+
+def _solve_small(a: list[list[float]]) -> list[float]:
+    """Gaussian elimination with partial pivoting on an augmented matrix ``[A | b]``.
+
+    A pivot that vanishes (a singular, affinely dependent corral) is skipped, which returns
+    one solution of the consistent singular system.
+    """
+    n = len(a)
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(a[r][c]))
+        if abs(a[p][c]) <= 1e-300:
+            continue
+        a[c], a[p] = a[p], a[c]
+        pivot = a[c]
+        inv = 1.0 / pivot[c]
+        for r in range(c + 1, n):
+            row = a[r]
+            factor = row[c] * inv
+            if factor != 0.0:
+                for q in range(c, n + 1):
+                    row[q] -= factor * pivot[q]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        row = a[r]
+        acc = row[n] - sum(row[q] * x[q] for q in range(r + 1, n))
+        x[r] = acc / row[r] if abs(row[r]) > 1e-300 else 0.0
+    return x
+
+
+def _two_objectives(a: float, b: float, c: float) -> float:
+    """Closed form for K = 2: ``w_1 = clip((G22 − G12) / (G11 + G22 − 2 G12), 0, 1)``."""
+    den = a + b - 2.0 * c  # = ||g1 - g2||²
+    if den <= 1e-15 * (a + b):
+        return 0.5
+    return min(max((b - c) / den, 0.0), 1.0)
+
+
+def stationarity(gramian: FloatArray) -> float:
+    """``min_{w ∈ Δ} ||Jᵀ w||`` of a validated symmetric PSD float64 Gramian (no checks: the
+    minimize loop and the torch bridge call it every step)."""
+    return math.sqrt(min_norm_weights(gramian).value)
+
+
+def pareto_stationarity(gramian: ArrayLike) -> float:
+    """Pareto-stationarity measure ``min_{w ∈ Δ} ||Jᵀ w||`` from the Gramian ``J Jᵀ``.
+
+    It is ``0`` exactly at Pareto-stationary points (no direction decreases all objectives).
+    """
+    return stationarity(check_gramian(gramian))
