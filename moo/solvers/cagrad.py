@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from moo._validation import FloatArray, check_gramian, check_int, check_real
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._dense import backward, forward
 
 Rescale = Literal[0, 1, 2]
 RESCALES: tuple[int, ...] = (0, 1, 2)
@@ -359,9 +360,9 @@ class _Face:
         if self.low is None:
             self.low = self._factor()
         col = [g[i][new] - row0[i] - row0[new] + g00 for i in rest]
-        y = _forward(self.low, col)
+        y = forward(self.low, col)
         schur = m_new - sum(v * v for v in y)
-        coords = _back(self.low, y)
+        coords = backward(self.low, y)
         lam = [1.0 - sum(coords), *coords]
         noise = self.roots[new] + sum(
             abs(v) * self.roots[i] for v, i in zip(lam, support, strict=True)
@@ -432,29 +433,6 @@ def _solve2(
             x1[i] = a1 / piv
             x2[i] = a2 / piv
     return y1, y2, x1, x2
-
-
-def _forward(low: list[list[float]], rhs: list[float]) -> list[float]:
-    """Solve ``L y = rhs``; a zero pivot (dependent direction) gives ``y_i = 0``."""
-    y: list[float] = []
-    for i, row in enumerate(low):
-        piv = row[i]
-        y.append((rhs[i] - sum(map(mul, row[:i], y))) / piv if piv > 0.0 else 0.0)
-    return y
-
-
-def _back(low: list[list[float]], y: list[float]) -> list[float]:
-    """Solve ``Lᵀ x = y``; a zero pivot gives ``x_i = 0``."""
-    n = len(low)
-    x = [0.0] * n
-    for i in range(n - 1, -1, -1):
-        piv = low[i][i]
-        if piv > 0.0:
-            acc = y[i]
-            for j in range(i + 1, n):
-                acc -= low[j][i] * x[j]
-            x[i] = acc / piv
-    return x
 
 
 @register

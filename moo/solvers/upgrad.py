@@ -17,6 +17,7 @@ import numpy as np
 
 from moo._validation import FloatArray
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._dense import backward, forward
 
 # A freed variable whose Cholesky pivot (a squared distance, C having unit diagonal) falls to this
 # is numerically dependent on the free ones.
@@ -171,7 +172,7 @@ def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float],
         if t < 0:
             break  # optimal: no bound variable has a negative gradient
         if factor is not None and len(free) < _NUMPY:
-            row = _forward([c[f][t] for f in free], factor)
+            row = forward(factor, [c[f][t] for f in free])
             pivot = c[t][t] - sum(map(mul, row, row))
             if pivot > _DEPENDENT:
                 factor.append([*row, math.sqrt(pivot)])
@@ -189,7 +190,7 @@ def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float],
         while changes < max_changes:  # move toward the minimizer on the free set
             rhs = [0.0] * len(free) if is_free[i] else [-c[f][i] for f in free]
             if factor is not None:
-                sol = _backward(_forward(rhs, factor), factor)
+                sol = backward(factor, forward(factor, rhs))
             else:
                 sol = _solve(cn, free, np.asarray(rhs)).tolist()
             if all(sj > low[j] for sj, j in zip(sol, free, strict=True)):
@@ -237,31 +238,11 @@ def _solve(cn: FloatArray, free: list[int], rhs: FloatArray) -> FloatArray:
         return np.asarray(np.linalg.lstsq(sub, rhs, rcond=None)[0], dtype=np.float64)
 
 
-def _forward(b: list[float], factor: list[list[float]]) -> list[float]:
-    """Solve ``L x = b`` for the lower-triangular ``L`` given by its rows."""
-    x: list[float] = []
-    for r, bi in zip(factor, b, strict=True):
-        x.append((bi - sum(map(mul, r, x))) / r[len(x)])
-    return x
-
-
-def _backward(b: list[float], factor: list[list[float]]) -> list[float]:
-    """Solve ``Lᵀ x = b`` for the lower-triangular ``L`` given by its rows."""
-    n = len(b)
-    x = [0.0] * n
-    for k in range(n - 1, -1, -1):
-        acc = b[k]
-        for q in range(k + 1, n):
-            acc -= factor[q][k] * x[q]
-        x[k] = acc / factor[k][k]
-    return x
-
-
 def _cholesky(c: list[list[float]], free: list[int]) -> list[list[float]]:
     """Cholesky factor (rows of ``L``) of ``C_FF``, a principal submatrix of a factored one."""
     factor: list[list[float]] = []
     for n, t in enumerate(free):
-        row = _forward([c[f][t] for f in free[:n]], factor)
+        row = forward(factor, [c[f][t] for f in free[:n]])
         pivot = c[t][t] - sum(map(mul, row, row))
         factor.append([*row, math.sqrt(max(pivot, _DEPENDENT))])
     return factor
