@@ -167,17 +167,6 @@ class Armijo(StepSize):
     ) -> StepOutcome:
         test = self._test(rule, F)
         merit_now = rule.merit(F) if test == "merit" else None
-        # the slope of the tested quantity along -d and the size of the values it is compared to
-        if test == "all":
-            slope, scale = float(np.min(jacobian @ direction)), float(np.max(np.abs(F)))
-        elif merit_now is not None:
-            slope, scale = float(direction @ direction), abs(merit_now)
-        else:
-            slope = float((jacobian.T @ result.weights) @ direction)
-            scale = float(np.abs(result.weights) @ np.abs(F))
-        floor = (
-            0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
-        )
         t = min(self.initial, self.growth * self._previous)
         for _ in range(self.max_backtracks):
             x_new = problem.project(x - t * direction)
@@ -203,6 +192,18 @@ class Armijo(StepSize):
                     self._previous = t
                     return StepOutcome(x_new, F_new, t, True)
             t *= self.shrink
+        # rejected: the slope of the tested quantity along -d and the size of the values it is
+        # compared to
+        if test == "all":
+            slope, scale = float(np.min(jacobian @ direction)), float(np.max(np.abs(F)))
+        elif merit_now is not None:
+            slope, scale = float(direction @ direction), abs(merit_now)
+        else:
+            slope = float((jacobian.T @ result.weights) @ direction)
+            scale = float(np.abs(result.weights) @ np.abs(F))
+        floor = (
+            0.0 < self.initial * slope <= ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
+        )
         return StepOutcome(x, F, 0.0, False, at_rounding_floor=floor)
 
     def _test(self, rule: UpdateRule, F: FloatArray) -> str:

@@ -77,8 +77,9 @@ def _assert_stationary_end(problem: Problem, run: Result, tol: float) -> None:
     n and K, ``Σ w_i = 1``). The bound on ``||d||`` depends on why the run stopped:
 
     - ``"converged"``: ``||d|| <= tol``; ``"stationary"``: the loop checked ``stationarity <= tol``;
-    - ``"rounding floor"``: the Armijo test ``min_i g_iᵀd`` (``>= ||d||²`` for MGDA) over its
-      first trial ``t0`` was within `ROUNDING_ULPS` ulps of ``max |F|``, or ``d`` was within
+    - ``"rounding floor"``: the Armijo slope ``min_i g_iᵀd`` (``>= ||d||²`` for MGDA) times
+      its largest step ``initial = 1`` was within `ROUNDING_ULPS` ulps of ``max |F|``
+      (`moo.steps.StepOutcome.at_rounding_floor`), or ``d`` was within
       `ROUNDING_ULPS` ulps of ``Σ_i w_i ||g_i|| <= max_i ||g_i||`` (moo/loop.py).
     """
     jac = problem.jacobian(run.x)  # >= the free rows the loop uses on box faces: an upper bound
@@ -89,7 +90,7 @@ def _assert_stationary_end(problem: Problem, run: Result, tol: float) -> None:
     else:
         assert run.reason == "rounding floor", run.reason
         bound2 = max(
-            ROUNDING_ULPS * EPS * float(np.max(np.abs(run.F))) / _first_trial(run),
+            ROUNDING_ULPS * EPS * float(np.max(np.abs(run.F))),
             (ROUNDING_ULPS * EPS) ** 2 * top2,
         )
     assert run.stationarity <= math.sqrt(bound2 + 2 * (n + k) * EPS * top2), (run.reason, tol)
