@@ -386,7 +386,7 @@ def slsqp_cagrad(k: int) -> Solver:
     SLSQP with its defaults on ``xᵀ G b + c' √(xᵀGx + ε)`` over the simplex from ``x = b =
     1/K``, ``c' = c √(mean(G) + ε) + ε``, ``ε = 1e-8``; then ``1/K + c' / (||Jᵀx|| + ε) x``.
 
-    As in the project's test copy (tests/test_cagrad.py), ``G`` is first divided by
+    As in the project's test copy (tests/core/solvers/test_cagrad.py), ``G`` is first divided by
     ``max_i G_ii`` (so that ``ε`` acts at the same relative size on every Gramian) and ``x`` is
     clipped at 0 and renormalized; unlike the test, ``ftol`` stays at SciPy's default 1e-6.
     """
@@ -668,7 +668,8 @@ RULES: dict[str, RuleSpec] = {
                 "minimize(method='SLSQP') with its defaults (ftol 1e-6, finite-difference "
                 "gradients) on xᵀG1/K + c'√(xᵀGx + 1e-8), c' = c√(mean G + 1e-8) + 1e-8, over "
                 "the simplex from uniform x, then 1/K + c'x/(||Jᵀx|| + 1e-8); G divided by "
-                "max diag G first, x clipped at 0 and renormalized (as in tests/test_cagrad.py)",
+                "max diag G first, x clipped at 0 and renormalized (as in tests/core/solvers/"
+                "test_cagrad.py)",
             },
         ),
         RuleSpec(

@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/gpu_device.sh            # on the device, from the repository root
 #
-# First the device tests (tests/test_devices.py, tests/test_torch_bridge.py; at most 2 min),
+# First the device tests (tests/torch/test_devices.py, tests/torch/test_backward.py; at most 2 min),
 # then gpu_all.sh. Expects python3 with CUDA torch (the machine's own) and, optionally, the
 # wheels of the packages it lacks in .whl/ (torchjd and its UPGrad solver, for the side-by-side
 # columns; see benchmarks/README.md, "On a lent GPU machine"). Environment: DEADLINE_S (default
@@ -36,7 +36,7 @@ python3 -c "import moo.torch, moo_multimodal" || exit 2
 
 # the device tests first (CUDA paths, synchronizations per step, AMP, the trainer on CUDA)
 trc=0
-timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_devices.py tests/test_torch_bridge.py \
+timeout 120 python3 -m pytest -q -p no:cacheprovider tests/torch/test_devices.py tests/torch/test_backward.py \
     >"$WORK/tests.log" 2>&1 || trc=$?
 tail -n 30 "$WORK/tests.log"
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from moo._validation import FloatArray
 from moo.indicators import distance_to_front, hypervolume, igd
 from moo.pareto import ParetoFront, pareto_front
 from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import available_rules, get_rule
+from moo.validation import FloatArray
 
 __all__ = ["main"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_real
+from moo.validation import FloatArray, check_real
 
 VectorFunction = Callable[[FloatArray], ArrayLike]
 

@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from moo._validation import FloatArray
 from moo.solvers._min_norm import pareto_stationarity
+from moo.validation import FloatArray
 
 __all__ = [
     "distance_to_front",

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_int, check_real
 from moo.problems import Problem
 from moo.solvers import ParetoStationaryError, UpdateRule, get_rule
 from moo.solvers._min_norm import min_norm_weights, stationarity
 from moo.steps import ROUNDING_ULPS, Armijo, ConstantStep, StepSize
+from moo.validation import FloatArray, check_int, check_real
 
 
 @dataclass(frozen=True)

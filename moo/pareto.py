@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_int, require
 from moo.indicators import non_dominated
 from moo.loop import Result, _draw_start, minimize
 from moo.problems import Problem
 from moo.solvers import UpdateRule
+from moo.validation import FloatArray, check_int, require
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._io import atomic_write_bytes
-from moo._validation import FloatArray
+from moo.io import atomic_write_bytes
 from moo.loop import Result
 from moo.pareto import ParetoFront
 from moo.problems import Problem
+from moo.validation import FloatArray
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 
-from moo._validation import FloatArray, check_choice, check_int, check_real
 from moo.problems import Problem
 from moo.solvers import RuleResult, UpdateRule
+from moo.validation import FloatArray, check_choice, check_int, check_real
 
 Condition = Literal["auto", "all", "merit", "weighted"]
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 import torch
 
-from moo._validation import check_real
+from moo.validation import check_real
 from moo_multimodal.data import MultimodalDataset
 from moo_multimodal.metrics import _input_moments, _is_floating
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from moo._io import atomic_write_bytes
-from moo._validation import require
+from moo.io import atomic_write_bytes
 from moo.plotting import save_figure
+from moo.validation import require
 from moo_multimodal.data import DatasetSplits, load_dataset
 from moo_multimodal.training import RunResult, TrainConfig, train
 

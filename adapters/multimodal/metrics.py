@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from moo._validation import check_int, check_real
+from moo.validation import check_int, check_real
 from moo_multimodal.data import MultimodalDataset, TensorDataset, iterate_batches
 
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo._io import atomic_write_bytes
-from moo._validation import check_choice, check_int, check_real, require
+from moo.io import atomic_write_bytes
+from moo.validation import check_choice, check_int, check_real, require
 from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
 from moo_multimodal.methods import Method, make_method

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, as_vector, check_int, check_jacobian, check_objective_values
 from moo.gradients import AnalyticJacobian, FiniteDifferences, GradientProvider
+from moo.validation import FloatArray, as_vector, check_int, check_jacobian, check_objective_values
 
 Front = Callable[[int], ArrayLike]
 

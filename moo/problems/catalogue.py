@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from moo._validation import FloatArray, check_int
 from moo.problems._problem import Problem
+from moo.validation import FloatArray, check_int
 
 _CATALOGUE: dict[str, Callable[..., Problem]] = {}
 

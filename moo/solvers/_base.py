@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, as_vector, check_gramian, check_jacobian
+from moo.validation import FloatArray, as_vector, check_gramian, check_jacobian
 
 Needs = Literal["losses", "gramian", "jacobian"]
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_gramian
+from moo.validation import FloatArray, check_gramian
 
 # Tolerance of the active-set method, in units of the largest diagonal entry of G.
 _TOL = 1e-14

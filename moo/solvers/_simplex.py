@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from moo._validation import FloatArray
+from moo.validation import FloatArray
 
 
 def project_simplex(v: FloatArray) -> FloatArray:

@@ -16,9 +16,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, check_gramian, check_int, check_real
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._dense import backward, forward
+from moo.validation import FloatArray, check_gramian, check_int, check_real
 
 Rescale = Literal[0, 1, 2]
 RESCALES: tuple[int, ...] = (0, 1, 2)

@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from moo._validation import FloatArray
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.validation import FloatArray
 
 # Eigenvalues of the correlation matrix C at most this times its largest one are treated as 0.
 _RCOND = 1e-13

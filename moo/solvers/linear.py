@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from moo._validation import FloatArray, as_vector
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.validation import FloatArray, as_vector
 
 
 @register

@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 
-from moo._validation import FloatArray, check_choice
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._min_norm import min_norm_weights
 from moo.solvers._simplex import simplex_error
+from moo.validation import FloatArray, check_choice
 
 Normalization = Literal["none", "l2", "loss", "loss+"]
 NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")

@@ -23,9 +23,9 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, as_vector, check_choice, check_int, check_real
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._simplex import project_simplex, simplex_error
+from moo.validation import FloatArray, as_vector, check_choice, check_int, check_real
 
 Smoothing = Literal["logsumexp", "quadratic"]
 Update = Literal["closed-form", "ascent"]

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, as_vector, check_jacobian, check_real
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._simplex import simplex_error
 from moo.solvers.modo import check_lambda_state, check_state_keys, lambda_step
+from moo.validation import FloatArray, as_vector, check_jacobian, check_real
 
 
 @register

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo._validation import FloatArray, as_vector, check_jacobian, check_real
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._simplex import project_simplex, simplex_error
+from moo.validation import FloatArray, as_vector, check_jacobian, check_real
 
 
 def lambda_step(

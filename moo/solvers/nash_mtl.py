@@ -17,9 +17,9 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from moo._validation import FloatArray, check_choice, check_int, check_real, require
 from moo.solvers._base import ParetoStationaryError, RuleResult, UpdateRule, register
 from moo.solvers._min_norm import min_norm_weights
+from moo.validation import FloatArray, check_choice, check_int, check_real, require
 
 Backend = Literal["newton", "cvxpy"]
 OnStationary = Literal["raise", "stop"]

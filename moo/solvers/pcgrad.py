@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from moo._validation import FloatArray, check_choice, check_int
 from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.validation import FloatArray, check_choice, check_int
 
 Reduction = Literal["sum", "mean"]
 Order = Literal["per-task", "shared", "fixed"]

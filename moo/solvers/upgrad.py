@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from moo._validation import FloatArray
 from moo.solvers._base import RuleResult, UpdateRule, register
 from moo.solvers._dense import backward, forward
+from moo.validation import FloatArray
 
 # A freed variable whose Cholesky pivot (a squared distance, C having unit diagonal) falls to this
 # is numerically dependent on the free ones.

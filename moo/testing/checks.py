@@ -17,9 +17,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moo._validation import FloatArray
 from moo.solvers._base import RuleResult, UpdateRule
 from moo.testing.strategies import FAMILIES, jacobians, loss_vectors
+from moo.validation import FloatArray
 
 RuleSource = UpdateRule | Callable[[], UpdateRule]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from moo._validation import FloatArray
+from moo.validation import FloatArray
 
 FAMILIES: tuple[str, ...] = ("gaussian", "rank-deficient", "near-parallel", "scaled", "duplicated")
 

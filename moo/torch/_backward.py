@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo._validation import FloatArray, check_bool
 from moo.solvers import RuleResult, UpdateRule, get_rule
 from moo.solvers._min_norm import stationarity
 from moo.torch._checks import (
@@ -27,6 +26,7 @@ from moo.torch._checks import (
     describe,
 )
 from moo.torch._distributed import all_reduce_mean, all_reduce_sum_, resolve_group
+from moo.validation import FloatArray, check_bool
 
 Rows = list[int] | None  # objective indices of a block's rows (None: all K, in order)
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from moo._validation import check_int
+from moo.validation import check_int
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 

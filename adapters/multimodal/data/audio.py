@@ -24,7 +24,7 @@ import math
 import numpy as np
 import torch
 
-from moo._validation import check_int, check_real
+from moo.validation import check_int, check_real
 
 __all__ = [
     "HOP_LENGTH",

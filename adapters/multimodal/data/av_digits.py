@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo._io import atomic_write_bytes
+from moo.io import atomic_write_bytes
 from moo_multimodal.data import _espeak
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
 from moo_multimodal.data._espeak import EspeakNotFoundError

@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from moo._validation import check_bool, check_choice, check_int, check_real
+from moo.validation import check_bool, check_choice, check_int, check_real
 from moo_multimodal.data._dataset import Batch, DatasetSplits, MultimodalDataset, TensorDataset
 from moo_multimodal.data._registry import register_dataset, require_root
 

@@ -60,7 +60,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from moo._validation import check_int, check_real
+from moo.validation import check_int, check_real
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
 from moo_multimodal.data._registry import register_dataset
 

@@ -55,8 +55,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from moo._validation import check_real
 from moo.solvers.mgda import MGDA
+from moo.validation import check_real
 from moo_multimodal.methods._base import (
     Method,
     StepReport,

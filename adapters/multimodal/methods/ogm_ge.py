@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from moo._validation import check_bool, check_choice, check_int, check_real
+from moo.validation import check_bool, check_choice, check_int, check_real
 from moo_multimodal.methods._base import (
     Method,
     StepReport,

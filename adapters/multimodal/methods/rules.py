@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import moo.torch as mt
-from moo._validation import check_choice
 from moo.solvers import UpdateRule, available_rules, get_rule
+from moo.validation import check_choice
 from moo_multimodal.methods._base import Method, StepReport, losses, report
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from moo._validation import check_int
+from moo.validation import check_int
 
 __all__ = [
     "ENCODERS",

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from moo._validation import check_int
+from moo.validation import check_int
 
 __all__ = [
     "FUSIONS",

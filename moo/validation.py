@@ -1,7 +1,8 @@
-"""Input checks shared by the whole package.
+"""Input checks: the argument checks every public entry point of moo runs.
 
-Every public entry point validates what it receives with these helpers, so that bad input fails
-early with a message that names the argument and the offending value.
+Bad input fails early with a message that names the argument and the offending value. The
+module is public so that extensions (the multimodal adapter, a user's rule or dataset loader)
+check their arguments the same way, with the same messages.
 """
 
 from __future__ import annotations
@@ -15,6 +16,19 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "FloatArray",
+    "as_vector",
+    "check_bool",
+    "check_choice",
+    "check_gramian",
+    "check_int",
+    "check_jacobian",
+    "check_objective_values",
+    "check_real",
+    "require",
+]
 
 FloatArray = NDArray[np.float64]
 

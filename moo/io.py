@@ -1,5 +1,5 @@
-"""File helpers shared by the whole project: plots, the multimodal trainer's logs and
-checkpoints, dataset caches (standard library only)."""
+"""File helpers shared by the whole project and its extensions: plots, the multimodal
+trainer's logs and checkpoints, dataset caches (standard library only)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "multitask_digits.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multitask_digits.py"
 
 # Above these margins a task has been learned, not guessed: the chance level is the test set's
 # majority class (about 0.50 for parity and digit >= 5, 0.10 for the digit itself). Two epochs

@@ -20,7 +20,7 @@ def test_every_registered_rule_has_a_kit_test() -> None:
     covered = {"mgda", "linear"}
     import pathlib
 
-    tests = pathlib.Path(__file__).parent
+    tests = pathlib.Path(__file__).parents[1]
     text = "".join(p.read_text() for p in tests.rglob("test_*.py"))
     for name, cls in available_rules().items():
         assert name in covered or f"check_update_rule({cls.__name__}" in text, name

@@ -157,7 +157,7 @@ def test_autocast_gradients_are_upcast_for_the_gramian(device: str, dtype: str) 
     assert _rel(_grads(params), ref.T @ info.weights) < 5e-2
 
 
-@pytest.mark.skipif("cuda" not in DEVICES, reason="inductor on CUDA; CPU: test_torch_bridge")
+@pytest.mark.skipif("cuda" not in DEVICES, reason="inductor on CUDA; CPU: torch/test_backward.py")
 def test_compiled_trunk_on_cuda() -> None:
     ref, _ = _reference()
     trunk, heads, params, task = _model("cuda")

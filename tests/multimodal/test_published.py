@@ -573,7 +573,7 @@ def test_docs_show_every_registered_layout() -> None:
 
     from moo_multimodal.data import available_datasets
 
-    page = (Path(__file__).resolve().parents[1] / "docs" / "datasets.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
     for info in available_datasets():
         if info.layout.startswith("generated"):
             continue
