@@ -12,7 +12,8 @@ Optimization", arXiv:2511.06686, 2025) and the field's baselines to PyTorch enco
   controllable imbalance), batching;
 - `moo_multimodal.methods`: joint, uniform, uni-modal training, moo's rules over
   ``[fusion loss, uni-modal losses]`` with two backward passes whatever the number of
-  modalities, OGM-GE and MMPareto (`make_method`, `available_methods`);
+  modalities, OGM-GE and MMPareto (`make_method`, `available_methods`; `register_method` makes
+  a method of one's own nameable like them);
 - `moo_multimodal.metrics`: fusion accuracy and macro-F1, per-modality accuracy (heads and
   linear probes), worst-modality accuracy, imbalance, robustness to a dropped or noised sensor;
 - `moo_multimodal.augment`: `ModalityDropout` (training with absent sensors);
@@ -27,7 +28,13 @@ Importing this package imports torch.
 from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.compare import Comparison, compare
 from moo_multimodal.data import DatasetSplits, TensorDataset, available_datasets, load_dataset
-from moo_multimodal.methods import Method, StepReport, available_methods, make_method
+from moo_multimodal.methods import (
+    Method,
+    StepReport,
+    available_methods,
+    make_method,
+    register_method,
+)
 from moo_multimodal.metrics import evaluate, linear_probe
 from moo_multimodal.models import ModelOutput, MultimodalModel, build_model
 from moo_multimodal.training import RunResult, TrainConfig, fit, train
@@ -52,5 +59,6 @@ __all__ = [
     "linear_probe",
     "load_dataset",
     "make_method",
+    "register_method",
     "train",
 ]

@@ -11,14 +11,22 @@ Commands:
 - ``moo-mm datasets``: the datasets and their expected on-disk layout;
 - ``moo-mm methods``: the training methods.
 
+``train``, ``compare`` and ``methods`` take ``--plugin MODULE`` (repeatable): a module name or
+a ``.py`` file imported first, e.g. one that registers a method of one's own with
+`moo_multimodal.methods.register_method`, which ``--method`` / ``--methods`` can then name.
+
 Exit codes: 0 success, 1 runtime failure, 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from moo.cli import UsageError, format_table, parse_assignments
@@ -42,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(threads)
+        for plugin in getattr(args, "plugin", []):
+            _import_plugin(plugin)
         return command(args)
     except (UsageError, ValueError, TypeError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -49,6 +59,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _plugin_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (a name, found from the current folder too, or a .py file) "
+        "first, e.g. one that registers a method with register_method (repeatable)",
+    )
+
+
+def _import_plugin(spec: str) -> None:
+    """Import ``spec``: a ``.py`` file by path, else a module name (the current folder is
+    searched too, as ``python -m`` does)."""
+    if spec.endswith(".py"):
+        path = Path(spec).resolve()
+        if not path.is_file():
+            raise UsageError(f"--plugin {spec}: no such file")
+        name = f"moo_mm_plugin_{path.stem}"
+        loaded = sys.modules.get(name)
+        if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+            return  # imported already (main() called again in one process)
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise UsageError(f"--plugin {spec}: not an importable Python file")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (spec == exc.name or spec.startswith(f"{exc.name}.")):
+            raise UsageError(f"--plugin {spec}: no module named {exc.name!r}") from exc
+        raise
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -101,6 +151,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-probes", action="store_true", help="skip the linear probes")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _plugin_option(p)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -146,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("datasets", help="list the datasets and their on-disk layout")
     d.set_defaults(command=_cmd_datasets)
     m = sub.add_parser("methods", help="list the training methods")
+    _plugin_option(m)
     m.set_defaults(command=_cmd_methods)
     return parser
 

@@ -127,8 +127,10 @@ def compare(
     """Train each method with each seed from ``base`` and tabulate the final test metrics.
 
     Args:
-        methods: method names (``moo-mm methods``); at least one, no duplicates.
-        seeds: training seeds (initialization, batch order); the data stay fixed.
+        methods: method names (``moo-mm methods``, and those registered with
+            `moo_multimodal.methods.register_method`); at least one, no duplicates.
+        seeds: training seeds (initialization, batch order, the methods' own randomness:
+            see `TrainConfig`); the data stay fixed.
         base: the shared configuration (its ``method`` and ``seed`` are replaced per run).
         output_dir: where runs, table and plots go; finished runs found there are reused.
         method_options: hyperparameters per method name (override ``base.method_options``).

@@ -3,20 +3,25 @@ robustness to a dropped or noised sensor, and linear probes on frozen encoders.
 
 The model interface used here: ``model.modalities`` (a tuple of names), ``model(inputs)``
 returning an object with ``.fusion`` ``(B, C)`` logits and ``.unimodal`` (``{m: (B, C)}``
-logits), and ``model.encode(inputs)`` returning ``{m: (B, D_m)}`` encoder features.
+logits), and ``model.encode(inputs)`` returning ``{m: (B, D_m)}`` encoder features: a
+`moo_multimodal.models.MultimodalModel` (the annotations), or any ``torch.nn.Module`` with that
+interface.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from moo.validation import check_int, check_real
 from moo_multimodal.data import MultimodalDataset, TensorDataset, iterate_batches
+
+if TYPE_CHECKING:
+    from moo_multimodal.models import MultimodalModel
 
 
 def _as_classes(pred: torch.Tensor, name: str = "pred") -> torch.Tensor:
@@ -128,7 +133,9 @@ def _input_moments(
     return mean, math.sqrt(max(total_sq / (count * mean.numel()) - grand * grand, 0.0))
 
 
-def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple[str, ...]:
+def _check_common(
+    model: MultimodalModel, dataset: Any, batch_size: int, what: str
+) -> tuple[str, ...]:
     check_int(batch_size, "batch_size", low=1)
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -145,7 +152,7 @@ def _check_common(model: Any, dataset: Any, batch_size: int, what: str) -> tuple
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module,
+    model: MultimodalModel,
     dataset: MultimodalDataset,
     *,
     batch_size: int = 512,
@@ -196,7 +203,8 @@ def evaluate(
         hits[kind, m] = hits[kind, m] + correct if (kind, m) in hits else correct
 
     def fused(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(inputs).fusion.argmax(dim=1)
+        logits: torch.Tensor = model(inputs).fusion
+        return logits.argmax(dim=1)
 
     was_training = model.training
     model.eval()
@@ -251,7 +259,7 @@ def _is_floating(dataset: MultimodalDataset, modality: str) -> bool:
 
 @torch.no_grad()
 def _features(
-    model: torch.nn.Module,
+    model: MultimodalModel,
     dataset: MultimodalDataset,
     modalities: tuple[str, ...],
     batch_size: int,
@@ -300,7 +308,7 @@ def _fit_logistic(
 
 
 def linear_probe(
-    model: torch.nn.Module,
+    model: MultimodalModel,
     train: MultimodalDataset,
     test: MultimodalDataset,
     *,

@@ -56,7 +56,11 @@ class TrainConfig:
         dataset_options: options of the dataset loader (e.g. ``n_train`` for ``synthetic``);
             the data do not depend on `seed` unless given here (``seed`` option).
         root: the data folder of datasets read from disk.
-        method: a method name (``moo-mm methods``); method_options: its hyperparameters.
+        method: a method name (``moo-mm methods``, or one registered with
+            `moo_multimodal.methods.register_method`); method_options: its hyperparameters.
+            A method with randomness (one whose constructor, or whose moo rule's, declares a
+            ``seed``: OGM-GE's noise, PCGrad's projection order) draws from `seed` unless
+            method_options give its ``seed``.
         encoder: one encoder kind for every modality, or ``None`` for the dataset's
             recommended encoders; encoder_options: options given to every encoder.
         fusion: ``concat``, ``sum``, ``gated`` or ``film``; fusion_dim: its width.
@@ -191,7 +195,8 @@ def _make_optimizer(
 def build_run(
     config: TrainConfig, splits: DatasetSplits | None = None
 ) -> tuple[DatasetSplits, MultimodalModel, Method]:
-    """The data, the model (initialized from ``config.seed``) and the method of a run."""
+    """The data, the model (initialized from ``config.seed``) and the method of a run (built
+    by `make_method` with ``run_seed=config.seed``: the seed protocol)."""
     if splits is None:
         splits = load_dataset(config.dataset, root=config.root, **config.dataset_options)
     if config.encoder is None:
@@ -211,10 +216,9 @@ def build_run(
         fusion=config.fusion,
         fusion_dim=config.fusion_dim,
     )
-    options_m = dict(config.method_options)
-    if config.method == "ogm-ge":
-        options_m.setdefault("seed", config.seed)
-    method = make_method(config.method, **options_m)
+    # the seed protocol: a method (or rule) that declares a seed gets the run's seed, unless
+    # method_options give one
+    method = make_method(config.method, run_seed=config.seed, **config.method_options)
     return splits, model, method
 
 
@@ -332,6 +336,12 @@ def _stream_seed(seed: int, epoch: int, purpose: str) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def _timing_event() -> torch.cuda.Event:
+    """A CUDA event that records time."""
+    # torch.cuda.Event's constructor has no annotations in torch
+    return torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+
+
 def _to(inputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {m: x.to(device, non_blocking=True) for m, x in inputs.items()}
 
@@ -404,9 +414,7 @@ def fit(
             if dropout is not None:
                 inputs = dropout(inputs, drops)
             if cuda:
-                events.append(
-                    (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-                )
+                events.append((_timing_event(), _timing_event()))
                 events[-1][0].record()
             start = time.perf_counter()
             opt.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ from moo_multimodal.models import (
     GatedFusion,
     ModelOutput,
     MultimodalModel,
+    ParameterGroups,
     build_model,
     make_encoder,
     make_fusion,
@@ -185,6 +186,49 @@ def test_parameter_groups_are_disjoint_and_cover(fusion: str) -> None:
     assert all(len(group) > 0 for group in groups)
     head_ids = {id(p) for p in model.fusion_head.parameters()}
     assert head_ids <= {id(p) for p in model.fusion_parameters()}
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_parameter_groups_hold_the_trainable_parameters_of_each_group(fusion: str) -> None:
+    model, _ = tiny_model(3, fusion)
+    groups = model.parameter_groups()
+    assert isinstance(groups, ParameterGroups)
+    assert groups.modalities == model.modalities
+    for m in model.modalities:
+        assert list(groups.encoders[m]) == model.encoder_parameters(m)
+        assert list(groups.heads[m]) == model.head_parameters(m)
+    assert list(groups.fusion) == model.fusion_parameters()
+    assert groups.shared == [p for m in model.modalities for p in model.encoder_parameters(m)]
+    assert groups.task == [
+        model.fusion_parameters(),
+        *(model.head_parameters(m) for m in model.modalities),
+    ]
+
+
+def test_parameter_groups_leave_frozen_parameters_out() -> None:
+    model, _ = tiny_model(2)
+    audio = model.encoders["audio"]
+    first = next(audio.parameters())
+    first.requires_grad_(False)
+    model.heads["video"].bias.requires_grad_(False)
+    model.fusion_head.requires_grad_(False)
+    groups = model.parameter_groups()
+    frozen = {id(p) for p in model.parameters() if not p.requires_grad}
+    listed = [p for ps in groups.task for p in ps] + groups.shared
+    assert frozen and not frozen & {id(p) for p in listed}
+    assert {id(p) for p in listed} == {id(p) for p in model.parameters() if p.requires_grad}
+    assert list(groups.encoders["audio"]) == list(audio.parameters())[1:]
+    assert list(groups.heads["video"]) == [model.heads["video"].weight]
+    assert not set(map(id, model.fusion_head.parameters())) & set(map(id, groups.fusion))
+
+
+def test_parameter_groups_reject_parameters_outside_the_groups() -> None:
+    model, _ = tiny_model(2)
+    model.temperature = nn.Parameter(torch.ones(()))
+    with pytest.raises(ValueError, match="temperature"):
+        model.parameter_groups()
+    model.temperature.requires_grad_(False)  # a frozen extra is no gap
+    model.parameter_groups()
 
 
 def test_shared_parameters_are_rejected() -> None:

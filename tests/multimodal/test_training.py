@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from moo.solvers import min_norm_weights
 from moo_multimodal.data import TensorDataset, load_dataset
 from moo_multimodal.methods import RuleMethod, available_methods, make_method
 from moo_multimodal.models import build_model
-from moo_multimodal.training import TrainConfig, fit, train
+from moo_multimodal.training import TrainConfig, build_run, fit, train
 
 ALL_METHODS = sorted(available_methods())
 SMALL = {"n_train": 256, "n_test": 128}
@@ -373,3 +374,119 @@ def test_progress_bar_and_tensorboard_options(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "tqdm", None)
     with pytest.raises(ImportError, match=r"progress=True needs tqdm: .*moo-toolkit\[progress\]"):
         train(cfg, progress=True)
+
+
+# -- frozen parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mgda", "mgda@batched", "mgda@representation", "mmpareto"])
+def test_a_frozen_encoder_layer_trains_with_rules_and_mmpareto(name: str) -> None:
+    """Frozen parameters are left out once, by `MultimodalModel.parameter_groups`: they keep no
+    gradient and do not move, everything else trains."""
+    torch.manual_seed(0)
+    splits = load_dataset("synthetic", **SMALL)
+    model = build_model(splits.train.input_shapes, splits.train.num_classes)
+    frozen = list(model.encoders[model.modalities[0]].parameters())[:2]  # its first layer
+    for p in frozen:
+        p.requires_grad_(False)
+    before = {id(p): p.detach().clone() for p in model.parameters()}
+    config = TrainConfig(epochs=1, batch_size=64, probes=False, dataset_options=SMALL)
+    result = fit(model, make_method(name), splits.train, splits.test, config)
+    assert math.isfinite(result.final["train/fusion_loss"])
+    for p in model.parameters():
+        if any(p is q for q in frozen):
+            assert p.grad is None
+            torch.testing.assert_close(p, before[id(p)], rtol=0, atol=0)
+        else:
+            assert not torch.equal(p, before[id(p)])
+
+
+def test_freezing_between_steps_is_seen_by_rule_methods() -> None:
+    model, inputs, labels = _batch(2)
+    method = make_method("mgda")
+    layer = list(model.encoders["s0"].parameters())[:1]  # its weight (the bias trains)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        method.backward(model, model(inputs), labels, epoch=0)
+
+    step()
+    assert all(p.grad is not None for p in layer)
+    for p in layer:
+        p.requires_grad_(False)
+    step()
+    assert all(p.grad is None for p in layer)
+    for p in layer:
+        p.requires_grad_(True)
+    step()
+    assert all(p.grad is not None for p in layer)
+
+
+def test_a_wholly_frozen_encoder_is_named_for_gradient_rules() -> None:
+    model, inputs, labels = _batch(2)
+    model.encoders["s1"].requires_grad_(False)
+    out = model(inputs)
+    with pytest.raises(ValueError, match=r"encoder 's1' has no trainable parameter"):
+        make_method("mgda").backward(model, out, labels, epoch=0)
+    rep = make_method("mimo").backward(model, out, labels, epoch=0)  # loss-only: fine
+    assert math.isfinite(rep.fusion_loss)
+    assert all(p.grad is None for p in model.encoders["s1"].parameters())
+
+
+# -- the seed protocol --------------------------------------------------------------------------
+
+
+def _noise_splits(m: int = 4):
+    """Pure-noise data with four modalities: five objectives that conflict often, so PCGrad's
+    projection order changes its weights."""
+    from moo_multimodal.data import DatasetSplits
+
+    def split(n: int, seed: int) -> TensorDataset:
+        g = torch.Generator().manual_seed(seed)
+        inputs = {f"s{i}": torch.randn(n, 4, generator=g) for i in range(m)}
+        return TensorDataset(inputs, torch.randint(0, 3, (n,), generator=g), 3)
+
+    encoders = {f"s{i}": ("mlp", {"hidden": (8,)}) for i in range(m)}
+    return DatasetSplits("noise", split(64, 0), split(32, 1), encoders, "noise")
+
+
+def _without_timings(history):
+    return [{k: v for k, v in r.items() if not k.endswith(("_ms", "_us"))} for r in history]
+
+
+@pytest.mark.parametrize("name", ["pcgrad", "pcgrad@batched"])
+def test_rule_methods_draw_from_the_run_seed(name: str) -> None:
+    """PCGrad through RuleMethod: seeds 0 and 1 draw different projection orders (the same
+    model, data and batches give different weights), and a seed reproduces bit for bit."""
+    splits = _noise_splits()
+    config = TrainConfig(method=name, epochs=2, batch_size=16, probes=False)
+    runs = {}
+    for seed in (0, 1):
+        _, model, method = build_run(replace(config, seed=seed), splits)
+        assert isinstance(method, RuleMethod) and method.rule.seed == seed
+        # same initialization and batch order for both: only the projection orders differ
+        runs[seed] = fit(model, method, splits.train, splits.test, config)
+    weights = [[r["weight/fusion"] for r in runs[s].history] for s in (0, 1)]
+    assert weights[0] != weights[1]
+
+    again = [train(replace(config, seed=1), splits=splits) for _ in range(2)]
+    assert _without_timings(again[0].history) == _without_timings(again[1].history)
+    for a, b in zip(
+        again[0].model.state_dict().values(), again[1].model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert again[0].method.state_dict() == again[1].method.state_dict()
+
+
+@pytest.mark.parametrize(("name", "attribute"), [("pcgrad", "rule"), ("ogm-ge", None)])
+def test_an_explicit_seed_in_the_method_options_wins(name: str, attribute: str | None) -> None:
+    splits = load_dataset("synthetic", **SMALL)
+    for options, expected in (({}, 3), ({"seed": 7}, 7)):
+        config = TrainConfig(method=name, seed=3, method_options=options)
+        _, _, method = build_run(config, splits)
+        target = method if attribute is None else getattr(method, attribute)
+        assert target.seed == expected
+        assert config.method_options == options  # the run's seed is not written into them
+    assert make_method("pcgrad").rule.seed == 0  # no run seed: the rule's default
+    assert make_method("pcgrad", run_seed=5, seed=None).rule.seed is None
+    assert make_method("mgda", run_seed=5).name == "mgda"  # no seed declared: none given

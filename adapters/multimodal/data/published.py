@@ -290,7 +290,8 @@ def _wav_spectrogram(
     index = np.arange(spec.n_fft)[None, :] + spec.hop_length * np.arange(frames)[:, None]
     window = get_window("hann", spec.n_fft, fftbins=True)
     magnitude = np.abs(np.fft.rfft(x[index] * window, axis=1)).T
-    return np.log(magnitude + 1e-7)
+    log_magnitude: np.ndarray = np.log(magnitude + 1e-7)
+    return log_magnitude
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -369,7 +370,8 @@ def _load_frame(path: Path, size: int, rng: np.random.Generator | None) -> np.nd
     array = np.asarray(rgb, dtype=np.float32) / 255.0
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
     std = np.asarray(IMAGENET_STD, dtype=np.float32)
-    return ((array - mean) / std).transpose(2, 0, 1)
+    chw: np.ndarray = ((array - mean) / std).transpose(2, 0, 1)
+    return chw
 
 
 def _pick_frames(n: int, k: int, rng: np.random.Generator | None) -> list[int]:
@@ -949,7 +951,8 @@ AVMNIST_LAYOUT = """\
 def _load_npy(path: Path, dataset: str) -> np.ndarray:
     _require_file(path, dataset, "array file")
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+        return array
     except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"dataset {dataset!r}: cannot read {str(path)!r} as .npy: {err}") from err
 

@@ -189,7 +189,8 @@ class _Cue:
             clean = torch.zeros(n, spec.dim, dtype=torch.float64)
             clean[:, : bits * arity] = _PRODUCT_AMPLITUDE * informative
         eps = torch.randn(n, spec.dim, generator=generator, dtype=torch.float64)
-        return spec.signal * clean + spec.noise * eps
+        x: torch.Tensor = spec.signal * clean + spec.noise * eps
+        return x
 
 
 def _balanced_labels(n: int, num_classes: int, generator: torch.Generator) -> torch.Tensor:

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from moo_multimodal.models import MultimodalModel, ParameterGroups
+
 if TYPE_CHECKING:
-    from moo_multimodal.models import ModelOutput, MultimodalModel
+    from moo_multimodal.models import ModelOutput
 
 
 @dataclass
@@ -52,6 +54,20 @@ class StepReport:
 
 class Method(ABC):
     """A way to turn one batch's losses into gradients.
+
+    A subclass implements `backward`; decorated with
+    `moo_multimodal.methods.register_method`, it is named like the built-in methods
+    (``TrainConfig(method=...)``, `compare`, ``moo-mm``), its constructor's keyword arguments
+    being the run's method options. Conventions:
+
+    - **Seed protocol.** A method with randomness declares a ``seed`` constructor parameter;
+      a method built by name receives the run's seed there (``TrainConfig.seed``) unless the
+      method options give one, and it draws from its own generator seeded with it (never the
+      global torch or NumPy streams, which the trainer's other draws use). Its generator state
+      belongs in `state_dict`, so that a resumed run draws what an uninterrupted one would.
+    - **Parameter groups.** The encoder/fusion/head split comes from
+      ``model.parameter_groups()`` (`moo_multimodal.models.ParameterGroups`), which leaves
+      frozen parameters out.
 
     Attributes:
         name: the registry name (``moo-mm methods`` lists them); may be set per instance.
@@ -93,6 +109,17 @@ def losses(
     fusion = F.cross_entropy(output.fusion, labels)
     uni = [F.cross_entropy(output.unimodal[m], labels) for m in model.modalities]
     return fusion, uni
+
+
+def parameter_groups(model: MultimodalModel) -> ParameterGroups:
+    """``model.parameter_groups()``; for a model of one's own that has only the three
+    accessors (``encoder_parameters``, ``fusion_parameters``, ``head_parameters``), the same
+    computed from them by `MultimodalModel.parameter_groups`."""
+    own = getattr(model, "parameter_groups", None)
+    if callable(own):
+        groups: ParameterGroups = own()
+        return groups
+    return MultimodalModel.parameter_groups(model)
 
 
 def loss_values(fusion: torch.Tensor, uni: list[torch.Tensor]) -> torch.Tensor:

@@ -40,6 +40,8 @@ Where this implementation follows the reference code or departs from it:
   that autograd returns as ``None`` (parameters a loss does not reach) count as zero.
 - With ``α = (1/2, 1/2)``, ``new_t = g_mm,t + g_u,t`` and ``r_t = 1`` exactly, so the step writes
   ``γ (g_mm,t + g_u,t)`` without computing the norms.
+- Frozen parameters (``requires_grad=False``) take no part: the groups come from
+  `MultimodalModel.parameter_groups`, which leaves them out.
 - Cost: the reference runs one backward pass per loss (M + 1). Here the per-encoder gradients
   take **two** passes whatever M is: ``autograd.grad(f_0, encoders + fusion)`` and
   ``autograd.grad(Σ_m f_m, encoders + heads)``; since ``f_m`` reaches only encoder m and head
@@ -49,13 +51,13 @@ Where this implementation follows the reference code or departs from it:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from moo.solvers.mgda import MGDA
+from moo.solvers import MGDA
 from moo.validation import check_real
 from moo_multimodal.methods._base import (
     Method,
@@ -63,8 +65,10 @@ from moo_multimodal.methods._base import (
     Timer,
     loss_values,
     losses,
+    parameter_groups,
     report,
 )
+from moo_multimodal.methods._registry import register_method
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
 Grads = Sequence[torch.Tensor | None]
 
 
+@register_method
 class MMPareto(Method):
     """MMPareto (Wei & Hu, ICML 2024): per-encoder MGDA of fusion and uni-modal gradients.
 
@@ -101,12 +106,12 @@ class MMPareto(Method):
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
     ) -> StepReport:
         fusion, uni = losses(model, output, labels)
-        modalities = tuple(model.modalities)
-        encoders = {m: _trainable(model.encoder_parameters(m)) for m in modalities}
-        enc_all = [p for m in modalities for p in encoders[m]]
-        fusion_params = _trainable(model.fusion_parameters())
-        heads = [p for m in modalities for p in _trainable(model.head_parameters(m))]
-        _check_coverage(model, enc_all, fusion_params, heads)
+        groups = parameter_groups(model)  # trainable only; raises on parameters outside
+        modalities = groups.modalities
+        encoders = groups.encoders
+        enc_all = groups.shared
+        fusion_params = list(groups.fusion)
+        heads = [p for m in modalities for p in groups.heads[m]]
         n = len(enc_all)
 
         # Two passes whatever M is: the uni-modal parts of Σ f_m are disjoint per encoder.
@@ -162,34 +167,6 @@ class MMPareto(Method):
         )
 
 
-def _trainable(params: Iterable[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
-    return [p for p in params if p.requires_grad]
-
-
-def _check_coverage(
-    model: MultimodalModel,
-    enc: list[torch.nn.Parameter],
-    fusion: list[torch.nn.Parameter],
-    heads: list[torch.nn.Parameter],
-) -> None:
-    """Every trainable parameter of the model must be in exactly one group (no silent gaps)."""
-    ids = [id(p) for p in (*enc, *fusion, *heads)]
-    if len(set(ids)) != len(ids):
-        raise ValueError(
-            "mmpareto: the model's encoder, fusion and head parameter groups overlap; "
-            "each parameter must belong to one group"
-        )
-    if isinstance(model, torch.nn.Module):
-        missing = [
-            name for name, p in model.named_parameters() if p.requires_grad and id(p) not in ids
-        ]
-        if missing:
-            raise ValueError(
-                "mmpareto: trainable parameters outside the encoder, fusion and head groups "
-                f"would get no gradient: {missing[:5]}{' ...' if len(missing) > 5 else ''}"
-            )
-
-
 def _grad(
     loss: torch.Tensor, inputs: list[torch.nn.Parameter], *, retain_graph: bool
 ) -> list[torch.Tensor | None]:
@@ -207,7 +184,9 @@ def _dots(a: Grads, b: Grads, device: torch.device) -> torch.Tensor:
             xf, yf = _flat(x), _flat(y)
             rows.append(torch.stack([xf @ xf, yf @ yf, xf @ yf]).double())
         elif x is not None or y is not None:  # one gradient is None: zero
-            v = _flat(x if x is not None else y)  # type: ignore[arg-type]
+            one = x if x is not None else y
+            assert one is not None
+            v = _flat(one)
             vv = (v @ v).double()
             zero = torch.zeros_like(vv)
             rows.append(torch.stack([vv, zero, zero] if x is not None else [zero, vv, zero]))
@@ -226,11 +205,11 @@ def _combine(
     a: torch.Tensor | None, b: torch.Tensor | None, a0: float, a1: float, gamma: float
 ) -> torch.Tensor | None:
     """``γ · max(1, ||a + b|| / ||new||) · new`` with ``new = 2(α_0 a + α_1 b)``, per tensor."""
-    if a is None and b is None:
-        return None
     if a is None:
-        a = torch.zeros_like(b)  # type: ignore[arg-type]
-    if b is None:
+        if b is None:
+            return None
+        a = torch.zeros_like(b)
+    elif b is None:
         b = torch.zeros_like(a)
     plain = a + b
     if a0 == 0.5 and a1 == 0.5:  # new = a + b, r = 1

@@ -61,6 +61,7 @@ from moo_multimodal.methods._base import (
     losses,
     report,
 )
+from moo_multimodal.methods._registry import register_method
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -105,6 +106,7 @@ def ogm_coefficients(scores: Sequence[float], alpha: float) -> tuple[list[float]
     return ratios, coeffs
 
 
+@register_method
 class OGMGE(Method):
     """OGM-GE (Peng et al., CVPR 2022): slow down the dominant modality's encoder.
 
@@ -238,7 +240,7 @@ class OGMGE(Method):
                     targets.append((p, k, p.grad))
                     p.grad = None
 
-        (fusion + torch.stack(uni).sum()).backward()
+        torch.autograd.backward(fusion + torch.stack(uni).sum())
 
         for p, k, previous in targets:
             g = p.grad
@@ -309,5 +311,3 @@ def _check_seed(value: Any, name: str) -> int:
     if seed >= 2**64:
         raise ValueError(f"{name} must be < 2**64 (a torch.Generator seed), got {seed}")
     return seed
-
-

@@ -2,11 +2,13 @@
 
 Objectives ``[f_0, f_1, ..., f_M]`` (fusion loss, then one uni-modal loss per modality, in the
 model's modality order). The shared parameters are the encoders; the fusion module and head
-are the task parameters of ``f_0`` and head ``m`` those of ``f_m``. The structure is declared,
-not discovered: ``f_0`` touches every encoder and ``f_m`` only encoder ``m``, so the bridge's
-``groups`` extraction gets every per-objective gradient in **two backward passes whatever M
-is** (one of ``f_0``; one of ``Σ_m f_m``, whose per-encoder parts are disjoint), and the
-Gramian blocks between different modalities' objectives are known zeros.
+are the task parameters of ``f_0`` and head ``m`` those of ``f_m``; all of them come from
+`MultimodalModel.parameter_groups`, so frozen parameters (``requires_grad=False``) are left
+out. The structure is declared, not discovered: ``f_0`` touches every encoder and ``f_m``
+only encoder ``m``, so the bridge's ``groups`` extraction gets every per-objective gradient in
+**two backward passes whatever M is** (one of ``f_0``; one of ``Σ_m f_m``, whose per-encoder
+parts are disjoint), and the Gramian blocks between different modalities' objectives are
+known zeros.
 
 With ``extraction="batched"`` the same two backward passes (same gradients) are the two rows
 of **one** batched backward (``is_grads_batched``: the encoders' backward runs once under vmap
@@ -27,15 +29,17 @@ objective order: ``nominal = 0`` (the fusion loss), the group = every uni-modal 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 import moo.torch as mt
-from moo.solvers import UpdateRule, available_rules, get_rule
+from moo.solvers import DirectionRule, UpdateRule, Weighting, available_rules, get_rule
 from moo.validation import check_choice
-from moo_multimodal.methods._base import Method, StepReport, losses, report
+from moo_multimodal.methods._base import Method, StepReport, losses, parameter_groups, report
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -58,7 +62,10 @@ class RuleMethod(Method):
         **hyperparameters: the rule's hyperparameters (e.g. ``gamma=1.0, mu=0.5`` for MIMO).
 
     The rule instance is kept for the whole run, so stateful rules (MIMO's tracking or
-    ascent, MoCo, MoDo) carry their state across steps; it is saved in checkpoints.
+    ascent, MoCo, MoDo) carry their state across steps; it is saved in checkpoints. A rule
+    with randomness takes its seed as a hyperparameter (PCGrad's ``seed``: its projection
+    order); built by name through `make_method` (the trainer, `compare`, ``moo-mm``), it
+    receives the run's seed unless one is given.
     """
 
     def __init__(
@@ -66,7 +73,7 @@ class RuleMethod(Method):
     ) -> None:
         self.rule = get_rule(rule, **hyperparameters)
         self.extraction = check_choice(extraction, "extraction", EXTRACTIONS)
-        if self.extraction == "representation" and self.rule.needs == "jacobian":
+        if self.extraction == "representation" and isinstance(self.rule, DirectionRule):
             raise ValueError(
                 f"rule {self.rule.name!r} needs the whole Jacobian over the encoder parameters: "
                 "extraction='representation' gives only a Gramian; use extraction='groups'"
@@ -75,31 +82,59 @@ class RuleMethod(Method):
         at = "" if self.extraction == "groups" else f"@{self.extraction}"
         self.name = f"{self.rule.name}{at}"
         self.summary = f"moo rule {self.rule.name!r}{at}: {self.rule.summary}"
-        self._cache: tuple[int, list[torch.Tensor], list[list[int]], list[list[Any]]] | None = None
+        self._cache: _Structure | None = None
+
+    @property
+    def _losses_only(self) -> bool:
+        """The rule is a weighting of the loss values alone (no gradient extraction)."""
+        return isinstance(self.rule, Weighting) and not self.rule.uses_gramian
 
     def _structure(
         self, model: MultimodalModel
-    ) -> tuple[list[torch.Tensor], list[list[int]], list[list[Any]]]:
-        if self._cache is None or self._cache[0] != id(model):
-            shared: list[torch.Tensor] = []
-            per_modality: list[list[int]] = []
-            for m in model.modalities:
-                params = list(model.encoder_parameters(m))
-                per_modality.append(list(range(len(shared), len(shared) + len(params))))
-                shared.extend(params)
-            groups = [list(range(len(shared))), *per_modality]
-            task = [list(model.fusion_parameters())] + [
-                list(model.head_parameters(m)) for m in model.modalities
-            ]
-            self._cache = (id(model), shared, groups, task)
-        return self._cache[1], self._cache[2], self._cache[3]
+    ) -> tuple[list[torch.Tensor], list[list[int]], list[list[torch.Tensor]]]:
+        """The shared parameters (every encoder's trainable ones), each objective's group of
+        indices into them, and each objective's task parameters, from
+        `MultimodalModel.parameter_groups` (frozen parameters left out).
+
+        Kept while the model and its parameters' ``requires_grad`` flags are unchanged
+        (walking a large model's modules every step would cost more than the check).
+        """
+        cache = self._cache
+        if (
+            cache is not None
+            and cache.model() is model
+            and all(p.requires_grad == f for p, f in zip(cache.every, cache.flags, strict=True))
+        ):
+            return cache.shared, cache.groups, cache.task
+        groups_of_model = parameter_groups(model)
+        shared: list[torch.Tensor] = []
+        per_modality: list[list[int]] = []
+        for m, params in groups_of_model.encoders.items():
+            if not params and not self._losses_only:
+                raise ValueError(
+                    f"rule {self.rule.name!r}: encoder {m!r} has no trainable parameter, so its "
+                    "uni-modal loss has no gradient for the rule to weigh; unfreeze part of it, "
+                    "or use a loss-only rule (mimo) or a baseline (joint, uniform)"
+                )
+            per_modality.append(list(range(len(shared), len(shared) + len(params))))
+            shared.extend(params)
+        if not shared:
+            raise ValueError(
+                f"rule {self.rule.name!r}: every encoder is frozen, there is nothing to balance"
+            )
+        groups = [list(range(len(shared))), *per_modality]
+        task: list[list[torch.Tensor]] = [list(params) for params in groups_of_model.task]
+        every = list(model.parameters())
+        flags = [p.requires_grad for p in every]
+        self._cache = _Structure(weakref.ref(model), every, flags, shared, groups, task)
+        return shared, groups, task
 
     def backward(
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
     ) -> StepReport:
         fusion, uni = losses(model, output, labels)
         shared, groups, task = self._structure(model)
-        if self.rule.needs == "losses":
+        if self._losses_only:
             step = mt.backward([fusion, *uni], shared, self.rule, task_params=task)
         elif self.extraction == "representation":
             step = mt.backward(
@@ -141,6 +176,18 @@ class RuleMethod(Method):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.rule.load_state_dict(state.get("rule", {}))
+
+
+@dataclass
+class _Structure:
+    """`RuleMethod._structure`'s result for one model, with what tells when it is stale."""
+
+    model: weakref.ref[MultimodalModel]
+    every: list[torch.nn.Parameter]  # all the model's parameters, frozen ones included
+    flags: list[bool]  # their requires_grad when the structure was made
+    shared: list[torch.Tensor]
+    groups: list[list[int]]
+    task: list[list[torch.Tensor]]
 
 
 def rule_names() -> list[str]:

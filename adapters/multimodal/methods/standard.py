@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from moo_multimodal.methods._base import Method, StepReport, losses, report
+from moo_multimodal.methods._registry import register_method
 
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
@@ -31,10 +32,11 @@ class _SumOfLosses(Method):
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
     ) -> StepReport:
         fusion, uni = losses(model, output, labels)
-        (fusion + torch.stack(uni).sum()).backward()
+        torch.autograd.backward(fusion + torch.stack(uni).sum())
         return report(model, fusion, uni)
 
 
+@register_method
 class Joint(_SumOfLosses):
     """Joint training: the encoders learn from the fusion loss only."""
 
@@ -43,6 +45,7 @@ class Joint(_SumOfLosses):
     detach_unimodal = True
 
 
+@register_method
 class Uniform(_SumOfLosses):
     """Uniform weights: the fusion loss plus every uni-modal loss, weight 1 each."""
 
@@ -50,6 +53,7 @@ class Uniform(_SumOfLosses):
     summary = "fusion loss + sum of uni-modal losses, weight 1 each (multitask-like baseline)"
 
 
+@register_method
 class Unimodal(_SumOfLosses):
     """Uni-modal training: each encoder learns from its own head; fusion on detached features."""
 

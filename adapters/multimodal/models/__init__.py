@@ -1,13 +1,14 @@
 """The model layer of the multimodal adapter: encoders, fusion modules and the model.
 
 `MultimodalModel` = per-modality encoders + a fusion module + a fusion head + one uni-modal
-head per modality, with explicit per-module parameter groups; `build_model` makes one from
+head per modality, with explicit per-module parameter groups (`MultimodalModel.parameter_groups`:
+the trainable ones, as `ParameterGroups`); `build_model` makes one from
 input shapes and kind names (`ENCODERS`, `FUSIONS`).
 """
 
 from __future__ import annotations
 
-from ._model import ModelOutput, MultimodalModel, build_model
+from ._model import ModelOutput, MultimodalModel, ParameterGroups, build_model
 from .encoders import (
     ENCODERS,
     CNNEncoder,
@@ -39,6 +40,7 @@ __all__ = [
     "MLPEncoder",
     "ModelOutput",
     "MultimodalModel",
+    "ParameterGroups",
     "ResNet18Encoder",
     "SumFusion",
     "TransformerEncoder",

@@ -6,7 +6,8 @@ logits ``y_0 = W_0 F(z_1, …, z_M) + b_0`` and uni-modal logits ``y_m = W_m z_m
 ``f_m`` reaches only encoder ``m`` and head ``m``, ``f_0`` every encoder, the fusion and the
 fusion head. The parameters split accordingly into disjoint groups, named by module (never by
 parameter-name matching): `MultimodalModel.encoder_parameters`, `fusion_parameters`,
-`head_parameters`.
+`head_parameters`, and `MultimodalModel.parameter_groups`, the trainable ones of every group at
+once (what the training methods use).
 
 Uni-modal heads follow the design of MMPareto (Y. Wei and D. Hu, "MMPareto: Boosting
 Multimodal Learning with Innocent Unimodal Assistance", ICML 2024): a linear classifier on each
@@ -25,7 +26,7 @@ from torch import nn
 from .encoders import make_encoder
 from .fusion import FusionModule, make_fusion
 
-__all__ = ["ModelOutput", "MultimodalModel", "build_model"]
+__all__ = ["ModelOutput", "MultimodalModel", "ParameterGroups", "build_model"]
 
 
 @dataclass
@@ -43,6 +44,43 @@ class ModelOutput:
     fusion: torch.Tensor
     unimodal: dict[str, torch.Tensor]
     features: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ParameterGroups:
+    """A model's trainable parameters, grouped by the objectives that reach them.
+
+    Made by `MultimodalModel.parameter_groups`: frozen parameters (``requires_grad=False``) are
+    left out, every trainable parameter of the model is in exactly one group, and each group
+    keeps the order of its module's ``parameters()``.
+
+    Attributes:
+        encoders: ``{modality: encoder m's parameters}`` in modality order (reached by ``f_0``
+            and ``f_m``: the shared parameters of the objectives).
+        fusion: the fusion module's and the fusion head's (reached by ``f_0`` only).
+        heads: ``{modality: uni-modal head m's parameters}`` in modality order (reached by
+            ``f_m`` only).
+    """
+
+    encoders: Mapping[str, tuple[nn.Parameter, ...]]
+    fusion: tuple[nn.Parameter, ...]
+    heads: Mapping[str, tuple[nn.Parameter, ...]]
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modality names, in order."""
+        return tuple(self.encoders)
+
+    @property
+    def shared(self) -> list[nn.Parameter]:
+        """Every encoder's parameters, in modality order."""
+        return [p for params in self.encoders.values() for p in params]
+
+    @property
+    def task(self) -> list[list[nn.Parameter]]:
+        """The task parameters per objective ``[f_0, f_1, ..., f_M]``: the fusion module and
+        head, then each uni-modal head."""
+        return [list(self.fusion), *(list(params) for params in self.heads.values())]
 
 
 def _names(items: Iterable[str]) -> str:
@@ -155,6 +193,43 @@ class MultimodalModel(nn.Module):
     def head_parameters(self, modality: str) -> list[nn.Parameter]:
         """The parameters of uni-modal head ``modality`` (reached by ``f_m`` only)."""
         return list(self.heads[self._modality(modality)].parameters())
+
+    def parameter_groups(self) -> ParameterGroups:
+        """The trainable parameters of every group: `encoder_parameters`, `fusion_parameters`
+        and `head_parameters` without the frozen ones (``requires_grad=False``).
+
+        Every method that needs the shared/encoder/head split takes it from here, so frozen
+        layers are left out in one place.
+
+        Raises:
+            ValueError: the groups overlap, or a trainable parameter of the model is in no
+                group (a module added outside the encoders, the fusion and the heads would get
+                no gradient from the methods that use the groups); the message names it.
+        """
+
+        def trainable(params: Iterable[nn.Parameter]) -> tuple[nn.Parameter, ...]:
+            return tuple(p for p in params if p.requires_grad)
+
+        groups = ParameterGroups(
+            encoders={m: trainable(self.encoder_parameters(m)) for m in self.modalities},
+            fusion=trainable(self.fusion_parameters()),
+            heads={m: trainable(self.head_parameters(m)) for m in self.modalities},
+        )
+        ids = [id(p) for params in groups.task for p in params] + [id(p) for p in groups.shared]
+        if len(set(ids)) != len(ids):
+            raise ValueError(
+                "the model's encoder, fusion and head parameter groups overlap; each parameter "
+                "must belong to one group"
+            )
+        known = set(ids)
+        missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in known]
+        if missing:
+            more = " ..." if len(missing) > 5 else ""
+            raise ValueError(
+                "trainable parameters outside the encoder, fusion and head groups would get no "
+                f"gradient: {missing[:5]}{more}; freeze them or add them to a group"
+            )
+        return groups
 
     def _check_groups(self) -> None:
         """The groups must be disjoint (a module shared between encoders would break it)."""

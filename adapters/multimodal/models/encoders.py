@@ -49,7 +49,6 @@ __all__ = [
 ENCODERS: tuple[str, ...] = ("mlp", "cnn", "resnet18", "gru", "transformer")
 
 
-
 def _positive_ints(value: Any, name: str) -> tuple[int, ...]:
     """A non-empty tuple of positive ints (a single int is a one-element tuple)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -117,7 +116,8 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, "mlp", self.input_shape)
-        return self.net(x)
+        z: torch.Tensor = self.net(x)
+        return z
 
 
 class CNNEncoder(nn.Module):
@@ -153,7 +153,8 @@ class CNNEncoder(nn.Module):
         _check_input(x, "cnn", self.input_shape)
         if len(self.input_shape) == 2:
             x = x.unsqueeze(1)
-        return self.net(x)
+        z: torch.Tensor = self.net(x)
+        return z
 
 
 class _BasicBlock(nn.Module):
@@ -208,7 +209,8 @@ class _ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        z: torch.Tensor = self.fc(torch.flatten(self.avgpool(x), 1))
+        return z
 
 
 class ResNet18Encoder(nn.Module):
@@ -235,12 +237,13 @@ class ResNet18Encoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, "resnet18", self.input_shape)
         if len(self.input_shape) == 2:
-            return self.net(x.unsqueeze(1))
-        if len(self.input_shape) == 3:
-            return self.net(x)
-        b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
-        return self.net(frames).view(b, t, -1).mean(dim=1)
+            x = x.unsqueeze(1)
+        if x.ndim == 4:  # (B, C, H, W): one image each
+            z: torch.Tensor = self.net(x)
+            return z
+        b, c, t, h, w = x.shape  # (B, C, T, H, W): frames, features averaged over time
+        frames: torch.Tensor = self.net(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return frames.view(b, t, -1).mean(dim=1)
 
 
 class GRUEncoder(nn.Module):
@@ -260,6 +263,7 @@ class GRUEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, "gru", ("T", self.input_shape[1]))
+        h: torch.Tensor
         _, h = self.gru(x)
         return h[-1]
 
@@ -314,7 +318,8 @@ class TransformerEncoder(nn.Module):
         if t > self.max_len:
             raise ValueError(f"transformer input length T={t} exceeds max_len={self.max_len}")
         h = self.embed(x) + self.position[:t]
-        return self.encoder(h).mean(dim=1)
+        z: torch.Tensor = self.encoder(h)
+        return z.mean(dim=1)
 
 
 _BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {

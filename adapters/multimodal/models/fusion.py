@@ -298,7 +298,9 @@ class FiLMFusion(FusionModule):
             p = self.projections[m](zs[m])
             x = p if x is None else x + p
         assert x is not None  # at least two modalities
-        return (1.0 + self.gamma(z_c)) * x + self.beta(z_c)
+        gamma: torch.Tensor = self.gamma(z_c)
+        beta: torch.Tensor = self.beta(z_c)
+        return (1.0 + gamma) * x + beta
 
 
 _BUILDERS: dict[str, tuple[Callable[..., FusionModule], tuple[str, ...]]] = {
