@@ -61,6 +61,7 @@ from pathlib import Path
 
 import torch
 
+from moo.solvers import Weighting
 from moo_multimodal.methods import Method, RuleMethod, StepReport, make_method
 from moo_multimodal.models import MultimodalModel, build_model
 
@@ -171,7 +172,9 @@ class Contender:
     def kind(self) -> str:
         """``plain``, ``loss-only``, ``gradient`` (needs per-objective gradients) or ``other``."""
         if isinstance(self.method, RuleMethod):
-            return "loss-only" if self.method.rule.needs == "losses" else "gradient"
+            rule = self.method.rule
+            losses_only = isinstance(rule, Weighting) and not rule.uses_gramian
+            return "loss-only" if losses_only else "gradient"
         if self.name == "mmpareto":
             return "gradient"
         if self.name in ("joint", "uniform", "unimodal"):

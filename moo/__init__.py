@@ -1,8 +1,9 @@
 """moo: gradient-based multi-objective optimization.
 
 The core works on NumPy arrays: a `Problem` gives K objective values and their Jacobian,
-an `UpdateRule` turns the Gramian ``G = J Jᵀ`` and the values into weights ``w``, and
-`minimize` steps along ``-Jᵀw``. torch is imported only by the parts that need it.
+an update rule turns them into a direction ``d`` (a `Weighting` chooses weights ``w`` from
+the Gramian ``G = J Jᵀ`` and the values, ``d = Jᵀw``; a `DirectionRule` reads ``J`` itself),
+and `minimize` steps along ``-d``. torch is imported only by the parts that need it.
 """
 
 from moo.gradients import AnalyticJacobian, FiniteDifferences, GradientProvider, TorchAutograd
@@ -15,6 +16,7 @@ from moo.solvers import (
     MGDA,
     MIMO,
     CAGrad,
+    DirectionRule,
     LinearScalarization,
     MoCo,
     MoDo,
@@ -24,6 +26,7 @@ from moo.solvers import (
     RuleResult,
     UpdateRule,
     UPGrad,
+    Weighting,
     available_rules,
     get_rule,
     pareto_stationarity,
@@ -40,6 +43,7 @@ __all__ = [
     "Armijo",
     "CAGrad",
     "ConstantStep",
+    "DirectionRule",
     "FiniteDifferences",
     "GradientProvider",
     "History",
@@ -57,6 +61,7 @@ __all__ = [
     "TorchAutograd",
     "UPGrad",
     "UpdateRule",
+    "Weighting",
     "__version__",
     "available_problems",
     "available_rules",

@@ -1,10 +1,11 @@
-"""The ``moo`` command line: list problems and methods, approximate a Pareto front.
+"""The ``moo`` command line: list problems and update rules, approximate a Pareto front.
 
-``moo problems``, ``moo methods`` and ``moo solve PROBLEM ...``; see ``docs/cli.md`` or
-``moo --help``. `main` is the console-script entry point (also ``python -m moo``).
+``moo problems``, ``moo rules`` and ``moo solve PROBLEM ...``; see ``docs/cli.md`` or
+``moo --help``. ``moo methods`` and ``moo solve --method`` are deprecated spellings of
+``moo rules`` and ``--rule``. `main` is the console-script entry point (also ``python -m moo``).
 
 Exit codes: ``0`` success, ``1`` a runtime failure (an optional dependency is missing, the
-plot cannot be written), ``2`` bad command-line input (unknown problem, method, parameter or
+plot cannot be written), ``2`` bad command-line input (unknown problem, rule, parameter or
 option, malformed ``KEY=VALUE``, invalid value).
 """
 
@@ -91,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("problems", help="list the catalogue problems")
     p.set_defaults(command=_cmd_problems)
 
-    m = sub.add_parser("methods", help="list the registered update rules")
+    r = sub.add_parser("rules", help="list the registered update rules")
+    r.set_defaults(command=_cmd_rules)
+    m = sub.add_parser("methods", help="deprecated spelling of 'rules'")
     m.set_defaults(command=_cmd_methods)
 
     s = sub.add_parser(
@@ -101,9 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         "non-dominated end points, with indicators when the problem knows its front.",
     )
     s.add_argument("problem", metavar="PROBLEM", help="catalogue name (see 'moo problems')")
-    s.add_argument(
-        "--method", default="mgda", help="update rule, see 'moo methods' (default: mgda)"
-    )
+    s.add_argument("--rule", default=None, help="update rule, see 'moo rules' (default: mgda)")
+    s.add_argument("--method", default=None, help="deprecated spelling of --rule")
     s.add_argument(
         "--starts", type=_positive_int, default=20, help="number of random starts (default: 20)"
     )
@@ -271,12 +273,17 @@ def _cmd_problems(args: argparse.Namespace) -> int:
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
+    print(f"{PROG}: 'moo methods' is deprecated: use 'moo rules'", file=sys.stderr)
+    return _cmd_rules(args)
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
     rows = []
     for name, cls in available_rules().items():
         options = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         rows.append([name, cls.needs, ", ".join(options) or "-", cls.summary])
     print(format_table(rows, ["name", "needs", "options", "summary"]))
-    print("\nSet options with 'moo solve PROBLEM --method NAME --option KEY=VALUE'.")
+    print("\nSet options with 'moo solve PROBLEM --rule NAME --option KEY=VALUE'.")
     return 0
 
 
@@ -291,7 +298,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param, "--param")
     options = parse_assignments(args.option, "--option")
     problem = get_problem(args.problem, **params)
-    rule = get_rule(args.method, **options)
+    rule = get_rule(_rule_name(args), **options)
     if args.plot is not None:
         if problem.n_obj < 2:
             raise UsageError(f"--plot needs at least 2 objectives, {problem.name!r} has 1")
@@ -323,8 +330,18 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rule_name(args: argparse.Namespace) -> str:
+    """``--rule``, or the deprecated ``--method`` (with a note on stderr); ``mgda`` if none."""
+    if args.method is None:
+        return str(args.rule or "mgda")
+    if args.rule is not None:
+        raise UsageError(f"give --rule, not both --rule {args.rule} and --method {args.method}")
+    print(f"{PROG}: --method is deprecated: use --rule", file=sys.stderr)
+    return str(args.method)
+
+
 def _summary(
-    problem: Problem, method: str, args: argparse.Namespace, front: ParetoFront, wall: float
+    problem: Problem, rule: str, args: argparse.Namespace, front: ParetoFront, wall: float
 ) -> list[list[str]]:
     results = front.results
     n = len(results)
@@ -340,7 +357,7 @@ def _summary(
     rule_time = sum(float(np.sum(r.history.rule_time)) for r in results)
     rows = [
         ["problem", f"{problem.name} (K={problem.n_obj}, d={problem.n_var})"],
-        ["method", method],
+        ["rule", rule],
         ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, tol {args.tol:g})"],
         ["step size", "Armijo" if args.step_size is None else f"constant {args.step_size:g}"],
         ["converged", converged],

@@ -1,8 +1,9 @@
 """The minimize loop: iterate an update rule on a `Problem`.
 
-One iteration: Jacobian ``J`` and values ``f`` at ``x`` → rule weights ``w`` (from
-``G = J Jᵀ``) → direction ``d = Jᵀ w`` → step ``x⁺ = P(x − t d)`` with a step-size rule
-(Armijo backtracking by default) and the projection ``P`` onto the box bounds.
+One iteration: Jacobian ``J`` and values ``f`` at ``x`` → the rule's direction ``d`` (a
+`Weighting`'s weights ``w`` from ``G = J Jᵀ`` and ``f``, then ``d = Jᵀ w``; a
+`DirectionRule`'s ``d`` from ``J``) → step ``x⁺ = P(x − t d)`` with a step-size rule (Armijo
+backtracking by default) and the projection ``P`` onto the box bounds.
 
 Box bounds. A variable sitting on a bound is *fixed* for the step when moving along the
 min-norm (MGDA) direction would push it outside: its Jacobian column is zeroed before the rule
@@ -14,6 +15,7 @@ Pareto-stationary points of the box-constrained problem.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from moo.problems import Problem
-from moo.solvers import ParetoStationaryError, UpdateRule, get_rule
+from moo.solvers import ParetoStationaryError, UpdateRule, Weighting, get_rule
 from moo.solvers._min_norm import min_norm_weights, stationarity
 from moo.steps import ROUNDING_ULPS, Armijo, ConstantStep, StepSize
 from moo.validation import FloatArray, check_int, check_real
@@ -40,7 +42,11 @@ class History:
         stationarity: Pareto-stationarity ``min_{w ∈ Δ} ||J_Fᵀ w||`` at each iterate,
             ``(n + 1,)`` (the last entry is measured at the final point).
         step_size: accepted step size ``t`` at each step, ``(n,)``.
-        rule_time: seconds spent in the rule (weights from the Jacobian) at each step, ``(n,)``.
+        rule_time: seconds spent in the rule's own call at each step, ``(n,)``: a weighting's
+            `~moo.solvers.Weighting.weights` (the Gramian ``G = J Jᵀ`` and ``d = Jᵀw`` are not
+            counted: the loop forms them), a direction rule's
+            `~moo.solvers.DirectionRule.direction`. The torch bridge's
+            `moo.torch.StepInfo.rule_time` has the same meaning.
         residual: the rule's optimality certificate at each step, ``(n,)``.
     """
 
@@ -80,7 +86,8 @@ class Result:
               stationary point (a direction that is not a descent direction, for example);
             - ``"callback"``: the callback asked to stop.
         n_steps: steps taken.
-        method: the rule, as ``repr``.
+        rule: the rule, as ``repr`` (``method``, its former name, still reads it with a
+            `DeprecationWarning`).
         history: the per-iteration record.
         n_value_evaluations: objective-vector evaluations spent.
         n_jacobian_evaluations: Jacobian evaluations spent.
@@ -92,10 +99,18 @@ class Result:
     converged: bool
     reason: str
     n_steps: int
-    method: str
+    rule: str
     history: History = field(repr=False)
     n_value_evaluations: int = 0
     n_jacobian_evaluations: int = 0
+
+    @property
+    def method(self) -> str:
+        """Deprecated name of `rule`."""
+        warnings.warn(
+            "Result.method is deprecated: use Result.rule", DeprecationWarning, stacklevel=2
+        )
+        return self.rule
 
 
 Callback = Callable[[int, FloatArray, FloatArray], bool | None]
@@ -106,40 +121,44 @@ CONVERGED_REASONS = ("converged", "stationary", "rounding floor")
 
 def minimize(
     problem: Problem,
-    method: str | UpdateRule = "mgda",
+    rule: str | UpdateRule = "mgda",
     *,
     x0: ArrayLike | None = None,
     steps: int = 1000,
     tol: float = 1e-6,
     step_size: StepSize | float | None = None,
-    method_options: Mapping[str, Any] | None = None,
+    rule_options: Mapping[str, Any] | None = None,
     seed: int | None = None,
     callback: Callback | None = None,
+    **deprecated: Any,
 ) -> Result:
     """Minimize all objectives of ``problem`` with an update rule.
 
     Args:
         problem: the problem.
-        method: a registered rule name (``"mgda"``, ``"linear"``, ...; see
-            `available_rules`) or an `UpdateRule`.
-            The rule is `reset` at the start.
+        rule: a registered rule name (``"mgda"``, ``"linear"``, ...; see
+            `available_rules`) or an `UpdateRule`. The rule is `reset` at the start.
         x0: starting point; by default drawn uniformly from the problem's sampling box with
             ``seed``.
         steps: maximum number of steps (>= 0).
         tol: stop when ``||d|| <= tol`` (>= 0); ``d`` is the rule's direction at ``x``.
         step_size: an `StepSize`, a positive float for a constant step, or
             ``None`` for `Armijo` backtracking (default).
-        method_options: hyperparameters for a rule given by name.
+        rule_options: hyperparameters for a rule given by name.
         seed: seed for the starting point when ``x0`` is ``None``.
         callback: called as ``callback(step, x, F)`` after every step; returning ``True``
             stops the run (reason ``"callback"``).
+        **deprecated: ``method=`` and ``method_options=``, the former names of ``rule`` and
+            ``rule_options`` (accepted with a `DeprecationWarning`).
 
     Returns:
         A `Result` with the final point, values, stationarity and the history.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a moo.problems.Problem, got {problem!r}")
-    rule = get_rule(method, **dict(method_options or {}))
+    rule, rule_options = _deprecated_names(rule, rule_options, deprecated)
+    rule_obj = get_rule(rule, **dict(rule_options or {}))
+    weighting = rule_obj if isinstance(rule_obj, Weighting) else None
     n_steps_max = check_int(steps, "steps", low=0)
     tolerance = check_real(tol, "tol", low=0.0)
     stepper = _step_size(step_size)
@@ -147,7 +166,7 @@ def minimize(
         x = _draw_start(problem, np.random.default_rng(seed))
     else:
         x = problem.check_point(x0, "x0")
-    rule.reset()
+    rule_obj.reset()
     stepper.reset()
     values0, jacobians0 = problem.n_value_evaluations, problem.n_jacobian_evaluations
 
@@ -157,21 +176,28 @@ def minimize(
     reason = "max steps"
     for step in range(n_steps_max + 1):
         jac = _free_jacobian(problem, x, problem.jacobian(x))
-        stats.append(stationarity(jac @ jac.T))
-        started = time.perf_counter()
+        gram = jac @ jac.T
+        stats.append(stationarity(gram))
         try:
-            direction, result = rule.direction(jac, F)
+            if weighting is not None:
+                started = time.perf_counter()
+                result = weighting.weights(gram if weighting.uses_gramian else None, F)
+                elapsed = time.perf_counter() - started
+                direction = jac.T @ result.weights
+            else:
+                started = time.perf_counter()
+                direction, result = rule_obj.direction(jac, F)
+                elapsed = time.perf_counter() - started
         except ParetoStationaryError:
             reason = "stationary"
             break
-        elapsed = time.perf_counter() - started
         dnorm = float(np.linalg.norm(direction))
         if dnorm <= tolerance:
             reason = "converged"
             break
         if step == n_steps_max:
             break
-        outcome = stepper.step(problem, x, F, direction, jac, rule, result)
+        outcome = stepper.step(problem, x, F, direction, jac, rule_obj, result)
         if not outcome.accepted:
             # judged by the certificate, not by the line search alone
             if stats[-1] <= tolerance:
@@ -212,11 +238,35 @@ def minimize(
         converged=reason in CONVERGED_REASONS,
         reason=reason,
         n_steps=len(xs) - 1,
-        method=repr(rule),
+        rule=repr(rule_obj),
         history=history,
         n_value_evaluations=problem.n_value_evaluations - values0,
         n_jacobian_evaluations=problem.n_jacobian_evaluations - jacobians0,
     )
+
+
+def _deprecated_names(
+    rule: str | UpdateRule,
+    rule_options: Mapping[str, Any] | None,
+    deprecated: Mapping[str, Any],
+) -> tuple[str | UpdateRule, Mapping[str, Any] | None]:
+    """Map the former keywords ``method`` and ``method_options`` (with a warning)."""
+    unknown = sorted(set(deprecated) - {"method", "method_options"})
+    if unknown:
+        raise TypeError(f"minimize() got unexpected keyword argument(s) {', '.join(unknown)}")
+    for old, new in (("method", "rule"), ("method_options", "rule_options")):
+        if old not in deprecated:
+            continue
+        warnings.warn(
+            f"minimize({old}=...) is deprecated: use {new}=...", DeprecationWarning, stacklevel=3
+        )
+        if old == "method":
+            rule = deprecated[old]
+        else:
+            if rule_options is not None:
+                raise TypeError("give rule_options, not both rule_options and method_options")
+            rule_options = deprecated[old]
+    return rule, rule_options
 
 
 def _direction_floor(jac: FloatArray, weights: FloatArray) -> float:

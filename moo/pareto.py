@@ -38,7 +38,7 @@ class ParetoFront:
 
 def pareto_front(
     problem: Problem,
-    method: str | UpdateRule = "mgda",
+    rule: str | UpdateRule = "mgda",
     *,
     n_starts: int = 20,
     seed: int = 0,
@@ -50,13 +50,13 @@ def pareto_front(
 
     Args:
         problem: the problem.
-        method: rule name or instance (reset before every run).
+        rule: rule name or instance (reset before every run).
         n_starts: number of starts drawn uniformly from the sampling box with ``seed``.
         seed: seed of the starts.
         starts: explicit starting points ``(n, d)`` instead of drawn ones.
         progress: show a progress bar over the runs (needs ``tqdm``: the ``progress`` extra).
         **minimize_options: passed to `minimize` (``steps``, ``tol``,
-            ``step_size``, ``method_options``).
+            ``step_size``, ``rule_options``; the deprecated ``method``/``method_options``).
     """
     if starts is None:
         n = check_int(n_starts, "n_starts", low=1)
@@ -71,7 +71,7 @@ def pareto_front(
     if progress:
         tqdm = require("tqdm", "progress=True", "progress").tqdm
         iterator = tqdm(x0s, desc=f"{problem.name}", unit="run", leave=False)
-    results = [minimize(problem, method, x0=x0, **minimize_options) for x0 in iterator]
+    results = [minimize(problem, rule, x0=x0, **minimize_options) for x0 in iterator]
     X = np.asarray([r.x for r in results])
     F = np.asarray([r.F for r in results])
     keep = non_dominated(F)

@@ -295,7 +295,7 @@ def plot_weights(
     handles, labels = axes.get_legend_handles_labels()
     handles2, labels2 = twin.get_legend_handles_labels()
     axes.legend(handles + handles2, labels + labels2, loc="best", fontsize="small")
-    axes.set_title(f"{result.method}: {result.n_steps} steps ({result.reason})")
+    axes.set_title(f"{result.rule}: {result.n_steps} steps ({result.reason})")
     return fig
 
 

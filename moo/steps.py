@@ -49,7 +49,7 @@ class StepOutcome:
 class StepSize(ABC):
     """How far to move along ``-d``."""
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (a no-op by default: stateless step sizes keep it)
         """Forget state kept between steps (called at the start of every run)."""
 
     @abstractmethod

@@ -123,17 +123,17 @@ def _console_output(page: str, command: str) -> str:
     return block.split("\n$ ")[0]
 
 
-def test_cli_page_shows_moo_methods_as_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
-    """docs/cli.md shows the real `moo methods` table (every registered rule, its options) and
-    the real "unknown method" message."""
+def test_cli_page_shows_moo_rules_as_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cli.md shows the real `moo rules` table (every registered rule, its options) and
+    the real "unknown rule" message."""
     from moo.cli import main
 
-    assert main(["methods"]) == 0
-    assert _console_output("cli.md", "moo methods") == capsys.readouterr().out
-    assert main(["solve", "quadratic", "--method", "nosuch"]) == 2
+    assert main(["rules"]) == 0
+    assert _console_output("cli.md", "moo rules") == capsys.readouterr().out
+    assert main(["solve", "quadratic", "--rule", "nosuch"]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.startswith("moo: error: unknown method 'nosuch'")
-    assert error in _console_output("cli.md", "moo solve quadratic --method nosuch")
+    assert error.startswith("moo: error: unknown rule 'nosuch'")
+    assert error in _console_output("cli.md", "moo solve quadratic --rule nosuch")
 
 
 def test_every_rule_is_in_the_rules_table_and_its_state_in_concepts() -> None:
@@ -148,3 +148,19 @@ def test_every_rule_is_in_the_rules_table_and_its_state_in_concepts() -> None:
     for name in rules:
         assert f"| `{name}` |" in table, f"rule {name!r} is missing from docs/rules/index.md"
     assert stateful == {name for name, cls in rules.items() if cls.stateful}
+
+
+def test_concepts_lists_every_rule_under_its_kind() -> None:
+    """The kinds table of concepts.md names each registered rule in the row of its kind."""
+    import moo
+
+    concepts = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    for kind in (moo.Weighting, moo.DirectionRule):
+        row = next(
+            (line for line in concepts.splitlines() if line.startswith(f"| [`{kind.__name__}`]")),
+            None,
+        )
+        assert row is not None, f"concepts.md has no row for {kind.__name__}"
+        listed = set(re.findall(r"`([a-z0-9-]+)`", row.split("|")[4]))
+        expected = {name for name, cls in moo.available_rules().items() if issubclass(cls, kind)}
+        assert listed == expected, kind.__name__

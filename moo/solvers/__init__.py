@@ -1,13 +1,16 @@
 """Update rules: each module implements one rule from its paper's math.
 
-Every rule is an `UpdateRule` registered by name; `get_rule` builds one from a name
-and keyword hyperparameters.
+Every rule is a `Weighting` (weights from the Gramian and the losses, direction ``Jᵀw``) or
+a `DirectionRule` (the direction from the Jacobian), both `UpdateRule`; it is registered by
+name, and `get_rule` builds one from a name and keyword hyperparameters.
 """
 
 from moo.solvers._base import (
+    DirectionRule,
     ParetoStationaryError,
     RuleResult,
     UpdateRule,
+    Weighting,
     available_rules,
     get_rule,
     register,
@@ -34,6 +37,7 @@ __all__ = [
     "MGDA",
     "MIMO",
     "CAGrad",
+    "DirectionRule",
     "LinearScalarization",
     "MinNormSolution",
     "MoCo",
@@ -44,6 +48,7 @@ __all__ = [
     "RuleResult",
     "UPGrad",
     "UpdateRule",
+    "Weighting",
     "available_rules",
     "get_rule",
     "kkt_residual",

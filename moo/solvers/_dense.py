@@ -1,10 +1,13 @@
-"""Triangular solves on small dense factors held as Python lists, shared by the exact solvers
-whose active sets are a few objectives (CAGrad's solution path, UPGrad's dual-cone QPs).
+"""Small dense linear algebra on Python lists, shared by the exact solvers whose active sets
+are a few objectives: triangular solves with a Cholesky factor (CAGrad's solution path,
+UPGrad's dual-cone QPs) and Gaussian elimination (the min-norm corral's affine system, which
+is indefinite: no Cholesky factor).
 
 At the sizes of multi-objective problems (K up to a few dozen) list arithmetic is several times
 faster than NumPy calls. A factor ``L`` is given by its rows, lower triangle only (row ``i`` may
-stop at its diagonal entry ``L[i][i]`` or run on with zeros). Both solves take the factor first.
-A pivot ``L[i][i] <= 0`` marks a dependent direction whose coordinate is set to ``0``.
+stop at its diagonal entry ``L[i][i]`` or run on with zeros). Every solve takes the matrix
+first and the right-hand side after it (`solve`: in the matrix's last column). A pivot
+``L[i][i] <= 0`` marks a dependent direction whose coordinate is set to ``0``.
 """
 
 from __future__ import annotations
@@ -32,4 +35,33 @@ def backward(low: list[list[float]], y: list[float]) -> list[float]:
             for j in range(i + 1, n):
                 acc -= low[j][i] * x[j]
             x[i] = acc / piv
+    return x
+
+
+def solve(a: list[list[float]]) -> list[float]:
+    """Solve ``A x = b`` given the augmented matrix ``[A | b]`` (rows of length n + 1, changed
+    in place): Gaussian elimination with partial pivoting.
+
+    A pivot that vanishes (a singular, affinely dependent corral) is skipped, which returns
+    one solution of the consistent singular system.
+    """
+    n = len(a)
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(a[r][c]))
+        if abs(a[p][c]) <= 1e-300:
+            continue
+        a[c], a[p] = a[p], a[c]
+        pivot = a[c]
+        inv = 1.0 / pivot[c]
+        for r in range(c + 1, n):
+            row = a[r]
+            factor = row[c] * inv
+            if factor != 0.0:
+                for q in range(c, n + 1):
+                    row[q] -= factor * pivot[q]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        row = a[r]
+        acc = row[n] - sum(row[q] * x[q] for q in range(r + 1, n))
+        x[r] = acc / row[r] if abs(row[r]) > 1e-300 else 0.0
     return x

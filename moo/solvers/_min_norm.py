@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from moo.solvers._dense import solve
 from moo.validation import FloatArray, check_gramian
 
 # Tolerance of the active-set method, in units of the largest diagonal entry of G.
@@ -165,36 +166,8 @@ def _affine_minimizer(g: list[list[float]], support: list[int]) -> list[float]:
         elif n - 1 > _SMALL:
             t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
         else:
-            t = _solve_small([[*row, ri] for row, ri in zip(m_rows, r, strict=True)])
+            t = solve([[*row, ri] for row, ri in zip(m_rows, r, strict=True)])
     return [1.0 - sum(t), *t]
-
-
-def _solve_small(a: list[list[float]]) -> list[float]:
-    """Gaussian elimination with partial pivoting on an augmented matrix ``[A | b]``.
-
-    A pivot that vanishes (a singular, affinely dependent corral) is skipped, which returns
-    one solution of the consistent singular system.
-    """
-    n = len(a)
-    for c in range(n):
-        p = max(range(c, n), key=lambda r: abs(a[r][c]))
-        if abs(a[p][c]) <= 1e-300:
-            continue
-        a[c], a[p] = a[p], a[c]
-        pivot = a[c]
-        inv = 1.0 / pivot[c]
-        for r in range(c + 1, n):
-            row = a[r]
-            factor = row[c] * inv
-            if factor != 0.0:
-                for q in range(c, n + 1):
-                    row[q] -= factor * pivot[q]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        row = a[r]
-        acc = row[n] - sum(row[q] * x[q] for q in range(r + 1, n))
-        x[r] = acc / row[r] if abs(row[r]) > 1e-300 else 0.0
-    return x
 
 
 def _two_objectives(a: float, b: float, c: float) -> float:

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._dense import backward, forward
 from moo.validation import FloatArray, check_gramian, check_int, check_real
 
@@ -436,7 +436,7 @@ def _solve2(
 
 
 @register
-class CAGrad(UpdateRule):
+class CAGrad(Weighting):
     r"""Conflict-averse gradient descent (CAGrad), exact.
 
     Math: with gradients ``g_i`` (rows of ``J``), ``G = J Jᵀ``, the mean gradient
@@ -497,27 +497,26 @@ class CAGrad(UpdateRule):
 
     name = "cagrad"
     summary = "best worst-case improvement in a ball around the mean gradient (exact homotopy)"
-    needs = "gramian"
     average_descent = True
 
     def __init__(self, c: float = 0.4, rescale: Rescale = 1) -> None:
-        self.c = check_real(c, "c", low=0.0, high=1.0, high_open=True)
+        self._c = check_real(c, "c", low=0.0, high=1.0, high_open=True)
         if check_int(rescale, "rescale") not in RESCALES:
             raise ValueError(f"rescale must be one of 0, 1, 2; got {rescale!r}")
-        self.rescale: Rescale = int(rescale)  # type: ignore[assignment]
+        self._rescale: Rescale = int(rescale)  # type: ignore[assignment]
 
     @property
     def factor(self) -> float:
         """The rescale factor ``r``: 1, ``1/(1 + c²)`` or ``1/(1 + c)``."""
-        if self.rescale == 0:
+        if self._rescale == 0:
             return 1.0
-        if self.rescale == 1:
-            return 1.0 / (1.0 + self.c * self.c)
-        return 1.0 / (1.0 + self.c)
+        if self._rescale == 1:
+            return 1.0 / (1.0 + self._c * self._c)
+        return 1.0 / (1.0 + self._c)
 
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         assert gramian is not None
-        sol = cagrad_weights(gramian, self.c)
+        sol = cagrad_weights(gramian, self._c)
         k = gramian.shape[0]
         weights: FloatArray = (sol.extra + 1.0 / k) * self.factor
         info = {
@@ -539,7 +538,7 @@ class CAGrad(UpdateRule):
         if np.any(mu < -1e-9 * size):
             return f"weights / r − 1/K must be >= 0, got min {float(mu.min()):.3g}"
         roots = np.sqrt(np.maximum(gramian.diagonal(), 0.0))
-        radius = self.c * math.sqrt(max(float(gramian.sum()) / k**2, 0.0))
+        radius = self._c * math.sqrt(max(float(gramian.sum()) / k**2, 0.0))
         norm = math.sqrt(max(float(mu @ gramian @ mu), 0.0))
         if norm > radius * (1.0 + 1e-9) + 1e-8 * float(np.abs(mu) @ roots):
             return f"||Jᵀμ|| = {norm!r} exceeds the radius c ||g0|| = {radius!r}"

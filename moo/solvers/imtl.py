@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.validation import FloatArray
 
 # Eigenvalues of the correlation matrix C at most this times its largest one are treated as 0.
@@ -136,7 +136,7 @@ def _embed(
 
 
 @register
-class IMTLG(UpdateRule):
+class IMTLG(Weighting):
     r"""IMTL-G: weights whose combination has equal projections onto every unit gradient.
 
     Math (Liu et al. 2021, the gradient part "IMTL-G"): with ``u_i = g_i / ||g_i||``, find
@@ -195,7 +195,6 @@ class IMTLG(UpdateRule):
 
     name = "imtl-g"
     summary = "weights summing to 1 whose combination projects equally on every unit gradient"
-    needs = "gramian"
 
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         assert gramian is not None

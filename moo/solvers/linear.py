@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.validation import FloatArray, as_vector
 
 
 @register
-class LinearScalarization(UpdateRule):
+class LinearScalarization(Weighting):
     r"""Linear scalarization: ``d = Jᵀ w`` with fixed weights ``w``.
 
     Math: minimizing ``Σ_i w_i f_i`` by gradient descent; its stationary points are
@@ -27,7 +27,7 @@ class LinearScalarization(UpdateRule):
 
     name = "linear"
     summary = "fixed weighted sum of the objectives (default: the mean)"
-    needs = "losses"
+    uses_gramian = False
 
     def __init__(self, weights: Sequence[float] | None = None) -> None:
         if weights is not None:
@@ -36,23 +36,23 @@ class LinearScalarization(UpdateRule):
                 raise ValueError(
                     f"weights must be non-negative with a positive sum, got {w.tolist()}"
                 )
-            self.weights_: FloatArray | None = w
+            self._fixed: FloatArray | None = w
         else:
-            self.weights_ = None
-        self.weights_arg = None if weights is None else [float(v) for v in weights]
+            self._fixed = None
+        self._weights_arg = None if weights is None else [float(v) for v in weights]
 
     def hyperparameters(self) -> dict[str, object]:
-        return {"weights": self.weights_arg}
+        return {"weights": self._weights_arg}
 
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         k = losses.shape[0]
-        if self.weights_ is None:
+        if self._fixed is None:
             return RuleResult(np.full(k, 1.0 / k))
-        if self.weights_.shape[0] != k:
+        if self._fixed.shape[0] != k:
             raise ValueError(
-                f"weights has {self.weights_.shape[0]} entries but there are {k} objectives"
+                f"weights has {self._fixed.shape[0]} entries but there are {k} objectives"
             )
-        return RuleResult(self.weights_.copy())
+        return RuleResult(self._fixed.copy())
 
     def merit(self, losses: FloatArray) -> float | None:
         """The weighted sum ``wᵀf``, whose gradient is the direction ``Jᵀw``."""

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._min_norm import min_norm_weights
 from moo.solvers._simplex import simplex_error
 from moo.validation import FloatArray, check_choice
@@ -37,7 +37,7 @@ def _scales(gramian: FloatArray, losses: FloatArray, normalization: str) -> Floa
 
 
 @register
-class MGDA(UpdateRule):
+class MGDA(Weighting):
     r"""Multiple-gradient descent (MGDA), exact.
 
     Math: with gradients ``g_i`` (rows of ``J``) and Gramian ``G = J Jᵀ``,
@@ -67,21 +67,20 @@ class MGDA(UpdateRule):
 
     name = "mgda"
     summary = "min-norm point of the convex hull of the gradients (exact active-set QP)"
-    needs = "gramian"
     common_descent = True
 
     def __init__(self, normalization: Normalization = "none") -> None:
-        self.normalization: Normalization = check_choice(  # type: ignore[assignment]
+        self._normalization: Normalization = check_choice(  # type: ignore[assignment]
             normalization, "normalization", NORMALIZATIONS
         )
 
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         assert gramian is not None
-        if self.normalization == "none":
+        if self._normalization == "none":
             sol = min_norm_weights(gramian)
             w = sol.weights
         else:
-            s = _scales(gramian, losses, self.normalization)
+            s = _scales(gramian, losses, self._normalization)
             zero = s <= 0.0
             if zero.any():  # a zero gradient: d = 0 is in the hull, the point is stationary
                 return RuleResult(zero / zero.sum(), 0.0, {"objective": 0.0, "iterations": 0})
@@ -95,10 +94,10 @@ class MGDA(UpdateRule):
     ) -> str | None:
         """Simplex weights on the (normalized) gradients: ``w_i s_i >= 0`` summing to 1."""
         assert gramian is not None
-        if self.normalization == "none":
+        if self._normalization == "none":
             scaled = weights
         else:
-            s = _scales(gramian, losses, self.normalization)
+            s = _scales(gramian, losses, self._normalization)
             if (s <= 0.0).any():
                 return None  # a zero gradient: any weight on it gives d = 0
             scaled = weights * s

@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._simplex import project_simplex, simplex_error
 from moo.validation import FloatArray, as_vector, check_choice, check_int, check_real
 
@@ -93,7 +93,7 @@ def smoothed_max(values: ArrayLike, mu: float, smoothing: Smoothing = "logsumexp
 
 
 @register
-class MIMO(UpdateRule):
+class MIMO(Weighting):
     r"""MIMO: nominal objective plus a smoothed worst-case penalty on a group, from loss values.
 
     Math: the objectives split into a *nominal* one ``f_0`` (index `nominal`; in multimodal
@@ -175,7 +175,7 @@ class MIMO(UpdateRule):
 
     name = "mimo"
     summary = "nominal objective + gamma * smoothed max of a group, weights from loss values"
-    needs = "losses"
+    uses_gramian = False
     permutation_equivariant = False  # the nominal index is part of the configuration
     stateful = True
 
@@ -195,53 +195,53 @@ class MIMO(UpdateRule):
         warmup_steps: int = 0,
     ) -> None:
         if callable(gamma):
-            self.gamma: float | Callable[[int], float] = gamma
+            self._gamma: float | Callable[[int], float] = gamma
             self._gamma_fixed: float | None = None
         else:
-            self.gamma = self._gamma_fixed = check_real(gamma, "gamma", low=0.0)
-        self.mu = check_real(mu, "mu", low=0.0, low_open=True)
-        self.smoothing: Smoothing = check_choice(  # type: ignore[assignment]
+            self._gamma = self._gamma_fixed = check_real(gamma, "gamma", low=0.0)
+        self._mu = check_real(mu, "mu", low=0.0, low_open=True)
+        self._smoothing: Smoothing = check_choice(  # type: ignore[assignment]
             smoothing, "smoothing", SMOOTHINGS
         )
-        self.update: Update = check_choice(update, "update", UPDATES)  # type: ignore[assignment]
-        self.ascent_lr = check_real(ascent_lr, "ascent_lr", low=0.0, low_open=True)
-        if self.update == "ascent" and self.ascent_lr * self.mu >= 2.0:
+        self._update: Update = check_choice(update, "update", UPDATES)  # type: ignore[assignment]
+        self._ascent_lr = check_real(ascent_lr, "ascent_lr", low=0.0, low_open=True)
+        if self._update == "ascent" and self._ascent_lr * self._mu >= 2.0:
             raise ValueError(
-                f"ascent_lr={self.ascent_lr} with mu={self.mu} gives ascent_lr*mu = "
-                f"{self.ascent_lr * self.mu:g} >= 2, where the ascent does not converge; "
-                f"use ascent_lr < {2.0 / self.mu:g} (1/mu = {1.0 / self.mu:g} is exact)"
+                f"ascent_lr={self._ascent_lr} with mu={self._mu} gives ascent_lr*mu = "
+                f"{self._ascent_lr * self._mu:g} >= 2, where the ascent does not converge; "
+                f"use ascent_lr < {2.0 / self._mu:g} (1/mu = {1.0 / self._mu:g} is exact)"
             )
-        self.tracking = check_real(tracking, "tracking", low=0.0, high=1.0, low_open=True)
+        self._tracking = check_real(tracking, "tracking", low=0.0, high=1.0, low_open=True)
         if not isinstance(relative, (bool, np.bool_)):
             raise TypeError(f"relative must be a bool, got {relative!r}")
-        self.relative = bool(relative)
-        self.normalize: Normalize = check_choice(  # type: ignore[assignment]
+        self._relative = bool(relative)
+        self._normalize: Normalize = check_choice(  # type: ignore[assignment]
             normalize, "normalize", NORMALIZES
         )
-        self.nominal = check_int(nominal, "nominal", low=0)
-        self.group: tuple[int, ...] | None = None if group is None else self._check_group(group)
-        self.gamma_schedule: GammaSchedule = check_choice(  # type: ignore[assignment]
+        self._nominal = check_int(nominal, "nominal", low=0)
+        self._group: tuple[int, ...] | None = None if group is None else self._check_group(group)
+        self._gamma_schedule: GammaSchedule = check_choice(  # type: ignore[assignment]
             gamma_schedule, "gamma_schedule", GAMMA_SCHEDULES
         )
-        self.warmup_steps = check_int(warmup_steps, "warmup_steps", low=0)
-        if self.gamma_schedule == "linear-warmup" and self.warmup_steps < 1:
+        self._warmup_steps = check_int(warmup_steps, "warmup_steps", low=0)
+        if self._gamma_schedule == "linear-warmup" and self._warmup_steps < 1:
             raise ValueError(
-                f"gamma_schedule='linear-warmup' needs warmup_steps >= 1, got {self.warmup_steps}"
+                f"gamma_schedule='linear-warmup' needs warmup_steps >= 1, got {self._warmup_steps}"
             )
-        if self.gamma_schedule == "constant" and self.warmup_steps != 0:
+        if self._gamma_schedule == "constant" and self._warmup_steps != 0:
             raise ValueError(
-                f"warmup_steps={self.warmup_steps} has no effect with gamma_schedule='constant'; "
+                f"warmup_steps={self._warmup_steps} has no effect with gamma_schedule='constant'; "
                 "set gamma_schedule='linear-warmup'"
             )
         # the weights are a function of the current losses alone: a merit function exists
         self._memoryless = (
-            self.update == "closed-form"
-            and self.tracking == 1.0
-            and not self.relative
+            self._update == "closed-form"
+            and self._tracking == 1.0
+            and not self._relative
             and self._gamma_fixed is not None
-            and self.gamma_schedule == "constant"
+            and self._gamma_schedule == "constant"
         )
-        self._inv_warmup = 1.0 / self.warmup_steps if self.warmup_steps else 0.0
+        self._inv_warmup = 1.0 / self._warmup_steps if self._warmup_steps else 0.0
         self._layout_k = -1  # number of objectives the cached layout was checked for
         self._index: list[int] = []  # group indices for that number
         self._last_gamma: float | None = None
@@ -260,9 +260,9 @@ class MIMO(UpdateRule):
             raise ValueError(f"group indices must be >= 0, got group={list(idx)}")
         if len(set(idx)) != len(idx):
             raise ValueError(f"group indices must be distinct, got group={list(idx)}")
-        if self.nominal in idx:
+        if self._nominal in idx:
             raise ValueError(
-                f"group={list(idx)} overlaps the nominal objective nominal={self.nominal}"
+                f"group={list(idx)} overlaps the nominal objective nominal={self._nominal}"
             )
         return idx
 
@@ -297,9 +297,9 @@ class MIMO(UpdateRule):
             raise ValueError(f"state must have the keys {list(_STATE_KEYS)}, got {sorted(state)}")
         step = check_int(state["step"], "state['step']", low=0)
         uses = {
-            "tracked": self.tracking < 1.0,
-            "reference": self.relative,
-            "dual": self.update == "ascent",
+            "tracked": self._tracking < 1.0,
+            "reference": self._relative,
+            "dual": self._update == "ascent",
         }
         loaded: dict[str, list[float] | None] = {}
         sizes = set()
@@ -318,7 +318,7 @@ class MIMO(UpdateRule):
         ref, dual = loaded["reference"], loaded["dual"]
         if ref is not None and min(ref) <= 0.0:
             raise ValueError(f"state['reference'] must be positive, got {ref}")
-        if dual is not None and self.smoothing == "quadratic":
+        if dual is not None and self._smoothing == "quadratic":
             problem = simplex_error(np.array(dual))
             if problem is not None:
                 raise ValueError(f"state['dual'] must be on the simplex: {problem}")
@@ -353,23 +353,23 @@ class MIMO(UpdateRule):
                 "MIMO needs at least 2 objectives (a nominal one and a group of at least one), "
                 f"got {k}"
             )
-        if self.nominal >= k:
-            raise ValueError(f"nominal={self.nominal} is out of range for {k} objectives")
-        if self.group is None:
-            index = [i for i in range(k) if i != self.nominal]
+        if self._nominal >= k:
+            raise ValueError(f"nominal={self._nominal} is out of range for {k} objectives")
+        if self._group is None:
+            index = [i for i in range(k) if i != self._nominal]
         else:
-            expected = max(self.nominal, *self.group) + 1
+            expected = max(self._nominal, *self._group) + 1
             if k < expected:
                 raise ValueError(
-                    f"group={list(self.group)} is out of range for {k} objectives "
+                    f"group={list(self._group)} is out of range for {k} objectives "
                     f"(this rule expects exactly {expected})"
                 )
             if k > expected:
                 raise ValueError(
-                    f"losses has {k} objectives but MIMO(nominal={self.nominal}, "
-                    f"group={list(self.group)}) expects exactly {expected}"
+                    f"losses has {k} objectives but MIMO(nominal={self._nominal}, "
+                    f"group={list(self._group)}) expects exactly {expected}"
                 )
-            index = list(self.group)
+            index = list(self._group)
         self._index = index
         self._layout_k = k
 
@@ -377,14 +377,14 @@ class MIMO(UpdateRule):
         if self._gamma_fixed is not None:
             gamma = self._gamma_fixed
         else:
-            assert callable(self.gamma)
-            raw = self.gamma(step)
+            assert callable(self._gamma)
+            raw = self._gamma(step)
             if isinstance(raw, bool) or not isinstance(raw, Real) or not math.isfinite(raw):
                 raise ValueError(f"gamma({step}) returned {raw!r}; it must be a finite number")
             gamma = float(raw)
             if gamma < 0.0:
                 raise ValueError(f"gamma({step}) returned {gamma}; it must be >= 0")
-        if self.gamma_schedule == "linear-warmup":
+        if self._gamma_schedule == "linear-warmup":
             gamma *= min(1.0, (step + 1) * self._inv_warmup)
         return gamma
 
@@ -392,8 +392,8 @@ class MIMO(UpdateRule):
         k = len(vals)
         if k != self._layout_k:
             self._layout(k)
-        if self.group is None:
-            n = self.nominal
+        if self._group is None:
+            n = self._nominal
             return vals[1:] if n == 0 else vals[:n] + vals[n + 1 :]
         return [vals[i] for i in self._index]
 
@@ -406,13 +406,13 @@ class MIMO(UpdateRule):
                     f"holds {len(held)}; call reset() before a run with another number of "
                     "objectives"
                 )
-        if self.tracking < 1.0:
+        if self._tracking < 1.0:
             if self._tracked is not None:
-                b = self.tracking
+                b = self._tracking
                 a = 1.0 - b
                 z = [a * u + b * v for u, v in zip(self._tracked, z, strict=True)]
             self._tracked = z
-        if self.relative:
+        if self._relative:
             if self._reference is None:
                 if min(z) <= 0.0:
                     m = min(range(len(z)), key=z.__getitem__)
@@ -426,10 +426,10 @@ class MIMO(UpdateRule):
 
     def _ascent(self, z: list[float], target: list[float]) -> tuple[list[float], float]:
         """One ascent step on ``λ`` (state); returns ``λ`` and ``||λ − λ*||_1``."""
-        eta, mu = self.ascent_lr, self.mu
+        eta, mu = self._ascent_lr, self._mu
         keep = 1.0 - eta * mu
         m = len(z)
-        if self.smoothing == "logsumexp":
+        if self._smoothing == "logsumexp":
             logits = self._dual if self._dual is not None else [0.0] * m
             logits = [keep * s + eta * v for s, v in zip(logits, z, strict=True)]
             top = max(logits)
@@ -448,26 +448,26 @@ class MIMO(UpdateRule):
     def _compute(self, vals: list[float]) -> RuleResult:
         z = self._group_values(vals)
         step = self._step
-        gamma = self._gamma_fixed if self.gamma_schedule == "constant" else None
+        gamma = self._gamma_fixed if self._gamma_schedule == "constant" else None
         if gamma is None:
             gamma = self._gamma_at(step)
         if not self._memoryless:
             z = self._priority(z)
-        smax, lam = _smooth(z, self.mu, self.smoothing)
+        smax, lam = _smooth(z, self._mu, self._smoothing)
         residual = 0.0
-        if self.update == "ascent":
+        if self._update == "ascent":
             lam, residual = self._ascent(z, lam)
-        if self.normalize == "none":
+        if self._normalize == "none":
             c0, cg = 1.0, gamma
         else:
             c0 = 1.0 / (1.0 + gamma)
             cg = gamma * c0
         k = len(vals)
-        if self.nominal == 0 and self.group is None:
+        if self._nominal == 0 and self._group is None:
             w = [c0, *[cg * x for x in lam]]
         else:
             w = [0.0] * k
-            w[self.nominal] = c0
+            w[self._nominal] = c0
             for i, x in zip(self._index, lam, strict=True):
                 w[i] = cg * x
         self._step = step + 1
@@ -486,9 +486,9 @@ class MIMO(UpdateRule):
         assert self._gamma_fixed is not None
         gamma = self._gamma_fixed
         vals = np.asarray(losses, dtype=np.float64).tolist()
-        smax, _ = _smooth(self._group_values(vals), self.mu, self.smoothing)
-        value = float(vals[self.nominal]) + gamma * smax
-        return value / (1.0 + gamma) if self.normalize == "sum" else value
+        smax, _ = _smooth(self._group_values(vals), self._mu, self._smoothing)
+        value = float(vals[self._nominal]) + gamma * smax
+        return value / (1.0 + gamma) if self._normalize == "sum" else value
 
     def scale_error(
         self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray
@@ -500,10 +500,11 @@ class MIMO(UpdateRule):
         if k != self._layout_k:
             self._layout(k)
         gamma = self._last_gamma if self._last_gamma is not None else self._gamma_at(0)
-        c0 = 1.0 if self.normalize == "none" else 1.0 / (1.0 + gamma)
+        c0 = 1.0 if self._normalize == "none" else 1.0 / (1.0 + gamma)
         tol = 1e-12 * (1.0 + gamma)
-        if abs(weights[self.nominal] - c0) > tol:
-            return f"nominal weight w[{self.nominal}] = {weights[self.nominal]!r}, expected {c0!r}"
+        nominal = self._nominal
+        if abs(weights[nominal] - c0) > tol:
+            return f"nominal weight w[{nominal}] = {weights[nominal]!r}, expected {c0!r}"
         part = weights[self._index]
         if np.any(part < 0.0):
             return f"group weights must be non-negative, got min {float(part.min()):.3g}"
@@ -511,7 +512,7 @@ class MIMO(UpdateRule):
         if abs(total - gamma * c0) > tol:
             return f"group weights sum to {total!r}, expected gamma_t * c0 = {gamma * c0!r}"
         rest = np.ones(k, dtype=bool)
-        rest[self.nominal] = False
+        rest[self._nominal] = False
         rest[self._index] = False
         if np.any(weights[rest] != 0.0):
             return f"objectives outside the nominal one and the group must get 0, got {weights}"

@@ -9,20 +9,21 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import DirectionRule, RuleResult, register
 from moo.solvers._simplex import simplex_error
 from moo.solvers.modo import check_lambda_state, check_state_keys, lambda_step
-from moo.validation import FloatArray, as_vector, check_jacobian, check_real
+from moo.validation import FloatArray, check_real
 
 
 @register
-class MoCo(UpdateRule):
+class MoCo(DirectionRule):
     r"""MoCo: tracked gradients ``Y`` and a projected-gradient step on ``λ`` per call.
 
     Math: with the (stochastic) Jacobian ``J`` (K×d) of the current step,
@@ -35,12 +36,10 @@ class MoCo(UpdateRule):
     call after construction or `reset`, ``Y = J`` and ``λ`` is uniform before the step.
 
     The direction is ``d = Yᵀλ``, **not** ``Jᵀw`` for any ``w`` in general (``Y`` lags behind
-    ``J``). So this rule overrides `direction` to return ``Yᵀλ``; `from_jacobian` makes the
-    same update and returns ``λ`` as the weights, with ``d`` in ``info["direction"]``.
-    ``Jᵀλ`` equals ``d`` only when ``Y = J`` (the first call, or ``beta=1``). Callers that form
-    ``d = Jᵀw`` themselves from the weights (e.g. from a Gramian in a training loop) get a
-    different rule: use `direction` or ``info["direction"]``. `needs` is ``"jacobian"``
-    because ``Y`` is d-dimensional.
+    ``J``). So this rule is a `DirectionRule`: its one entry point `direction` returns
+    ``Yᵀλ`` and a result whose weights are the new ``λ`` (``d`` is also in
+    ``info["direction"]``). ``Jᵀλ`` equals ``d`` only when ``Y = J`` (the first call, or
+    ``beta=1``). It reads the Jacobian because ``Y`` is d-dimensional.
 
     Fixed points (deterministic ``J``): ``Y → J`` when ``x`` settles, and the iteration rests
     where ``Jᵀλ = 0`` with ``λ`` a fixed point of its step. With ``ρ > 0`` this forces ``λ``
@@ -75,33 +74,32 @@ class MoCo(UpdateRule):
 
     name = "moco"
     summary = "stochastic MGDA with tracked gradients Y and one projected-gradient step on λ"
-    needs = "jacobian"
     stateful = True
 
     def __init__(self, beta: float = 0.1, gamma: float = 0.1, rho: float = 0.1) -> None:
-        self.beta = check_real(beta, "beta", low=0.0, high=1.0, low_open=True)
-        self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-        self.rho = check_real(rho, "rho", low=0.0)
+        self._beta = check_real(beta, "beta", low=0.0, high=1.0, low_open=True)
+        self._gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+        self._rho = check_real(rho, "rho", low=0.0)
         self._lambda: FloatArray | None = None
         self._tracked: FloatArray | None = None
 
     def from_jacobian(self, jacobian: ArrayLike, losses: ArrayLike) -> RuleResult:
-        """One MoCo step; the weights are the new ``λ`` and ``info["direction"]`` is
-        ``d = Yᵀλ``."""
-        return self._update(jacobian, losses)[1]
+        """Deprecated: use ``direction(J, losses)[1]`` (the same step; MoCo is a
+        `DirectionRule` with the one entry point `direction`)."""
+        warnings.warn(
+            "MoCo.from_jacobian is deprecated: MoCo is a DirectionRule, call "
+            "direction(jacobian, losses), whose second item is this result",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.direction(jacobian, losses)[1]
 
-    def direction(self, jacobian: ArrayLike, losses: ArrayLike) -> tuple[FloatArray, RuleResult]:
-        """One MoCo step: the direction ``d = Yᵀλ`` (step along ``-d``) and the result.
-
-        Overrides `UpdateRule.direction`, whose ``Jᵀw`` is not MoCo's direction.
-        """
-        return self._update(jacobian, losses)
-
-    def _update(self, jacobian: ArrayLike, losses: ArrayLike) -> tuple[FloatArray, RuleResult]:
-        f = as_vector(losses, "losses")
-        if f.size == 0:
-            raise ValueError("losses must hold at least one objective, got an empty array")
-        j = check_jacobian(jacobian, f.size)
+    def _direction(
+        self, jacobian: FloatArray, losses: FloatArray
+    ) -> tuple[FloatArray, RuleResult]:
+        """One MoCo step: the direction ``d = Yᵀλ`` (step along ``-d``) and the result with
+        the new ``λ`` as the weights."""
+        j = jacobian
         k = j.shape[0]
         if self._lambda is None or self._tracked is None:
             lam = np.full(k, 1.0 / k)
@@ -113,10 +111,10 @@ class MoCo(UpdateRule):
                     f"jacobian of shape {j.shape}; call reset() to start a new run"
                 )
             lam = self._lambda
-            tracked = (1.0 - self.beta) * self._tracked + self.beta * j
+            tracked = (1.0 - self._beta) * self._tracked + self._beta * j
         gram = tracked @ tracked.T
         new, gap = lambda_step(
-            lam, gram, self.gamma, self.rho, float(gram.diagonal().max()) + self.rho
+            lam, gram, self._gamma, self._rho, float(gram.diagonal().max()) + self._rho
         )
         direction: FloatArray = tracked.T @ new
         self._lambda, self._tracked = new, tracked

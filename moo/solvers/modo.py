@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._simplex import project_simplex, simplex_error
 from moo.validation import FloatArray, as_vector, check_jacobian, check_real
 
@@ -72,7 +72,7 @@ def check_state_keys(state: Mapping[str, Any], expected: set[str], rule: str) ->
 
 
 @register
-class MoDo(UpdateRule):
+class MoDo(Weighting):
     r"""MoDo: stochastic MGDA with double sampling; one projected-gradient step on ``λ`` per call.
 
     Math: with two independent stochastic Jacobians ``J¹, J²`` (K×d) of the same point,
@@ -123,12 +123,11 @@ class MoDo(UpdateRule):
 
     name = "modo"
     summary = "stochastic MGDA with double sampling: one projected-gradient step on λ per call"
-    needs = "gramian"
     stateful = True
 
     def __init__(self, gamma: float = 0.1, rho: float = 0.1) -> None:
-        self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
-        self.rho = check_real(rho, "rho", low=0.0)
+        self._gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
+        self._rho = check_real(rho, "rho", low=0.0)
         self._lambda: FloatArray | None = None
 
     def _current(self, k: int) -> FloatArray:
@@ -142,13 +141,13 @@ class MoDo(UpdateRule):
         return self._lambda
 
     def _step(self, cross: FloatArray, scale: float) -> RuleResult:
-        new, gap = lambda_step(self._current(cross.shape[0]), cross, self.gamma, self.rho, scale)
+        new, gap = lambda_step(self._current(cross.shape[0]), cross, self._gamma, self._rho, scale)
         self._lambda = new
         return RuleResult(new.copy(), gap, {"objective": float(new @ cross @ new)})
 
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         assert gramian is not None
-        return self._step(gramian, float(gramian.diagonal().max()) + self.rho)
+        return self._step(gramian, float(gramian.diagonal().max()) + self._rho)
 
     def from_jacobians(
         self, jacobian1: ArrayLike, jacobian2: ArrayLike, losses: ArrayLike
@@ -165,7 +164,7 @@ class MoDo(UpdateRule):
         j1 = check_jacobian(jacobian1, f.size, name="jacobian1")
         j2 = check_jacobian(jacobian2, f.size, j1.shape[1], name="jacobian2")
         norms = np.sqrt(np.einsum("ij,ij->i", j1, j1) * np.einsum("ij,ij->i", j2, j2))
-        return self._step(j1 @ j2.T, float(norms.max()) + self.rho)
+        return self._step(j1 @ j2.T, float(norms.max()) + self._rho)
 
     def direction_from_jacobians(
         self, jacobian1: ArrayLike, jacobian2: ArrayLike, losses: ArrayLike

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from moo.solvers._base import ParetoStationaryError, RuleResult, UpdateRule, register
+from moo.solvers._base import ParetoStationaryError, RuleResult, Weighting, register
 from moo.solvers._min_norm import min_norm_weights
 from moo.validation import FloatArray, check_choice, check_int, check_real, require
 
@@ -225,7 +225,7 @@ def nash_weights(
 
 
 @register
-class NashMTL(UpdateRule):
+class NashMTL(Weighting):
     r"""Nash-MTL: the Nash bargaining solution of the objectives (Navon et al., ICML 2022).
 
     Math: with gradients ``g_i`` (rows of ``J``) and Gramian ``G = J Jᵀ``, find ``α > 0`` with
@@ -287,7 +287,6 @@ class NashMTL(UpdateRule):
 
     name = "nash-mtl"
     summary = "Nash bargaining solution G α = 1/α, ||d|| = √K (damped Newton, exact)"
-    needs = "gramian"
     common_descent = True
     stateful = True
 
@@ -301,22 +300,22 @@ class NashMTL(UpdateRule):
         optim_niter: int = 20,
         cvxpy_solver: str = "CLARABEL",
     ) -> None:
-        self.max_norm = (
+        self._max_norm = (
             None if max_norm is None else check_real(max_norm, "max_norm", low=0.0, low_open=True)
         )
-        self.update_weights_every = check_int(update_weights_every, "update_weights_every", low=1)
-        self.backend: Backend = check_choice(backend, "backend", BACKENDS)  # type: ignore[assignment]
-        self.stationary_tol = check_real(
+        self._update_weights_every = check_int(update_weights_every, "update_weights_every", low=1)
+        self._backend: Backend = check_choice(backend, "backend", BACKENDS)  # type: ignore[assignment]
+        self._stationary_tol = check_real(
             stationary_tol, "stationary_tol", low=MIN_STATIONARY_TOL, high=1.0, high_open=True
         )
-        self.on_stationary: OnStationary = check_choice(  # type: ignore[assignment]
+        self._on_stationary: OnStationary = check_choice(  # type: ignore[assignment]
             on_stationary, "on_stationary", ON_STATIONARY
         )
-        self.optim_niter = check_int(optim_niter, "optim_niter", low=1)
+        self._optim_niter = check_int(optim_niter, "optim_niter", low=1)
         if not isinstance(cvxpy_solver, str) or not cvxpy_solver:
             raise ValueError(f"cvxpy_solver must be a solver name, got {cvxpy_solver!r}")
-        self.cvxpy_solver = cvxpy_solver
-        if self.backend == "cvxpy":
+        self._cvxpy_solver = cvxpy_solver
+        if self._backend == "cvxpy":
             _check_cvxpy(cvxpy_solver)
         self._alpha: FloatArray | None = None
         self._calls = 0
@@ -360,13 +359,13 @@ class NashMTL(UpdateRule):
     def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
         assert gramian is not None
         k = gramian.shape[0]
-        recompute = self._calls % self.update_weights_every == 0
+        recompute = self._calls % self._update_weights_every == 0
         self._calls += 1
         if not recompute:
             if self._alpha is None or self._alpha.shape[0] != k:
                 have = "no weights" if self._alpha is None else f"{self._alpha.shape[0]} weights"
                 raise ValueError(
-                    f"update_weights_every={self.update_weights_every}: this call reuses the "
+                    f"update_weights_every={self._update_weights_every}: this call reuses the "
                     f"last weights, but the rule has {have} for {k} objectives; call reset()"
                 )
             alpha = self._alpha
@@ -380,12 +379,12 @@ class NashMTL(UpdateRule):
             if start is not None and (start.shape[0] != k or not np.all(start > 0.0)):
                 start = None
             try:
-                if self.backend == "newton":
-                    sol = nash_weights(gramian, start, stationary_tol=self.stationary_tol)
+                if self._backend == "newton":
+                    sol = nash_weights(gramian, start, stationary_tol=self._stationary_tol)
                 else:
                     sol = self._cvxpy(gramian, start)
             except ParetoStationaryError as error:
-                if self.on_stationary == "raise":
+                if self._on_stationary == "raise":
                     raise
                 info = {
                     "iterations": 0,
@@ -400,27 +399,27 @@ class NashMTL(UpdateRule):
             alpha = sol.weights
             self._alpha = alpha.copy()
             info = {"iterations": sol.iterations, "reused": False}
-            if self.backend == "cvxpy":
+            if self._backend == "cvxpy":
                 info["cvxpy_status"] = self._status
             residual = sol.residual
         norm = math.sqrt(max(float(alpha @ gramian @ alpha), 0.0))
         clip = 1.0
-        if self.max_norm is not None and norm > self.max_norm:
-            clip = self.max_norm / norm
+        if self._max_norm is not None and norm > self._max_norm:
+            clip = self._max_norm / norm
         info.update(stationary=False, norm=norm, clip=clip)
         return RuleResult(alpha * clip, residual, info)
 
     def _cvxpy(self, gramian: FloatArray, start: FloatArray | None) -> NashSolution:
         """The reference's sequential convex iteration (see the docs), from its warm start."""
-        error = _stationary_error(gramian, self.stationary_tol)
+        error = _stationary_error(gramian, self._stationary_tol)
         if error is not None:
             raise error
         k = gramian.shape[0]
         alpha, iterations, status = _reference_iteration(
             gramian,
             np.ones(k) if start is None else start,
-            self.optim_niter,
-            self.cvxpy_solver,
+            self._optim_niter,
+            self._cvxpy_solver,
         )
         self._status = status
         return NashSolution(alpha, nash_residual(gramian, alpha), iterations)
@@ -440,10 +439,10 @@ class NashMTL(UpdateRule):
         k = gramian.shape[0]
         if not np.any(weights):
             m, _ = normalized_stationarity(gramian)
-            if self.on_stationary == "stop" and m <= self.stationary_tol:
+            if self._on_stationary == "stop" and m <= self._stationary_tol:
                 return None
             return f"zero weights at a point that is not Pareto-stationary (m = {m:.3g})"
-        c = 1.0 if self.max_norm is None else min(1.0, self.max_norm / math.sqrt(k))
+        c = 1.0 if self._max_norm is None else min(1.0, self._max_norm / math.sqrt(k))
         alpha = weights / c
         if np.any(alpha <= 0.0):
             return f"weights must be positive, got min {float(weights.min()):.3g}"

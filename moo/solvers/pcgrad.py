@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.validation import FloatArray, check_choice, check_int
 
 Reduction = Literal["sum", "mean"]
@@ -71,7 +71,7 @@ def pcgrad_weights(
 
 
 @register
-class PCGrad(UpdateRule):
+class PCGrad(Weighting):
     r"""PCGrad: project each gradient off the gradients it conflicts with, then add them up.
 
     Math (Yu et al. 2020, Algorithm 1): for each objective ``i``, start from
@@ -117,24 +117,23 @@ class PCGrad(UpdateRule):
 
     name = "pcgrad"
     summary = "project each gradient off the ones it conflicts with, in random order; sum them"
-    needs = "gramian"
     permutation_equivariant = False
     stateful = True
 
     def __init__(
         self, reduction: Reduction = "sum", order: Order = "per-task", seed: int | None = 0
     ) -> None:
-        self.reduction: Reduction = check_choice(  # type: ignore[assignment]
+        self._reduction: Reduction = check_choice(  # type: ignore[assignment]
             reduction, "reduction", REDUCTIONS
         )
-        self.order: Order = check_choice(order, "order", ORDERS)  # type: ignore[assignment]
-        self.seed = None if seed is None else check_int(seed, "seed", low=0)
-        self._rng = np.random.default_rng(self.seed)
+        self._order: Order = check_choice(order, "order", ORDERS)  # type: ignore[assignment]
+        self._seed = None if seed is None else check_int(seed, "seed", low=0)
+        self._rng = np.random.default_rng(self._seed)
 
     def _orders(self, k: int) -> list[list[int]]:
-        if self.order == "fixed":
+        if self._order == "fixed":
             return [list(range(k))] * k
-        if self.order == "shared":
+        if self._order == "shared":
             perm: list[int] = self._rng.permutation(k).tolist()
             return [perm] * k
         rows: list[list[int]] = self._rng.permuted(np.tile(np.arange(k), (k, 1)), axis=1).tolist()
@@ -145,7 +144,7 @@ class PCGrad(UpdateRule):
         k = gramian.shape[0]
         if k == 1:
             return RuleResult(np.ones(1), 0.0, {"projections": 0})
-        w, projections = pcgrad_weights(gramian, self._orders(k), self.reduction)
+        w, projections = pcgrad_weights(gramian, self._orders(k), self._reduction)
         return RuleResult(w, 0.0, {"projections": projections})
 
     def scale_error(
@@ -155,7 +154,7 @@ class PCGrad(UpdateRule):
         conflicts."""
         assert gramian is not None
         k = weights.shape[0]
-        s = 1.0 if self.reduction == "sum" else 1.0 / k
+        s = 1.0 if self._reduction == "sum" else 1.0 / k
         if np.any(weights < s * (1.0 - 1e-12)):
             return f"weights must be >= {s}, got min {float(weights.min())!r}"
         if np.all(gramian >= 0.0) and not np.array_equal(weights, np.full(k, s)):
@@ -164,7 +163,7 @@ class PCGrad(UpdateRule):
 
     def reset(self) -> None:
         """Reseed the generator of the random orders with ``seed``."""
-        self._rng = np.random.default_rng(self.seed)
+        self._rng = np.random.default_rng(self._seed)
 
     def state_dict(self) -> dict[str, Any]:
         """``{"rng": state}``: the state of the NumPy bit generator (a plain dict)."""

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from moo.solvers._base import RuleResult, UpdateRule, register
+from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._dense import backward, forward
 from moo.validation import FloatArray
 
@@ -262,7 +262,7 @@ def _bounds(m: int, i: int) -> list[float]:
 
 
 @register
-class UPGrad(UpdateRule):
+class UPGrad(Weighting):
     r"""UPGrad: project every gradient onto the dual cone of all gradients and average.
 
     Math (Quinton & Rey 2024): the dual cone of the rows of ``J`` is
@@ -302,7 +302,6 @@ class UPGrad(UpdateRule):
 
     name = "upgrad"
     summary = "mean of the gradients projected onto the dual cone of all of them (exact QPs)"
-    needs = "gramian"
     common_descent = True
     average_descent = True
 

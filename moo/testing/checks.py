@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moo.solvers._base import RuleResult, UpdateRule
+from moo.solvers._base import RuleResult, UpdateRule, Weighting
 from moo.testing.strategies import FAMILIES, jacobians, loss_vectors
 from moo.validation import FloatArray
 
@@ -33,11 +33,16 @@ def _fresh(source: RuleSource) -> UpdateRule:
     return rule
 
 
-def _call(rule: UpdateRule, jac: FloatArray, losses: FloatArray) -> RuleResult:
-    """Weights through the entry point the rule is meant for (both agree for Gramian rules)."""
-    if rule.needs == "jacobian":
-        return rule.from_jacobian(jac, losses)
-    return rule.weights(None if rule.needs == "losses" else jac @ jac.T, losses)
+def _call(
+    rule: UpdateRule, jac: FloatArray, losses: FloatArray
+) -> tuple[FloatArray, RuleResult]:
+    """The direction and the result through the entry point of the rule's kind: `weights`
+    of ``G = J Jᵀ`` (or of the losses alone) and ``d = Jᵀw`` for a weighting, `direction`
+    for a direction rule."""
+    if isinstance(rule, Weighting):
+        result = rule.weights(jac @ jac.T if rule.uses_gramian else None, losses)
+        return jac.T @ result.weights, result
+    return rule.direction(jac, losses)
 
 
 def check_update_rule(
@@ -56,13 +61,19 @@ def check_update_rule(
 
     Laws, each on a fresh copy of the rule:
 
-    1. finite weights of shape ``(K,)`` and a finite, non-negative ``residual``;
+    The rule is called through the entry point of its kind: a `Weighting`'s
+    ``weights(G, f)`` with ``G = J Jᵀ`` (``None`` when it reads the losses alone) and
+    ``d = Jᵀw``; a `DirectionRule`'s ``direction(J, f)``.
+
+    1. finite weights of shape ``(K,)``, a finite direction of shape ``(d,)`` and a finite,
+       non-negative ``residual``;
     2. the rule's declared scale law (`UpdateRule.scale_error` returns ``None``);
     3. its declared descent property: ``common_descent`` → ``J d >= 0``; ``average_descent``
-       → ``ḡᵀd >= 0`` (``d = Jᵀw``, tolerance ``descent_tol · max ||g_i||²``);
+       → ``ḡᵀd >= 0`` (tolerance ``descent_tol · max ||g_i||²``);
     4. permutation equivariance when declared: permuting objectives permutes ``J d`` (the
        direction is compared, not ``w``, which may be non-unique);
-    5. determinism: two fresh copies fed the same inputs for ``steps`` calls agree exactly;
+    5. determinism: two fresh copies fed the same inputs for ``steps`` calls agree exactly
+       (weights and direction);
     6. ``state_dict`` round trip: a fresh copy loaded with the state after ``steps`` calls
        continues exactly like the original;
     7. clear errors: a non-finite Jacobian or losses of the wrong length raise ``ValueError``.
@@ -102,7 +113,7 @@ def check_update_rule(
         k = jac.shape[0]
         losses = data.draw(loss_vectors(k))
         r = _fresh(rule)
-        result = _call(r, jac, losses)
+        d, result = _call(r, jac, losses)
         w = result.weights
         assert w.shape == (k,), f"weights shape {w.shape} != ({k},)"
         assert np.all(np.isfinite(w)), f"non-finite weights {w}"
@@ -110,7 +121,8 @@ def check_update_rule(
         gram = jac @ jac.T
         problem = r.scale_error(w, gram, losses)
         assert problem is None, f"scale law violated: {problem}"
-        d = jac.T @ w
+        assert d.shape == (jac.shape[1],), f"direction shape {d.shape} != ({jac.shape[1]},)"
+        assert np.all(np.isfinite(d)), f"non-finite direction {d}"
         scale = float(np.max(np.diag(gram))) if k else 0.0
         tol = descent_tol * max(scale, 1e-300)
         if r.common_descent:
@@ -121,9 +133,9 @@ def check_update_rule(
             assert g0d >= -tol, f"not a descent direction for the average: g0ᵀd = {g0d}"
         if r.permutation_equivariant and k > 1:
             perm = np.random.default_rng(k).permutation(k)
-            w_perm = _call(_fresh(rule), jac[perm], losses[perm]).weights
+            d_perm = _call(_fresh(rule), jac[perm], losses[perm])[0]
             np.testing.assert_allclose(
-                jac[perm] @ (jac[perm].T @ w_perm),
+                jac[perm] @ d_perm,
                 (jac @ d)[perm],
                 atol=equivariance_tol * max(scale, 1e-300),
                 err_msg="permuting the objectives does not permute J d",
@@ -137,13 +149,14 @@ def check_update_rule(
         jacs = [jac * (1.0 + 0.1 * i) for i in range(steps + 1)]
         a, b = _fresh(rule), _fresh(rule)
         for jac_i, f in zip(jacs[:steps], seq[:steps], strict=True):
-            wa, wb = _call(a, jac_i, f).weights, _call(b, jac_i, f).weights
-            np.testing.assert_array_equal(wa, wb, err_msg="two fresh copies disagree")
+            (da, ra), (db, rb) = _call(a, jac_i, f), _call(b, jac_i, f)
+            np.testing.assert_array_equal(ra.weights, rb.weights, "two fresh copies disagree")
+            np.testing.assert_array_equal(da, db, err_msg="two fresh copies disagree")
         restored = _fresh(rule)
         restored.load_state_dict(copy.deepcopy(a.state_dict()))
         np.testing.assert_array_equal(
-            _call(restored, jacs[steps], seq[steps]).weights,
-            _call(a, jacs[steps], seq[steps]).weights,
+            _call(restored, jacs[steps], seq[steps])[0],
+            _call(a, jacs[steps], seq[steps])[0],
             err_msg="a copy restored from state_dict() continues differently",
         )
 
@@ -162,7 +175,7 @@ def _bad_input_laws(rule: RuleSource) -> None:
         "non-finite losses": (jac, np.array([1.0, np.inf, 1.0])),
     }.items():
         try:
-            _fresh(rule).from_jacobian(*args)
+            _fresh(rule).direction(*args)
         except ValueError:
             continue
         raise AssertionError(f"{name} was accepted without a ValueError")

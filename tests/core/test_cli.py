@@ -28,16 +28,34 @@ def test_problems(capsys: pytest.CaptureFixture[str]) -> None:
     assert "convex quadratics" in row
 
 
-def test_methods(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "methods")
+def test_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rules")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
     assert rows["mgda"].split()[1] == "gramian"
     assert "min-norm" in rows["mgda"]
     assert rows["linear"].split()[1:3] == ["losses", "weights"]
+    assert rows["moco"].split()[1] == "jacobian"
+
+
+def test_former_spellings_still_work_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+    """``moo methods`` and ``--method`` are deprecated spellings of ``moo rules``/``--rule``."""
+    code, out, err = run(capsys, "methods")
+    assert code == 0 and "'moo methods' is deprecated: use 'moo rules'" in err
+    assert out == run(capsys, "rules")[1]
+    argv = ["solve", "quadratic", "--starts", "1", "--steps", "5", "--no-progress"]
+    code, out, err = run(capsys, *argv, "--method", "linear")
+    assert code == 0 and "--method is deprecated: use --rule" in err
+    assert "LinearScalarization(weights=None)" in out
+    assert out.split("non-dominated points")[1] == run(capsys, *argv, "--rule", "linear")[
+        1
+    ].split("non-dominated points")[1]
+    code, _, err = run(capsys, *argv, "--rule", "mgda", "--method", "linear")
+    assert code == 2 and "not both --rule mgda and --method linear" in err
 
 
 def test_solve_with_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
     png = tmp_path / "out" / "front.png"
     code, out, err = run(capsys, "solve", "quadratic", "--starts", "3", "--plot", str(png))
     assert code == 0, err
@@ -46,7 +64,7 @@ def test_solve_with_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
         (line[:24].strip(), line[24:].strip()) for line in out.split("\n\n")[0].splitlines()
     )
     assert summary["problem"] == "quadratic (K=2, d=2)"
-    assert summary["method"] == "MGDA(normalization='none')"
+    assert summary["rule"] == "MGDA(normalization='none')"
     assert summary["starts"].startswith("3 (seed 0")
     assert summary["converged"] == "3 / 3"
     assert float(summary["max final stationarity"]) <= 1e-6
@@ -62,7 +80,7 @@ def test_solve_param_and_option(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         capsys,
         "solve", "quadratic", "--param", "n_var=3", "--param", "seed=1",
-        "--method", "linear", "--option", "weights=0.3,0.7",
+        "--rule", "linear", "--option", "weights=0.3,0.7",
         "--starts", "2", "--steps", "200", "--no-progress",
     )  # fmt: skip
     assert code == 0, err
@@ -82,7 +100,7 @@ def test_solve_many_points_table_is_capped(capsys: pytest.CaptureFixture[str]) -
     ("argv", "message"),
     [
         (["solve", "nosuchproblem"], "unknown problem 'nosuchproblem'"),
-        (["solve", "quadratic", "--method", "nosuchrule"], "unknown method 'nosuchrule'"),
+        (["solve", "quadratic", "--rule", "nosuchrule"], "unknown rule 'nosuchrule'"),
         (["solve", "quadratic", "--option", "bogus=1"], "unknown hyperparameter(s) bogus"),
         (["solve", "quadratic", "--param", "bogus=1"], "unknown parameter(s) bogus"),
         (["solve", "quadratic", "--param", "n_var"], "--param expects KEY=VALUE, got 'n_var'"),
@@ -124,7 +142,7 @@ def test_format_table() -> None:
 
 def test_python_dash_m() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "moo", "methods"],
+        [sys.executable, "-m", "moo", "rules"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -152,7 +170,7 @@ def test_solve_with_constant_step_size(capsys: pytest.CaptureFixture[str]) -> No
         [
             "solve",
             "quadratic",
-            "--method",
+            "--rule",
             "moco",
             "--starts",
             "2",

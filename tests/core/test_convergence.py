@@ -172,7 +172,7 @@ def test_linear_scalarization_finds_the_weighted_minimizer_on_convex_problems() 
     front = problem.pareto_front(40000)
     for weights in ([1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.2, 0.5, 0.3]):
         run = pareto_front(
-            problem, "linear", n_starts=1, seed=0, method_options={"weights": weights}
+            problem, "linear", n_starts=1, seed=0, rule_options={"weights": weights}
         ).results[0]
         assert run.converged
         assert float(distance_to_front(run.F, front)[0]) <= 2e-2

@@ -60,7 +60,7 @@ def test_history_shapes_and_bookkeeping() -> None:
     np.testing.assert_array_equal(h.x[-1], result.x)
     assert result.n_jacobian_evaluations == n + 1
     assert result.n_value_evaluations >= n + 1
-    assert result.method == "MGDA(normalization='none')"
+    assert result.rule == "MGDA(normalization='none')"
 
 
 def test_same_seed_same_run() -> None:
@@ -200,14 +200,29 @@ def test_bounds_end_on_the_boundary_pareto_stationary() -> None:
         ({"tol": -1e-3}, ValueError, r"tol must be >= 0.0, got -0.001"),
         ({"step_size": -0.5}, ValueError, r"step size must be > 0.0, got -0.5"),
         ({"step_size": "big"}, TypeError, "step_size must be a StepSize"),
-        ({"method": "sgd"}, ValueError, "unknown method 'sgd'"),
-        ({"method_options": {"c": 1}}, ValueError, "unknown hyperparameter"),
+        ({"rule": "sgd"}, ValueError, "unknown rule 'sgd'"),
+        ({"rule_options": {"c": 1}}, ValueError, "unknown hyperparameter"),
+        ({"rule_options": {"c": 1}, "method_options": {}}, TypeError, "not both"),
+        ({"methd": "mgda"}, TypeError, "unexpected keyword argument"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, object], error: type, message: str) -> None:
     options = {"x0": [0.0, 0.0], **kwargs}
     with pytest.raises(error, match=message):
         minimize(_two_parabolas(), **options)  # type: ignore[arg-type]
+
+
+def test_former_keywords_still_work_with_a_warning() -> None:
+    """``method=``/``method_options=`` (and ``Result.method``) are deprecated aliases of
+    ``rule=``/``rule_options=`` (``Result.rule``) for one release."""
+    new = minimize(_two_parabolas(), "mgda", x0=[0.0, 0.0], rule_options={"normalization": "l2"})
+    with pytest.warns(DeprecationWarning, match=r"minimize\(method=...\) is deprecated"):
+        old = minimize(
+            _two_parabolas(), x0=[0.0, 0.0], method="mgda", method_options={"normalization": "l2"}
+        )
+    np.testing.assert_array_equal(old.history.x, new.history.x)
+    with pytest.warns(DeprecationWarning, match="use Result.rule"):
+        assert old.method == new.rule == "MGDA(normalization='l2')"
 
 
 def test_start_outside_bounds_names_the_index() -> None:
@@ -257,6 +272,7 @@ def test_pareto_front_explicit_starts_and_errors() -> None:
 
 
 def test_indicators_on_a_known_set() -> None:
+    pytest.importorskip("moocore")  # hypervolume and igd_plus
     F = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0], [1.0, 1.0]])
     np.testing.assert_array_equal(non_dominated(F), [True, True, True, False])
     assert hypervolume(F, [2.0, 2.0]) == pytest.approx(4.0 - 0.5 - 0.25)

@@ -1,19 +1,124 @@
-"""The update-rule protocol, the registry and linear scalarization."""
+"""The update-rule contract (two kinds, read-only hyperparameters), the registry and linear
+scalarization."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from moo.solvers import MGDA, LinearScalarization, UpdateRule, available_rules, get_rule
+from moo.solvers import (
+    MGDA,
+    MIMO,
+    DirectionRule,
+    LinearScalarization,
+    MoCo,
+    RuleResult,
+    UpdateRule,
+    Weighting,
+    available_rules,
+    get_rule,
+    register,
+)
+from moo.validation import FloatArray
 
 
 def test_registry_lists_rules_with_summaries() -> None:
     rules = available_rules()
     assert {"mgda", "linear"} <= set(rules)
     for name, cls in rules.items():
-        assert issubclass(cls, UpdateRule)
-        assert cls.name == name and cls.summary and cls.needs in ("losses", "gramian", "jacobian")
+        assert cls.name == name and cls.summary
+        assert issubclass(cls, Weighting) != issubclass(cls, DirectionRule), name  # one kind
+        if issubclass(cls, Weighting):
+            assert cls.needs == ("gramian" if cls.uses_gramian else "losses"), name
+        else:
+            assert cls.needs == "jacobian", name
+
+
+def test_each_rule_kind_has_one_abstract_entry_point() -> None:
+    for base in (UpdateRule, Weighting, DirectionRule):
+        with pytest.raises(TypeError, match="abstract"):
+            base()  # type: ignore[abstract]
+
+    class NoWeights(Weighting):
+        name = "no-weights"
+        summary = "test rule"
+
+    class NoDirection(DirectionRule):
+        name = "no-direction"
+        summary = "test rule"
+
+    with pytest.raises(TypeError, match="_weights"):
+        NoWeights()  # type: ignore[abstract]
+    with pytest.raises(TypeError, match="_direction"):
+        NoDirection()  # type: ignore[abstract]
+    with pytest.raises(TypeError, match="abstract methods left: _weights"):
+        register(NoWeights)
+
+
+def test_hyperparameters_are_read_only_after_construction() -> None:
+    """``r = MIMO(gamma=1); r.gamma = 5`` used to be shown by repr and ignored."""
+    rule = MIMO(gamma=1.0)
+    with pytest.raises(AttributeError, match=r"MIMO.gamma is fixed .* rule.replace\(gamma=5\)"):
+        rule.gamma = 5  # type: ignore[misc]
+    assert rule.gamma == 1.0 and "gamma=1.0" in repr(rule)
+    with pytest.raises(AttributeError, match="no deleter"):
+        del rule.gamma
+    changed = rule.replace(gamma=5.0)
+    assert isinstance(changed, MIMO) and changed.gamma == 5.0 and changed.mu == rule.mu
+    losses = np.array([1.0, 2.0, 3.0])
+    w_changed, w_rule = changed.weights(None, losses).weights, rule.weights(None, losses).weights
+    assert not np.array_equal(w_changed, w_rule)
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) gama for rule 'mimo'"):
+        rule.replace(gama=2.0)
+    with pytest.raises(ValueError, match="gamma must be >= 0"):
+        rule.replace(gamma=-1.0)
+
+
+def test_a_user_rule_sets_its_hyperparameters_in_init() -> None:
+    class Scaled(Weighting):
+        name = "scaled"
+        summary = "test rule"
+        uses_gramian = False
+
+        def __init__(self, scale: float = 1.0) -> None:
+            self.scale = float(scale)
+
+        def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
+            return RuleResult(np.full(losses.size, self.scale))
+
+    rule = Scaled(2.0)
+    assert repr(rule) == "Scaled(scale=2.0)" and Scaled.needs == "losses"
+    np.testing.assert_array_equal(rule.weights(None, [1.0, 1.0]).weights, [2.0, 2.0])
+    with pytest.raises(AttributeError, match="fixed when the rule is built"):
+        rule.scale = 3.0  # type: ignore[misc]
+
+
+def test_direct_update_rule_subclass_with_weights_is_a_deprecated_weighting() -> None:
+    with pytest.warns(DeprecationWarning, match="subclass moo.solvers.Weighting"):
+
+        class Old(UpdateRule):
+            name = "old"
+            summary = "test rule"
+            needs = "losses"
+
+            def _weights(self, gramian: FloatArray | None, losses: FloatArray) -> RuleResult:
+                return RuleResult(np.full(losses.size, 1.0 / losses.size))
+
+    assert issubclass(Old, Weighting) and not Old.uses_gramian
+    np.testing.assert_array_equal(Old().weights(None, [1.0, 3.0]).weights, [0.5, 0.5])
+
+
+def test_direction_rule_validates_its_inputs_and_moco_keeps_its_former_entry_point() -> None:
+    jac = np.array([[1.0, 0.0], [0.0, 2.0]])
+    with pytest.raises(ValueError, match=r"must have shape \(3, d\)"):
+        MoCo().direction(jac, np.ones(3))
+    with pytest.raises(ValueError, match="at least one objective"):
+        MoCo().direction(np.zeros((0, 2)), np.zeros(0))
+    d, result = MoCo().direction(jac, np.ones(2))
+    with pytest.warns(DeprecationWarning, match="MoCo.from_jacobian is deprecated"):
+        old = MoCo().from_jacobian(jac, np.ones(2))
+    np.testing.assert_array_equal(old.weights, result.weights)
+    np.testing.assert_array_equal(old.info["direction"], d)
 
 
 def test_get_rule_by_name_with_hyperparameters() -> None:
@@ -23,12 +128,12 @@ def test_get_rule_by_name_with_hyperparameters() -> None:
 
 
 def test_get_rule_unknown_name_lists_the_available_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown method 'mgdx'; available: .*linear.*mgda"):
+    with pytest.raises(ValueError, match=r"unknown rule 'mgdx'; available: .*linear.*mgda"):
         get_rule("mgdx")
 
 
 def test_get_rule_unknown_hyperparameter_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) c for method 'mgda'; "
+    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) c for rule 'mgda'; "
                        r"valid: normalization"):
         get_rule("mgda", c=0.5)
 
@@ -96,6 +201,6 @@ def test_every_rule_has_explicit_hyperparameters(name: str) -> None:
     kinds = {p.kind for p in inspect.signature(cls.__init__).parameters.values()}
     assert inspect.Parameter.VAR_KEYWORD not in kinds
     assert inspect.Parameter.VAR_POSITIONAL not in kinds
-    message = f"unknown hyperparameter\\(s\\) bogus for method '{name}'"
+    message = f"unknown hyperparameter\\(s\\) bogus for rule '{name}'"
     with pytest.raises(ValueError, match=message):
         get_rule(name, bogus=1)
