@@ -9,6 +9,7 @@ Jacobian (a `DirectionRule`). Rules run on small float64 NumPy arrays on the hos
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -118,13 +119,16 @@ def _hyperparameter(name: str) -> property:
     return property(attrgetter(key), refuse_after_init, doc=f"Hyperparameter ``{name}``.")
 
 
-def _init_parameters(cls: type) -> list[str]:
-    """The named parameters of ``cls.__init__`` (no ``self``, ``*args`` or ``**kwargs``)."""
-    return [
+@functools.cache
+def _init_parameters(cls: type) -> tuple[str, ...]:
+    """The named parameters of ``cls.__init__`` (no ``self``, ``*args`` or ``**kwargs``),
+    read once per class (`inspect.signature` costs tens of µs: rules given by name are built
+    on every step of the torch bridge)."""
+    return tuple(
         p.name
         for p in inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
         if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
+    )
 
 
 class UpdateRule(metaclass=_RuleMeta):

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from moo.solvers import UpdateRule, get_rule
+
 EXTRACTIONS: tuple[str, ...] = ("auto", "autograd", "batched", "representation")
 
 
@@ -75,6 +77,32 @@ def check_params(params: Any, name: str) -> list[torch.Tensor]:
     return out
 
 
+def check_rule(rule: Any) -> UpdateRule:
+    """A registry name (a fresh rule with default hyperparameters) or an `UpdateRule`."""
+    if not isinstance(rule, (str, UpdateRule)):
+        raise TypeError(f"rule must be a registry name or an UpdateRule, got {rule!r}")
+    return get_rule(rule)
+
+
+def check_shared(shared_params: Any) -> list[torch.Tensor]:
+    """The shared parameters: at least one tensor that requires grad (duplicates rejected)."""
+    params = check_params(shared_params, "shared_params")
+    if not params:
+        raise ValueError("shared_params must hold at least one tensor, got none")
+    return params
+
+
+def check_disjoint(params: list[torch.Tensor], task: list[torch.Tensor]) -> None:
+    """A parameter is either shared or task-specific."""
+    shared_ids = {id(p): i for i, p in enumerate(params)}
+    for t, p in enumerate(task):
+        if id(p) in shared_ids:
+            raise ValueError(
+                f"task_params[{t}] is also shared_params[{shared_ids[id(p)]}]: a parameter is "
+                "either shared or task-specific"
+            )
+
+
 def check_task_params(task_params: Any, k: int) -> tuple[list[torch.Tensor], list[int] | None]:
     """Task parameters, flat (``None`` owners) or given per objective (the owner of each).
 
@@ -139,6 +167,36 @@ def check_groups(groups: Any, k: int, n_params: int) -> list[list[int]]:
             "the group of at least one objective"
         )
     return out
+
+
+def check_representation(representation: Any, has_groups: bool) -> list[torch.Tensor]:
+    """The representation tensor(s) of ``extraction="representation"`` (not combined with
+    ``groups``)."""
+    if representation is None:
+        raise ValueError(
+            "extraction='representation' needs representation= (the shared activations "
+            "the losses are computed from)"
+        )
+    reps = (
+        [representation]
+        if isinstance(representation, torch.Tensor)
+        else list(representation)
+        if isinstance(representation, Sequence)
+        else [representation]
+    )
+    if not reps:
+        raise ValueError("representation must hold at least one tensor, got none")
+    for j, rep in enumerate(reps):
+        if not isinstance(rep, torch.Tensor) or not rep.requires_grad:
+            where = "representation" if len(reps) == 1 else f"representation[{j}]"
+            raise ValueError(
+                f"{where} must be a tensor that requires grad (an activation computed "
+                "from shared_params), got "
+                + (describe(rep) if isinstance(rep, torch.Tensor) else repr(rep))
+            )
+    if has_groups:
+        raise ValueError("groups cannot be combined with extraction='representation'")
+    return reps
 
 
 def check_extraction(extraction: Any) -> str:

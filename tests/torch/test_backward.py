@@ -275,11 +275,11 @@ def test_representation_path_with_one_tensor_per_encoder() -> None:
 class _GramianLinear(LinearScalarization):
     """Linear scalarization forced through the generic (Gramian) path."""
 
-    needs = "gramian"
+    uses_gramian = True
 
 
 class _GramianMIMO(MIMO):
-    needs = "gramian"
+    uses_gramian = True
 
 
 @pytest.mark.parametrize(
@@ -572,7 +572,7 @@ def test_bad_options() -> None:
         mt.backward(losses, shared(net), extraction="fast")
     with pytest.raises(ValueError, match="needs representation="):
         mt.backward(losses, shared(net), extraction="representation")
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown rule 'nope'"):
         mt.backward(losses, shared(net), "nope")
     with pytest.raises(ValueError, match="needs the full Jacobian"):
         mt.backward(
@@ -593,6 +593,53 @@ def test_non_finite_losses_and_gradients_name_the_objective() -> None:
         mt.backward([good, p.abs().sqrt().sum()], [p], "linear", retain_graph=True)
     with pytest.raises(ValueError, match="loss of objective 0 is not finite"):
         mt.backward([p.sum() * float("nan"), good], [p], "mimo")
+
+
+def test_host_step_checks_what_the_rule_reads_and_times_only_the_rule() -> None:
+    """`run_rule`, the one host-side step of every path: a non-finite loss or Gramian is named
+    before the rule runs; ``rule_time`` is the rule's call alone."""
+    import time
+
+    from moo.solvers import Weighting
+    from moo.torch._host import run_rule
+
+    class Slow(Weighting):
+        name = "slow-test"
+        summary = "sleeps, then the uniform weights"
+
+        def _weights(self, gramian: Any, losses: Any) -> moo.RuleResult:
+            time.sleep(0.02)
+            return moo.RuleResult(np.full(losses.shape[0], 1.0 / losses.shape[0]))
+
+    f = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    g = torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    run = run_rule(Slow(), f, gramian=g)
+    np.testing.assert_array_equal(run.gramian, g.numpy())
+    np.testing.assert_array_equal(run.losses, f.numpy())
+    assert run.direction is None and 0.02 <= run.rule_time < 1.0
+    bad_g = g.clone()
+    bad_g[1, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"the gradient of objective 1 is not finite .* nan\)"):
+        run_rule(Slow(), f, gramian=bad_g)
+    bad_g = g.clone()
+    bad_g[0, 1] = bad_g[1, 0] = float("inf")
+    with pytest.raises(ValueError, match="the Gramian of the gradients is not finite"):
+        run_rule(Slow(), f, gramian=bad_g)
+    with pytest.raises(ValueError, match="gradient with respect to the representation of obj"):
+        run_rule(
+            Slow(),
+            f,
+            gramian=g.diag().diag() * float("inf"),
+            what="gradient with respect to the representation",
+        )
+    with pytest.raises(ValueError, match=r"loss of objective 0 is not finite: losses\[0\] = inf"):
+        run_rule(Slow(), torch.tensor([float("inf"), 1.0], dtype=torch.float64), gramian=bad_g)
+    j = torch.tensor([[1.0, 1.0, 2.0], [1.0, float("inf"), 1.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="the gradient of objective 1 is not finite"):
+        run_rule(MoCo(), f, jacobian=j)
+    run = run_rule(MoCo(), f, jacobian=j.nan_to_num(posinf=0.0))
+    assert run.direction is not None and run.gramian is not None
+    np.testing.assert_array_equal(run.gramian, [[6.0, 3.0], [3.0, 2.0]])
 
 
 def test_check_finite_false_skips_only_the_loss_only_gradient_check() -> None:
@@ -631,7 +678,7 @@ def test_batched_failure_is_reported_not_silently_replaced() -> None:
 def test_gramian_of_a_long_block_is_chunked_and_accurate() -> None:
     """A float32 block much longer than a chunk: float64 accumulation over the chunks."""
     import moo.torch as mt
-    from moo.torch._backward import _CHUNK
+    from moo.torch._gramian import _CHUNK
 
     gen = torch.Generator().manual_seed(0)
     jac = torch.randn((3, 5 * _CHUNK + 123), generator=gen)
@@ -644,7 +691,7 @@ def test_gramian_of_a_long_block_is_chunked_and_accurate() -> None:
 
 def test_gramian_packs_small_blocks_and_keeps_large_ones() -> None:
     import moo.torch as mt
-    from moo.torch._backward import _SMALL_BLOCK
+    from moo.torch._gramian import _SMALL_BLOCK
 
     gen = torch.Generator().manual_seed(1)
     widths = [3, 17, _SMALL_BLOCK + 5, 1, 2 * _SMALL_BLOCK, 40]
@@ -674,7 +721,7 @@ def test_task_params_per_objective_give_the_same_gradients(rule: Callable[[], An
     heads, info_heads = _grads_after(rule(), per_objective=True)
     for a, b in zip(flat, heads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
-    if rule().needs == "losses":
+    if not rule().uses_gramian:
         assert info_flat.info["backward_passes"] == 2
         assert info_heads.info["backward_passes"] == 1  # one weighted backward serves all
 
