@@ -156,7 +156,7 @@ def minimize(
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a moo.problems.Problem, got {problem!r}")
-    rule, rule_options = _deprecated_names(rule, rule_options, deprecated)
+    rule, rule_options = _deprecated_names("minimize", rule, rule_options, deprecated)
     rule_obj = get_rule(rule, **dict(rule_options or {}))
     weighting = rule_obj if isinstance(rule_obj, Weighting) else None
     n_steps_max = check_int(steps, "steps", low=0)
@@ -246,19 +246,21 @@ def minimize(
 
 
 def _deprecated_names(
+    caller: str,
     rule: str | UpdateRule,
     rule_options: Mapping[str, Any] | None,
     deprecated: Mapping[str, Any],
 ) -> tuple[str | UpdateRule, Mapping[str, Any] | None]:
-    """Map the former keywords ``method`` and ``method_options`` (with a warning)."""
+    """Map the former keywords ``method`` and ``method_options`` of ``caller`` (a public
+    function whose own caller gets the warning) to ``rule`` and ``rule_options``."""
     unknown = sorted(set(deprecated) - {"method", "method_options"})
     if unknown:
-        raise TypeError(f"minimize() got unexpected keyword argument(s) {', '.join(unknown)}")
+        raise TypeError(f"{caller}() got unexpected keyword argument(s) {', '.join(unknown)}")
     for old, new in (("method", "rule"), ("method_options", "rule_options")):
         if old not in deprecated:
             continue
         warnings.warn(
-            f"minimize({old}=...) is deprecated: use {new}=...", DeprecationWarning, stacklevel=3
+            f"{caller}({old}=...) is deprecated: use {new}=...", DeprecationWarning, stacklevel=3
         )
         if old == "method":
             rule = deprecated[old]

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from moo.indicators import non_dominated
-from moo.loop import Result, _draw_start, minimize
+from moo.loop import Result, _deprecated_names, _draw_start, minimize
 from moo.problems import Problem
 from moo.solvers import UpdateRule
 from moo.validation import FloatArray, check_int, require
@@ -71,6 +71,14 @@ def pareto_front(
     if progress:
         tqdm = require("tqdm", "progress=True", "progress").tqdm
         iterator = tqdm(x0s, desc=f"{problem.name}", unit="run", leave=False)
+    former: dict[str, Any] = {
+        k: minimize_options.pop(k) for k in ("method", "method_options") if k in minimize_options
+    }
+    if former:
+        rule, options = _deprecated_names(
+            "pareto_front", rule, minimize_options.pop("rule_options", None), former
+        )
+        minimize_options["rule_options"] = options
     results = [minimize(problem, rule, x0=x0, **minimize_options) for x0 in iterator]
     X = np.asarray([r.x for r in results])
     F = np.asarray([r.F for r in results])

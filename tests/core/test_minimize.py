@@ -206,6 +206,7 @@ def test_bounds_end_on_the_boundary_pareto_stationary() -> None:
         ({"methd": "mgda"}, TypeError, "unexpected keyword argument"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:minimize\\(method_options=:DeprecationWarning")
 def test_bad_arguments(kwargs: dict[str, object], error: type, message: str) -> None:
     options = {"x0": [0.0, 0.0], **kwargs}
     with pytest.raises(error, match=message):
@@ -216,7 +217,7 @@ def test_former_keywords_still_work_with_a_warning() -> None:
     """``method=``/``method_options=`` (and ``Result.method``) are deprecated aliases of
     ``rule=``/``rule_options=`` (``Result.rule``) for one release."""
     new = minimize(_two_parabolas(), "mgda", x0=[0.0, 0.0], rule_options={"normalization": "l2"})
-    with pytest.warns(DeprecationWarning, match=r"minimize\(method=...\) is deprecated"):
+    with pytest.warns(DeprecationWarning, match=r"minimize\(method(_options)?=...\) is deprecated"):
         old = minimize(
             _two_parabolas(), x0=[0.0, 0.0], method="mgda", method_options={"normalization": "l2"}
         )
@@ -291,3 +292,15 @@ def test_igd_matches_moocore() -> None:
     rng = np.random.default_rng(0)
     F, front = rng.random((30, 3)), rng.random((200, 3))
     assert igd(F, front) == pytest.approx(float(moocore.igd(F, ref=front)), rel=1e-12)
+
+
+def test_pareto_front_former_keywords_warn_at_the_callers_line() -> None:
+    problem = _two_parabolas()
+    options = {"normalization": "l2"}
+    new = moo.pareto_front(problem, "mgda", starts=[[0.0, 0.0]], rule_options=options)
+    with pytest.warns(DeprecationWarning, match=r"pareto_front\(method(_options)?=") as record:
+        old = moo.pareto_front(
+            problem, starts=[[0.0, 0.0]], method="mgda", method_options={"normalization": "l2"}
+        )
+    assert {w.filename for w in record} == {__file__}
+    np.testing.assert_array_equal(old.F, new.F)
