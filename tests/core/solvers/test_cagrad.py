@@ -1,12 +1,13 @@
-"""CAGrad: laws (hypothesis), differential tests against CVXPY and the reference SLSQP solve,
-the primal problem, the guarantees, degenerate cases, bad input and convergence."""
+"""CAGrad: differential tests against CVXPY and the reference SLSQP solve, the primal problem,
+the guarantees, degenerate cases, bad input and convergence (the generic laws:
+``test_laws.py``)."""
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,7 +18,10 @@ import moo
 from moo.solvers import get_rule
 from moo.solvers.cagrad import CAGrad, cagrad_residual, cagrad_weights
 from moo.steps import ROUNDING_ULPS
-from moo.testing import FAMILIES, check_update_rule, jacobians, make_jacobian
+from moo.testing import FAMILIES, jacobians, make_jacobian
+
+if TYPE_CHECKING:
+    import cvxpy as cp  # optional (the cvxpy extra): each test that needs it skips without it
 
 TOL = 1e-12  # certificate, in units of max_i G_ii
 
@@ -90,6 +94,7 @@ def _direction(jac: np.ndarray, c: float, rescale: int = 0) -> tuple[np.ndarray,
 
 
 def _solve_cvxpy(problem: cp.Problem) -> None:
+    cp = pytest.importorskip("cvxpy")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-14, tol_gap_rel=1e-14, tol_feas=1e-14)
@@ -97,6 +102,7 @@ def _solve_cvxpy(problem: cp.Problem) -> None:
 
 def _cvxpy_dual(jac: np.ndarray, c: float) -> np.ndarray:
     """Independent formulation of the dual with J: min wᵀb + √φ ||Jᵀw|| on the simplex."""
+    cp = pytest.importorskip("cvxpy")
     _, b, s = _parts(jac, c)
     w = cp.Variable(jac.shape[0])
     _solve_cvxpy(cp.Problem(cp.Minimize(b @ w + s * cp.norm(jac.T @ w)), [w >= 0, cp.sum(w) == 1]))
@@ -106,6 +112,7 @@ def _cvxpy_dual(jac: np.ndarray, c: float) -> np.ndarray:
 
 def _cvxpy_primal(jac: np.ndarray, c: float) -> np.ndarray:
     """The CAGrad primal: max_d min_i g_iᵀd s.t. ||d − g0|| <= √φ."""
+    cp = pytest.importorskip("cvxpy")
     g0, _, s = _parts(jac, c)
     d = cp.Variable(jac.shape[1])
     t = cp.Variable()
@@ -148,13 +155,7 @@ def _reference_slsqp(gram: np.ndarray, c: float, eps: float = 1e-8) -> np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------
-# generic laws
-
-
-@pytest.mark.parametrize("rescale", [0, 1, 2])
-@pytest.mark.parametrize("c", [0.0, 0.4, 0.9])
-def test_update_rule_laws(c: float, rescale: int) -> None:
-    check_update_rule(CAGrad(c, rescale=rescale))  # type: ignore[arg-type]
+# registry (the generic laws: test_laws.py)
 
 
 def test_registered() -> None:
@@ -318,6 +319,7 @@ def test_agrees_with_torchjd() -> None:
     ``g0 ≠ 0`` (CAGrad's d is never 0 then: ``||d|| >= (1 − c) ||g0||``)."""
     torch = pytest.importorskip("torch")
     aggregation = pytest.importorskip("torchjd.aggregation")
+    pytest.importorskip("cvxpy")  # torchjd's CAGradWeighting solves with it
     for k in (2, 3, 5, 10):
         jac = make_jacobian("gaussian", k, 12, seed=k)
         gram = jac @ jac.T
@@ -387,6 +389,7 @@ def test_degenerate_case_projects_g0_onto_the_cone() -> None:
     np.testing.assert_allclose(jac.T @ sol.dual_weights, 0.0, atol=1e-15)
     assert sol.residual <= 1e-15
     # CVXPY: among the primal optima (value 0), the closest to g0 is ours
+    cp = pytest.importorskip("cvxpy")
     e = cp.Variable(2)
     _solve_cvxpy(cp.Problem(cp.Minimize(cp.norm(e - g0)), [jac @ e >= 0.0]))
     np.testing.assert_allclose(e.value, d, atol=1e-7)

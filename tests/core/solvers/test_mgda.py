@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given
@@ -25,6 +24,7 @@ def _solve(gram: np.ndarray, **options: str) -> np.ndarray:
 
 def _cvxpy_min_norm(jac: np.ndarray) -> tuple[np.ndarray, float]:
     """Independent formulation: min ||Jᵀw||² over the simplex, solved by Clarabel."""
+    cp = pytest.importorskip("cvxpy")
     w = cp.Variable(jac.shape[0])
     problem = cp.Problem(cp.Minimize(cp.sum_squares(jac.T @ w)), [w >= 0, cp.sum(w) == 1])
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-14, tol_gap_rel=1e-14, tol_feas=1e-14)

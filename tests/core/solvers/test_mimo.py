@@ -1,4 +1,5 @@
-"""MIMO: generic laws, the smoothing math, options, state, validation and convergence."""
+"""MIMO: the smoothing math, options, state, validation and convergence (the generic laws:
+``test_laws.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from moo.solvers import get_rule
 from moo.solvers.linear import LinearScalarization
 from moo.solvers.mimo import MIMO, smoothed_max
 from moo.steps import ConstantStep
-from moo.testing import check_update_rule, loss_vectors
+from moo.testing import loss_vectors
 
 
 def _w(rule: MIMO, losses: Any) -> np.ndarray:
@@ -33,39 +34,6 @@ sizes = st.integers(2, 10)
 @st.composite
 def losses_k(draw: st.DrawFn, *, positive: bool = True) -> np.ndarray:
     return draw(loss_vectors(draw(sizes), positive=positive))
-
-
-# -- the generic laws ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "limits"),
-    [
-        ({}, {}),
-        ({"smoothing": "quadratic", "mu": 0.1, "normalize": "sum"}, {}),
-        ({"update": "ascent", "ascent_lr": 1.5, "tracking": 0.3, "relative": True}, {}),
-        ({"update": "ascent", "smoothing": "quadratic", "mu": 2.0, "ascent_lr": 0.2}, {}),
-        ({"gamma": 3.0, "nominal": 2, "gamma_schedule": "linear-warmup", "warmup_steps": 2}, {}),
-        ({"group": [1, 3], "normalize": "sum", "mu": 1e-3}, {"max_objectives": 4}),
-    ],
-    ids=[
-        "default",
-        "quadratic-sum",
-        "ascent-tracking-relative",
-        "quadratic-ascent",
-        "nominal2-warmup",
-        "group-with-hole",
-    ],
-)
-def test_generic_laws(options: dict[str, Any], limits: dict[str, Any]) -> None:
-    group = options.get("group")
-    nominal = int(options.get("nominal", 0))
-    low = max(2, nominal + 1) if group is None else limits["max_objectives"]
-    check_update_rule(MIMO(**options), min_objectives=low, max_examples=15, **limits)
-
-
-def test_generic_laws_with_a_gamma_function() -> None:
-    check_update_rule(MIMO(gamma=lambda t: 1.0 / (1.0 + t)), min_objectives=2, max_examples=15)
 
 
 def test_class_attributes_and_registry() -> None:

@@ -1,6 +1,7 @@
-"""Nash-MTL: laws (hypothesis), the equation and its certificate, differential tests against the
-reference's iteration (cvxpy backend) and a direct CVXPY solve, warm start, reuse, state, the
-Pareto-stationary (no solution) policy, bad hyperparameters, convergence on catalogue problems.
+"""Nash-MTL: the two stationary policies, the equation and its certificate, differential tests
+against the reference's iteration (cvxpy backend) and a direct CVXPY solve, warm start, reuse,
+state, the Pareto-stationary (no solution) policy, bad hyperparameters, convergence on
+catalogue problems. The generic laws are checked in ``test_laws.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from moo.solvers.nash_mtl import (
     nash_weights,
     normalized_stationarity,
 )
-from moo.testing import check_update_rule, jacobians, make_jacobian
+from moo.testing import jacobians, make_jacobian
 
 TOL = 1e-10
 
@@ -47,29 +48,7 @@ def _two_unit_gradients(m: float) -> np.ndarray:
     return np.array([[1.0, c], [c, 1.0]])
 
 
-# ------------------------------------------------------------------------------ generic laws
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"on_stationary": "stop"},
-        {"on_stationary": "stop", "max_norm": 1.0},
-        {"on_stationary": "stop", "update_weights_every": 3},
-        {"on_stationary": "stop", "stationary_tol": 1e-3, "max_norm": 0.5},
-    ],
-    ids=["default-stop", "reference-clip", "reuse-3", "loose-tol"],
-)
-def test_generic_laws(options: dict[str, object]) -> None:
-    """All families, including those without a solution (zero weights there)."""
-    check_update_rule(NashMTL(**options))  # type: ignore[arg-type]
-
-
-def test_generic_laws_default_policy() -> None:
-    """The default (raise) policy where a solution always exists (K = 1); the agreement of the
-    two policies below carries the laws over to K > 1."""
-    check_update_rule(NashMTL(), max_objectives=1)
-    check_update_rule(NashMTL(max_norm=1.0), max_objectives=1)
+# ------------------------------------------------------------------------ the two policies
 
 
 @given(jacobians(max_objectives=8, max_dim=12))
