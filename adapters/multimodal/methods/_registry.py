@@ -60,7 +60,7 @@ def register_method(cls: M) -> M:
     Raises:
         TypeError: ``cls`` is not a `Method` subclass, or is abstract (no ``backward``).
         ValueError: ``cls.name`` is empty, not a string, holds whitespace or one of ``, : @``,
-            or is taken: by another registered method, or by a `moo` rule (``moo methods``
+            or is taken: by another registered method, or by a `moo` rule (``moo rules``
             lists them; rule names are matched case-insensitively).
     """
     if not (isinstance(cls, type) and issubclass(cls, Method)):
