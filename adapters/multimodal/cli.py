@@ -8,7 +8,8 @@ Commands:
 - ``moo-mm compare``: several methods × seeds on one configuration → a markdown table
   (mean ± std) and PNG plots (accuracy per modality over epochs, weights over time, robustness
   to a dropped or noised sensor);
-- ``moo-mm datasets``: the datasets and their expected on-disk layout;
+- ``moo-mm datasets``: the datasets and their expected on-disk layout; ``moo-mm datasets
+  check NAME --root DIR``: every sample of a user's copy opened and decoded, problems listed;
 - ``moo-mm methods``: the training methods.
 
 ``train``, ``compare`` and ``methods`` take ``--plugin MODULE`` (repeatable): a module name or
@@ -194,7 +195,24 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(c)
     c.set_defaults(command=_cmd_compare)
 
-    d = sub.add_parser("datasets", help="list the datasets and their on-disk layout")
+    d = sub.add_parser(
+        "datasets",
+        help="list the datasets and their on-disk layout; 'datasets check NAME' walks one",
+        description="Without arguments: list the datasets. 'check NAME --root DIR': open and "
+        "decode every sample of both splits, report counts per split and class and every "
+        "missing or unreadable file by name; exit code 1 when one is found.",
+    )
+    d.add_argument("action", nargs="?", choices=["check"], help="check one dataset")
+    d.add_argument("name", nargs="?", metavar="NAME", help="the dataset to check")
+    d.add_argument("--root", default=None, help="its data folder")
+    d.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option, e.g. frames=1 (repeatable)",
+    )
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(command=_cmd_datasets)
     m = sub.add_parser("methods", help="list the training methods")
     _plugin_option(m)
@@ -308,8 +326,54 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from moo_multimodal.data import available_datasets
 
+    if args.action == "check":
+        return _check_dataset(args)
+    if args.name is not None or args.root is not None or args.data:
+        raise UsageError("a dataset name, --root or --data goes with 'datasets check NAME'")
     for info in available_datasets():
         print(f"{info.name}\n  {info.summary}\n  layout: {info.layout}")
+    return 0
+
+
+def _check_dataset(args: argparse.Namespace) -> int:
+    from moo_multimodal.data.check import check_dataset
+
+    if args.name is None:
+        raise UsageError("datasets check needs a dataset NAME (see 'moo-mm datasets')")
+    report = check_dataset(
+        args.name,
+        root=args.root,
+        progress=_progress(args) and importlib.util.find_spec("tqdm") is not None,
+        **parse_assignments(args.data, "--data"),
+    )
+    print(
+        f"{report.name}: {report.num_classes} classes, modalities "
+        f"{', '.join(report.modalities)}"
+    )
+    rows = [
+        [
+            s.split,
+            s.listed,
+            sum(s.per_class),
+            len(s.missing),
+            len(s.unreadable),
+            " ".join(str(n) for n in s.per_class),
+        ]
+        for s in report.splits
+    ]
+    header = ["split", "listed", "decoded", "missing", "unreadable", "per class (0, 1, ...)"]
+    print(format_table(rows, header, right=(1, 2, 3, 4)))
+    problems = 0
+    for s in report.splits:
+        for path in s.missing:
+            print(f"{s.split}: missing {path}")
+        for i, message in s.unreadable:
+            print(f"{s.split}: sample {i} unreadable: {message}")
+        problems += len(s.missing) + len(s.unreadable)
+    if problems:
+        print(f"{problems} problem(s) found", file=sys.stderr)
+        return 1
+    print("every listed sample decoded")
     return 0
 
 
