@@ -336,7 +336,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _check_dataset(args: argparse.Namespace) -> int:
-    from moo_multimodal.data.check import check_dataset
+    from moo_multimodal.data import check_dataset
 
     if args.name is None:
         raise UsageError("datasets check needs a dataset NAME (see 'moo-mm datasets')")

@@ -1,12 +1,11 @@
-"""Loaders for published multimodal benchmarks, read from the layouts their reference code uses.
+"""The audio-visual clip sets of OGM-GE and MMPareto: CREMA-D, AVE, Kinetics-Sounds, VGGSound.
 
 Nothing is downloaded: the data are read from ``root``, laid out as the reference repositories
 expect (``moo-mm datasets`` prints each layout; the ``*_LAYOUT`` constants below hold them).
 Every loader checks its files when it is called and fails on the *first* missing or malformed one
-with the path and what was expected: the MultiBench arrays are read whole; for the clip sets the
-split lists are parsed, every clip's audio file and frame folder must exist (the folder holding an
-image) and each split's first clip is decoded (a later undecodable file fails when it is loaded,
-naming it).
+with the path and what was expected: the split lists are parsed, every clip's audio file and
+frame folder must exist (the folder holding an image) and each split's first clip is decoded (a
+later undecodable file fails when it is loaded, naming it).
 
 Audio-visual clips (`AudioVisualClips`, items loaded lazily: the sets are tens of GB), the
 layouts and protocols of OGM-GE (X. Peng, Y. Wei, A. Deng, D. Wang and D. Hu, "Balanced
@@ -46,252 +45,53 @@ Inputs: ``audio`` ``(1, F, T)``, ``visual`` ``(3, frames, image_size, image_size
 recommended encoders: ResNet-18 for both (OGM-GE's backbones). Decoding frames needs Pillow
 (``pip install pillow``); ``.wav`` files are read with scipy, so librosa is not needed (its
 resampler is replaced by ``scipy.signal.resample_poly`` and its ``stft`` by the same
-centred, reflect-padded, periodic-Hann transform in numpy).
-
-MultiBench (P. P. Liang et al., "MultiBench: Multiscale Benchmarks for Multimodal
-Representation Learning", NeurIPS 2021 Datasets and Benchmarks; github.com/pliang279/
-MultiBench), in-memory `TensorDataset` subclasses:
-
-- ``"av-mnist"`` (`AVMNIST`): AV-MNIST (V. Vielzeuf, A. Lechervy, S. Pateux and F. Jurie,
-  "CentralNet: a Multilayer Approach for Multimodal Fusion", ECCV Workshops 2018), 10 digits;
-  ``datasets/avmnist/get_data.py``: ``image/{train,test}_data.npy`` (28 x 28 digits),
-  ``audio/{train,test}_data.npy`` (112 x 112 spectrograms), ``{train,test}_labels.npy``, both
-  divided by 255; the last 5000 training samples are the validation split.
-- ``"cmu-mosei"`` / ``"ur-funny"`` (`MultiBenchAffect`): CMU-MOSEI (A. Zadeh, P. P. Liang,
-  S. Poria, E. Cambria and L.-P. Morency, "Multimodal Language Analysis in the Wild", ACL 2018)
-  and UR-FUNNY (M. K. Hasan et al., "UR-FUNNY: A Multimodal Language Dataset for Understanding
-  Humor", EMNLP 2019); ``datasets/affect/get_data.py``: a pickle ``{"train", "valid", "test"}``
-  of dicts with ``vision``, ``audio``, ``text`` arrays ``(N, T, F)`` (T = 50; MOSEI F = 35, 74,
-  300; UR-FUNNY 371, 81, 300) and ``labels``. MOSEI labels are sentiment scores in [-3, 3]:
-  ``score > 0`` is class 1 (MultiBench's binary task) or ``round(clip(score, -3, 3)) + 3``
-  (7 classes); UR-FUNNY labels are humor 0 / 1. As MultiBench: samples whose text is all zero
-  are dropped and ``-inf`` audio entries become 0.
+centred, reflect-padded, periodic-Hann transform in numpy: `moo_multimodal.data.audio`).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import pickle
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from moo.validation import check_bool, check_choice, check_int, check_real
-from moo_multimodal.data._dataset import Batch, DatasetSplits, MultimodalDataset, TensorDataset
+from moo.validation import check_bool, check_choice, check_int
+from moo_multimodal.data._dataset import Batch, DatasetSplits, MultimodalDataset
+from moo_multimodal.data._files import (
+    IMAGE_SUFFIXES,
+    frame_files,
+    has_frames,
+    pil_image,
+    read_rows,
+)
 from moo_multimodal.data._registry import register_dataset, require_root
+from moo_multimodal.data.audio import WavSpectrogram, wav_spectrogram
 
 __all__ = [
     "AVE_LAYOUT",
-    "AVMNIST",
-    "AVMNIST_LAYOUT",
-    "CMU_MOSEI_LAYOUT",
     "CREMA_D_CLASSES",
     "CREMA_D_LAYOUT",
     "CREMA_D_WAV",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "KINETICS_SOUNDS_LAYOUT",
-    "UR_FUNNY_LAYOUT",
     "VGGSOUND_LAYOUT",
     "VGGSOUND_WAV",
     "AudioVisualClips",
-    "MultiBenchAffect",
-    "WavSpectrogram",
-    "load_affect_pickle",
 ]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")
 ARRAY_SUFFIXES: tuple[str, ...] = (".npy", ".pkl", ".pt")
 MISSING_POLICIES: tuple[str, ...] = ("error", "skip")
 
-CREMA_D_CLASSES: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
-"""CREMA-D's emotions in OGM-GE's ``class_dict`` order (index = label)."""
 
-
-# ----------------------------------------------------------------------------- small helpers
-
-
-def _require_file(path: Path, dataset: str, what: str) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset {dataset!r}: missing {what} {str(path)!r}")
-    return path
-
-
-def _natural_key(name: str) -> list[Any]:
-    """Sort key ordering ``frame_2`` before ``frame_10`` (digit runs compare as numbers)."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _frame_files(folder: Path) -> list[str]:
-    """The image files of ``folder``, in natural order."""
-    with os.scandir(folder) as entries:
-        names = [e.name for e in entries if _is_image(e.name) and e.is_file()]
-    return sorted(names, key=_natural_key)
-
-
-def _has_frames(folder: Path) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            return any(_is_image(e.name) and e.is_file() for e in entries)
-    except OSError:
-        return False
-
-
-def _read_rows(path: Path, dataset: str) -> list[tuple[int, list[str]]]:
-    """The non-empty rows of a split list with their 1-based line numbers. Rows are
-    comma-separated (csv quoting honoured), or ``&``-separated as in AVE's own annotation
-    files (``Category&VideoID&Quality&StartTime&EndTime``)."""
-    _require_file(path, dataset, "split list")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(
-            f"dataset {dataset!r}: cannot read split list {str(path)!r}: {err}"
-        ) from err
-    rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if "&" in line:
-            fields = line.split("&")
-        else:
-            fields = next(csv.reader([line]))
-        rows.append((number, [f.strip() for f in fields]))
-    return rows
-
-
-def _pil_image() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as err:
-        raise ImportError(
-            "decoding video frames (.jpg/.png) needs Pillow: pip install pillow"
-        ) from err
-    return Image
-
-
-# ----------------------------------------------------------------------------- audio
-
-
-@dataclass(frozen=True)
-class WavSpectrogram:
-    """How a ``.wav`` file becomes a log-magnitude spectrogram (librosa's ``load`` + ``stft``
-    as the references call them).
-
-    The waveform is averaged to mono, resampled to ``sample_rate``, tiled until it lasts at
-    least ``max(min_seconds, seconds)``, cut to a ``seconds`` window (starting at 0, or, for
-    training clips, at a uniformly random sample in ``[0, max_offset · sample_rate]``),
-    clipped to [-1, 1], and transformed: ``log(|STFT| + 1e-7)`` with a periodic Hann window of
-    ``n_fft`` samples, hop ``hop_length``, centred frames (reflect padding).
-
-    Attributes:
-        sample_rate: the rate the audio is resampled to (Hz).
-        seconds: the window length (s).
-        n_fft: FFT size; ``n_fft // 2 + 1`` frequency bins.
-        hop_length: hop between frames (samples); ``1 + samples // hop_length`` frames.
-        max_offset: training window start drawn in ``[0, max_offset]`` seconds.
-        min_seconds: the waveform is tiled to at least this length first.
-    """
-
-    sample_rate: int
-    seconds: float
-    n_fft: int
-    hop_length: int
-    max_offset: float = 0.0
-    min_seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        for field in ("sample_rate", "n_fft", "hop_length"):
-            check_int(getattr(self, field), f"WavSpectrogram.{field}", low=1)
-        for field in ("seconds", "max_offset", "min_seconds"):
-            check_real(getattr(self, field), f"WavSpectrogram.{field}", low=0.0)
-        if self.seconds * self.sample_rate < 1:
-            raise ValueError(
-                f"WavSpectrogram.seconds must cover at least one sample, got {self.seconds!r} "
-                f"at {self.sample_rate} Hz"
-            )
-
-    @property
-    def samples(self) -> int:
-        """Samples in the window."""
-        return round(self.sample_rate * self.seconds)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(frequency bins, frames)`` of the spectrogram."""
-        return self.n_fft // 2 + 1, 1 + self.samples // self.hop_length
-
-
-CREMA_D_WAV = WavSpectrogram(sample_rate=22050, seconds=3.0, n_fft=512, hop_length=353)
-"""OGM-GE's CREMA-D audio: 22050 Hz, 3 s, ``n_fft`` 512, hop 353 -> 257 x 188."""
-
-VGGSOUND_WAV = WavSpectrogram(
-    sample_rate=16000, seconds=5.0, n_fft=256, hop_length=128, max_offset=5.0, min_seconds=10.0
-)
-"""OGM-GE's VGGSound audio: 16 kHz, tiled to 10 s, a 5 s window from a random start in
-[0, 5] s, ``n_fft`` 256, hop 128 -> 129 x 626."""
-
-
-def _read_wav(path: Path) -> tuple[int, np.ndarray]:
-    """``(rate, mono float64 waveform in [-1, 1] units)`` of a PCM or float ``.wav``."""
-    from scipy.io import wavfile
-
-    try:
-        rate, data = wavfile.read(path)
-    except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"cannot read {str(path)!r} as a .wav file: {err}") from err
-    x = np.asarray(data)
-    if x.dtype == np.uint8:
-        x = (x.astype(np.float64) - 128.0) / 128.0
-    elif np.issubdtype(x.dtype, np.integer):
-        x = x.astype(np.float64) / float(2 ** (8 * x.dtype.itemsize - 1))
-    else:
-        x = x.astype(np.float64)
-    if x.ndim == 2:
-        x = x.mean(axis=1)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"{str(path)!r} holds no audio samples (shape {np.shape(data)})")
-    return int(rate), x
-
-
-def _wav_spectrogram(
-    path: Path, spec: WavSpectrogram, rng: np.random.Generator | None
-) -> np.ndarray:
-    from scipy.signal import get_window, resample_poly
-
-    rate, x = _read_wav(path)
-    if rate != spec.sample_rate:
-        g = math.gcd(rate, spec.sample_rate)
-        x = resample_poly(x, spec.sample_rate // g, rate // g)
-    n = spec.samples
-    need = max(n, round(spec.sample_rate * spec.min_seconds))
-    if x.size < need:
-        x = np.tile(x, -(-need // x.size))
-    start = 0
-    if rng is not None and spec.max_offset > 0:
-        start = int(rng.integers(0, min(int(spec.sample_rate * spec.max_offset), x.size - n) + 1))
-    x = np.clip(x[start : start + n], -1.0, 1.0)
-    half = spec.n_fft // 2
-    x = np.pad(x, half, mode="reflect")
-    frames = 1 + (x.size - spec.n_fft) // spec.hop_length
-    index = np.arange(spec.n_fft)[None, :] + spec.hop_length * np.arange(frames)[:, None]
-    window = get_window("hann", spec.n_fft, fftbins=True)
-    magnitude = np.abs(np.fft.rfft(x[index] * window, axis=1)).T
-    log_magnitude: np.ndarray = np.log(magnitude + 1e-7)
-    return log_magnitude
+# ----------------------------------------------------------------------------- audio arrays
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -353,7 +153,7 @@ def _crop_box(width: int, height: int, rng: np.random.Generator) -> tuple[int, i
 
 def _load_frame(path: Path, size: int, rng: np.random.Generator | None) -> np.ndarray:
     """One frame as float32 ``(3, size, size)``, ImageNet-normalized; ``rng``: augment."""
-    image_mod = _pil_image()
+    image_mod = pil_image()
     try:
         with image_mod.open(path) as img:
             rgb = img.convert("RGB")
@@ -488,7 +288,7 @@ class AudioVisualClips(MultimodalDataset):
             return f"missing audio file {str(audio)!r}"
         if not folder.is_dir():
             return f"missing frame folder {str(folder)!r}"
-        if not _has_frames(folder):
+        if not has_frames(folder):
             return f"frame folder {str(folder)!r} holds no image ({', '.join(IMAGE_SUFFIXES)})"
         return None
 
@@ -499,7 +299,7 @@ class AudioVisualClips(MultimodalDataset):
                     f"{str(path)!r}: this dataset reads spectrogram arrays "
                     f"({', '.join(ARRAY_SUFFIXES)}), not .wav files"
                 )
-            array = _wav_spectrogram(path, self.wav, rng)
+            array = wav_spectrogram(path, self.wav, rng)
         else:
             array = _load_array(path)
         expected = getattr(self, "audio_shape", None)
@@ -514,7 +314,7 @@ class AudioVisualClips(MultimodalDataset):
         return array
 
     def _visual(self, folder: Path, rng: np.random.Generator | None) -> np.ndarray:
-        names = _frame_files(folder)
+        names = frame_files(folder)
         if not names:
             raise ValueError(f"frame folder {str(folder)!r} holds no image")
         picks = _pick_frames(len(names), self.frames, rng)
@@ -617,6 +417,12 @@ def _clip_splits(
 
 # ----------------------------------------------------------------------------- CREMA-D
 
+CREMA_D_CLASSES: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
+"""CREMA-D's emotions in OGM-GE's ``class_dict`` order (index = label)."""
+
+CREMA_D_WAV = WavSpectrogram(sample_rate=22050, seconds=3.0, n_fft=512, hop_length=353)
+"""OGM-GE's CREMA-D audio: 22050 Hz, 3 s, ``n_fft`` 512, hop 353 -> 257 x 188."""
+
 CREMA_D_LAYOUT = """\
 <root>/  (OGM-GE, CramedDataset)
     train.csv, test.csv   one '<clip>,<EMO>' row per clip, no header (e.g. '1041_TIE_NEU_XX,NEU');
@@ -646,7 +452,7 @@ def _load_crema_d(
     for split in ("train", "test"):
         path = base / f"{split}.csv"
         entries = []
-        for number, row in _read_rows(path, name):
+        for number, row in read_rows(path, name):
             if len(row) < 2 or row[1] not in index:
                 raise ValueError(
                     f"dataset {name!r}: {str(path)!r} line {number}: expected "
@@ -720,7 +526,7 @@ def _read_classes(base: Path, name: str) -> tuple[list[str], Path] | None:
         path = base / file
         if path.is_file():
             # OGM-GE: the first csv column of each row
-            classes = [row[0] for _, row in _read_rows(path, name) if row[0]]
+            classes = [row[0] for _, row in read_rows(path, name) if row[0]]
             if not classes:
                 raise ValueError(f"dataset {name!r}: class list {str(path)!r} is empty")
             duplicates = sorted({c for c in classes if classes.count(c) > 1})
@@ -750,7 +556,7 @@ def _load_ogm_avdataset(
     base = require_root(root, name, layout)
     _clip_options(frames, image_size, augment, missing)
     lists = {"train": base / "my_train.txt", "test": base / "my_test.txt"}
-    rows = {split: _read_rows(path, name) for split, path in lists.items()}
+    rows = {split: read_rows(path, name) for split, path in lists.items()}
     expected = "'<class>,<clip>'" + (" or '<clip>,<seconds>,<label index>'" if index_lists else "")
     for split, path in lists.items():
         for number, row in rows[split]:
@@ -864,6 +670,12 @@ def _load_kinetics_sounds(
 
 # ----------------------------------------------------------------------------- VGGSound
 
+VGGSOUND_WAV = WavSpectrogram(
+    sample_rate=16000, seconds=5.0, n_fft=256, hop_length=128, max_offset=5.0, min_seconds=10.0
+)
+"""OGM-GE's VGGSound audio: 16 kHz, tiled to 10 s, a 5 s window from a random start in
+[0, 5] s, ``n_fft`` 256, hop 128 -> 129 x 626."""
+
 VGGSOUND_LAYOUT = """\
 <root>/  (OGM-GE, VGGSound)
     vggsound.csv   the official list: '<youtube id>,<start s>,<label>,<train|test>' rows, no
@@ -894,7 +706,7 @@ def _load_vggsound(
     _clip_options(frames, image_size, augment, missing)
     path = base / "vggsound.csv"
     rows: dict[str, list[tuple[str, str, str]]] = {"train": [], "test": []}
-    for number, row in _read_rows(path, name):
+    for number, row in read_rows(path, name):
         if len(row) < 4 or row[3] not in rows or not row[0]:
             raise ValueError(
                 f"dataset {name!r}: {str(path)!r} line {number}: expected "
@@ -938,381 +750,6 @@ def _load_vggsound(
     )
 
 
-# ----------------------------------------------------------------------------- AV-MNIST
-
-AVMNIST_LAYOUT = """\
-<root>/  (MultiBench, datasets/avmnist/get_data.py)
-    image/train_data.npy, image/test_data.npy   (N, 784) or (N, 28, 28) digit images, 0..255
-    audio/train_data.npy, audio/test_data.npy   (N, 112, 112) spectrograms, 0..255
-    train_labels.npy, test_labels.npy           (N,) digit labels 0..9
-  (60000 train, the last 5000 of them the validation split, and 10000 test samples)"""
-
-
-def _load_npy(path: Path, dataset: str) -> np.ndarray:
-    _require_file(path, dataset, "array file")
-    try:
-        array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
-        return array
-    except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"dataset {dataset!r}: cannot read {str(path)!r} as .npy: {err}") from err
-
-
-class AVMNIST(TensorDataset):
-    """An AV-MNIST split in memory: ``image`` ``(1, 28, 28)`` and ``audio`` ``(1, 112, 112)``
-    float32 (divided by 255 when ``normalize``, as MultiBench's defaults), labels 0..9.
-
-    Args:
-        root: the AV-MNIST folder (`AVMNIST_LAYOUT`).
-        split: ``"train"`` (the training file's first ``N - n_valid`` samples), ``"valid"``
-            (its last ``n_valid``) or ``"test"``.
-        normalize: divide both modalities by 255.
-        n_valid: samples held out of the training file as the validation split (MultiBench:
-            5000); 0 trains on all of them.
-
-    Raises:
-        FileNotFoundError: a missing file (the message names it).
-        ValueError: a bad argument or a malformed file (wrong size per sample, mismatched
-            sample counts, labels outside 0..9; the message names the file).
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        split: str = "train",
-        *,
-        normalize: bool = True,
-        n_valid: int = 5000,
-    ) -> None:
-        name = "av-mnist"
-        check_choice(split, "split", ("train", "valid", "test"))
-        check_bool(normalize, "normalize")
-        n_valid = check_int(n_valid, "n_valid", low=0)
-        base = Path(root)
-        part = "test" if split == "test" else "train"
-        files = {
-            "image": base / "image" / f"{part}_data.npy",
-            "audio": base / "audio" / f"{part}_data.npy",
-            "labels": base / f"{part}_labels.npy",
-        }
-        arrays = {key: _load_npy(path, name) for key, path in files.items()}
-        n = arrays["labels"].shape[0] if arrays["labels"].ndim >= 1 else 0
-        sizes = {"image": (28, 28), "audio": (112, 112)}
-        for key, array in arrays.items():
-            per = int(np.prod(array.shape[1:])) if array.ndim >= 1 else 0
-            expected = 1 if key == "labels" else sizes[key][0] * sizes[key][1]
-            if array.ndim < 1 or array.shape[0] != n or per != expected:
-                shape = "(N,)" if key == "labels" else f"(N, {sizes[key][0]}, {sizes[key][1]})"
-                raise ValueError(
-                    f"dataset {name!r}: {str(files[key])!r} has shape {array.shape}; expected "
-                    f"{shape} with N = {n} (the labels' count)"
-                )
-        if split == "test":
-            rows = slice(0, n)
-        else:
-            if split == "valid" and n_valid == 0:
-                raise ValueError("n_valid must be >= 1 for the 'valid' split, got 0")
-            if n_valid >= n:
-                raise ValueError(
-                    f"n_valid must be below the {n} samples of {str(files['labels'])!r}, "
-                    f"got {n_valid}"
-                )
-            rows = slice(0, n - n_valid) if split == "train" else slice(n - n_valid, n)
-        labels_np = np.asarray(arrays["labels"][rows]).reshape(-1)
-        if not np.issubdtype(labels_np.dtype, np.number) or not np.all(
-            (labels_np == np.round(labels_np)) & (labels_np >= 0) & (labels_np <= 9)
-        ):
-            raise ValueError(
-                f"dataset {name!r}: {str(files['labels'])!r} must hold integer labels 0..9"
-            )
-        inputs = {}
-        for key in ("image", "audio"):
-            x = np.asarray(arrays[key][rows], dtype=np.float32).reshape(-1, 1, *sizes[key])
-            if normalize:
-                x = x / 255.0
-            if not np.isfinite(x).all():
-                raise ValueError(f"dataset {name!r}: {str(files[key])!r} has non-finite values")
-            inputs[key] = torch.from_numpy(np.ascontiguousarray(x))
-        super().__init__(inputs, torch.from_numpy(labels_np.astype(np.int64)), num_classes=10)
-        self.split = split
-
-
-def _load_av_mnist(
-    *,
-    root: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    normalize: bool = True,
-    n_valid: int = 5000,
-    test_split: str = "test",
-) -> DatasetSplits:
-    """The ``"av-mnist"`` loader: train on the training file's first ``N - n_valid`` samples,
-    test on ``test_split`` (``"test"`` or ``"valid"``)."""
-    name = "av-mnist"
-    base = require_root(root, name, AVMNIST_LAYOUT)
-    check_choice(test_split, "test_split", ("test", "valid"))
-    train = AVMNIST(base, "train", normalize=normalize, n_valid=n_valid)
-    test = AVMNIST(base, test_split, normalize=normalize, n_valid=n_valid)
-    return DatasetSplits(
-        name=name,
-        train=train,
-        test=test,
-        # MultiBench's LeNet(1, 6, 3) and LeNet(1, 6, 5): channels doubling from 6
-        encoders={
-            "image": ("cnn", {"channels": (6, 12, 24, 48)}),
-            "audio": ("cnn", {"channels": (6, 12, 24, 48, 96, 192)}),
-        },
-        description=(
-            f"av-mnist: {len(train)} train / {len(test)} {test_split} samples, 10 classes, "
-            f"image (1, 28, 28), audio (1, 112, 112)"
-            + (", divided by 255" if normalize else "")
-            + f"; MultiBench layout at {str(base)!r}"
-        ),
-    )
-
-
-# ----------------------------------------------------------------------------- affect
-
-CMU_MOSEI_LAYOUT = """\
-<root>/mosei_senti_data.pkl  (MultiBench / MulT; or mosei_raw.pkl, or pass the .pkl as root)
-    a pickled dict {'train', 'valid', 'test'}, each a dict of numpy arrays:
-    'vision' (N, 50, 35), 'audio' (N, 50, 74), 'text' (N, 50, 300) float features and
-    'labels' (N, 1, 1) sentiment scores in [-3, 3] (-> binary: score > 0; or 7 classes)"""
-
-UR_FUNNY_LAYOUT = """\
-<root>/humor.pkl  (MultiBench; or pass the .pkl as root)
-    a pickled dict {'train', 'valid', 'test'}, each a dict of numpy arrays:
-    'vision' (N, 50, 371), 'audio' (N, 50, 81), 'text' (N, 50, 300) float features and
-    'labels' (N,) or (N, 1) humor labels 0 / 1"""
-
-AFFECT_MODALITIES: tuple[str, ...] = ("vision", "audio", "text")
-AFFECT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
-MOSEI_LABELS: tuple[str, ...] = ("binary", "7class")
-
-
-def load_affect_pickle(path: str | os.PathLike[str], dataset: str = "affect") -> dict[str, Any]:
-    """The MultiBench affect pickle at ``path`` (a dict with ``train``, ``valid``, ``test``).
-
-    Raises:
-        FileNotFoundError: ``path`` is missing.
-        ValueError: it is not a readable pickle of a dict holding the three splits.
-    """
-    file = _require_file(Path(path), dataset, "pickle")
-    try:
-        try:
-            with open(file, "rb") as fh:
-                data = pickle.load(fh)
-        except UnicodeDecodeError:  # pickles written by Python 2 (the CMU SDK era)
-            with open(file, "rb") as fh:
-                data = pickle.load(fh, encoding="latin1")
-    except Exception as err:  # any unpickling failure names the file
-        raise ValueError(f"dataset {dataset!r}: cannot unpickle {str(file)!r}: {err}") from err
-    if not isinstance(data, Mapping):
-        raise ValueError(
-            f"dataset {dataset!r}: {str(file)!r} must hold a dict with keys {AFFECT_SPLITS}, "
-            f"got {type(data).__name__}"
-        )
-    for split in AFFECT_SPLITS:
-        if split not in data or not isinstance(data[split], Mapping):
-            raise ValueError(
-                f"dataset {dataset!r}: {str(file)!r} has no {split!r} split (a dict of arrays); "
-                f"keys: {sorted(map(str, data))}"
-            )
-    return dict(data)
-
-
-class MultiBenchAffect(TensorDataset):
-    """One split of a MultiBench affect pickle in memory: ``vision``, ``audio`` and ``text``
-    float32 ``(T, F)`` sequences (as stored: left zero-padded to T = 50) and integer labels.
-
-    As MultiBench's ``get_dataloader``: samples whose text features are all zero are dropped
-    (``drop_entry``), ``-inf`` entries become 0 (MultiBench does so for audio; any other
-    non-finite value is zeroed too) and ``z_norm`` standardizes each sample's features over
-    time. MultiBench trims each batch's common leading padding; here the stored length is kept
-    (a fixed shape per modality).
-
-    Args:
-        data: the split's dict (``vision``, ``audio``, ``text``, ``labels``).
-        labels: ``"binary"`` (MultiBench's ``score > 0`` -> 1, else 0), ``"7class"``
-            (``round(clip(score, -3, 3)) + 3``) or ``"humor"`` (0 / 1 as stored).
-        z_norm: per-sample, per-feature standardization over time (MultiBench's option).
-        drop_empty_text: drop the samples whose text is all zero.
-        source: the file and split named in messages.
-
-    Raises:
-        ValueError: a missing key, a modality not 3-D ``(N, T, F)``, mismatched sample counts,
-            labels not one value per sample, humor labels other than 0 / 1, or no sample left.
-    """
-
-    def __init__(
-        self,
-        data: Mapping[str, Any],
-        *,
-        labels: str = "binary",
-        z_norm: bool = False,
-        drop_empty_text: bool = True,
-        source: str = "affect data",
-    ) -> None:
-        check_choice(labels, "labels", (*MOSEI_LABELS, "humor"))
-        check_bool(z_norm, "z_norm")
-        check_bool(drop_empty_text, "drop_empty_text")
-        for key in (*AFFECT_MODALITIES, "labels"):
-            if key not in data:
-                raise ValueError(f"{source}: missing key {key!r}; keys: {sorted(map(str, data))}")
-        arrays: dict[str, np.ndarray] = {}
-        for m in AFFECT_MODALITIES:
-            x = np.asarray(data[m])
-            if x.ndim != 3 or not np.issubdtype(x.dtype, np.number):
-                raise ValueError(
-                    f"{source}: {m!r} must be a numeric (N, T, F) array, got dtype {x.dtype} "
-                    f"and shape {x.shape}"
-                )
-            arrays[m] = x
-        n = arrays["vision"].shape[0]
-        raw = np.asarray(data["labels"], dtype=np.float64)
-        if raw.ndim == 0 or raw.shape[0] != n or raw.reshape(n, -1).shape[1] != 1:
-            raise ValueError(
-                f"{source}: 'labels' must hold one value per sample ({n}), got shape {raw.shape}"
-            )
-        for m, x in arrays.items():
-            if x.shape[0] != n:
-                raise ValueError(f"{source}: {m!r} has {x.shape[0]} samples, 'vision' has {n}")
-        y = raw.reshape(n)
-        keep = np.ones(n, dtype=bool)
-        if drop_empty_text:
-            keep = np.nan_to_num(arrays["text"].reshape(n, -1)).sum(axis=1) != 0
-        if not keep.any():
-            raise ValueError(f"{source}: no sample left (every sample's text is all zero)")
-        inputs = {}
-        for m, x in arrays.items():
-            x = np.nan_to_num(x[keep].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-            if z_norm:
-                mean = x.mean(axis=1, keepdims=True)
-                std = x.std(axis=1, keepdims=True)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    x = np.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
-            inputs[m] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        y = y[keep]
-        if not np.isfinite(y).all():
-            raise ValueError(f"{source}: 'labels' has non-finite values")
-        if labels == "binary":
-            classes, target = 2, (y > 0).astype(np.int64)
-        elif labels == "7class":
-            classes, target = 7, (np.round(np.clip(y, -3.0, 3.0)) + 3).astype(np.int64)
-        else:
-            if not np.isin(y, (0.0, 1.0)).all():
-                bad = y[~np.isin(y, (0.0, 1.0))][0]
-                raise ValueError(f"{source}: humor labels must be 0 or 1, got {bad!r}")
-            classes, target = 2, y.astype(np.int64)
-        super().__init__(inputs, torch.from_numpy(target), num_classes=classes)
-        self.dropped = int(n - keep.sum())
-
-
-def _affect_file(base: Path, candidates: Sequence[str], name: str) -> Path:
-    if base.is_file():
-        return base
-    for file in candidates:
-        if (base / file).is_file():
-            return base / file
-    others = "".join(f" (or {str(base / f)!r})" for f in candidates[1:])
-    raise FileNotFoundError(
-        f"dataset {name!r}: missing pickle {str(base / candidates[0])!r}{others}"
-    )
-
-
-def _affect_splits(
-    name: str,
-    path: Path,
-    *,
-    labels: str,
-    z_norm: bool,
-    drop_empty_text: bool,
-    test_split: str,
-    hidden: Mapping[str, int],
-) -> DatasetSplits:
-    check_choice(test_split, "test_split", ("test", "valid"))
-    data = load_affect_pickle(path, name)
-    made = {
-        split: MultiBenchAffect(
-            data[split],
-            labels=labels,
-            z_norm=z_norm,
-            drop_empty_text=drop_empty_text,
-            source=f"dataset {name!r}: {str(path)!r}[{split!r}]",
-        )
-        for split in ("train", test_split)
-    }
-    train, test = made["train"], made[test_split]
-    for m in AFFECT_MODALITIES:
-        if train.input_shapes[m][1] != test.input_shapes[m][1]:
-            raise ValueError(
-                f"dataset {name!r}: {str(path)!r}: {m!r} has {train.input_shapes[m][1]} features "
-                f"in 'train' but {test.input_shapes[m][1]} in {test_split!r}"
-            )
-    shapes = ", ".join(f"{m} {train.input_shapes[m]}" for m in AFFECT_MODALITIES)
-    dropped = train.dropped + test.dropped
-    return DatasetSplits(
-        name=name,
-        train=train,
-        test=test,
-        # MultiBench's late-fusion GRU widths for these datasets
-        encoders={m: ("gru", {"hidden": hidden[m]}) for m in AFFECT_MODALITIES},
-        description=(
-            f"{name}: {len(train)} train / {len(test)} {test_split} samples, labels {labels} "
-            f"({train.num_classes} classes), {shapes}"
-            + (", z-normalized" if z_norm else "")
-            + (f"; {dropped} sample(s) with empty text dropped" if dropped else "")
-            + f"; MultiBench pickle {str(path)!r}"
-        ),
-    )
-
-
-def _load_cmu_mosei(
-    *,
-    root: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    labels: str = "binary",
-    z_norm: bool = False,
-    drop_empty_text: bool = True,
-    test_split: str = "test",
-) -> DatasetSplits:
-    """The ``"cmu-mosei"`` loader: ``labels`` ``"binary"`` (MultiBench) or ``"7class"``."""
-    name = "cmu-mosei"
-    base = require_root(root, name, CMU_MOSEI_LAYOUT)
-    check_choice(labels, "labels", MOSEI_LABELS)
-    path = _affect_file(base, ("mosei_senti_data.pkl", "mosei_raw.pkl"), name)
-    return _affect_splits(
-        name,
-        path,
-        labels=labels,
-        z_norm=z_norm,
-        drop_empty_text=drop_empty_text,
-        test_split=test_split,
-        hidden={"vision": 64, "audio": 128, "text": 512},
-    )
-
-
-def _load_ur_funny(
-    *,
-    root: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    z_norm: bool = False,
-    drop_empty_text: bool = True,
-    test_split: str = "test",
-) -> DatasetSplits:
-    """The ``"ur-funny"`` loader: humor (1) or not (0)."""
-    name = "ur-funny"
-    base = require_root(root, name, UR_FUNNY_LAYOUT)
-    path = _affect_file(base, ("humor.pkl",), name)
-    return _affect_splits(
-        name,
-        path,
-        labels="humor",
-        z_norm=z_norm,
-        drop_empty_text=drop_empty_text,
-        test_split=test_split,
-        hidden={"vision": 512, "audio": 256, "text": 600},
-    )
-
-
 # ----------------------------------------------------------------------------- registry
 
 register_dataset(
@@ -1342,25 +779,4 @@ register_dataset(
     "VGGSound audio-visual sounds, 309 classes (OGM-GE layout; options frames=3, "
     "image_size=224, augment, missing='skip' for unavailable clips)",
     VGGSOUND_LAYOUT,
-)
-register_dataset(
-    "av-mnist",
-    _load_av_mnist,
-    "AV-MNIST digits: 28x28 images and 112x112 spoken-digit spectrograms, 10 classes "
-    "(MultiBench layout; options normalize, n_valid=5000, test_split)",
-    AVMNIST_LAYOUT,
-)
-register_dataset(
-    "cmu-mosei",
-    _load_cmu_mosei,
-    "CMU-MOSEI sentiment from vision/audio/text feature sequences, binary or 7 classes "
-    "(MultiBench pickle; options labels, z_norm, drop_empty_text, test_split)",
-    CMU_MOSEI_LAYOUT,
-)
-register_dataset(
-    "ur-funny",
-    _load_ur_funny,
-    "UR-FUNNY humor detection from vision/audio/text feature sequences, 2 classes "
-    "(MultiBench pickle; options z_norm, drop_empty_text, test_split)",
-    UR_FUNNY_LAYOUT,
 )
