@@ -111,3 +111,14 @@ def test_cli_ok_and_usage_errors(fixture_dataset: Path, capsys: pytest.CaptureFi
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
     assert main(["datasets", "check", "check-fixture", "--root", "/nonexistent/x"]) == 1
     assert main(["datasets", "--root", "x"]) == 2
+
+
+def test_docs_show_the_real_check_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/datasets.md shows what `moo-mm datasets check synthetic` prints."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
+    start = page.index("$ moo-mm datasets check synthetic\n") + len(
+        "$ moo-mm datasets check synthetic\n"
+    )
+    shown = page[start : page.index("```", start)]
+    assert main(["datasets", "check", "synthetic", "--quiet"]) == 0
+    assert capsys.readouterr().out == shown
