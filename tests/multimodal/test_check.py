@@ -122,3 +122,23 @@ def test_docs_show_the_real_check_output(capsys: pytest.CaptureFixture[str]) -> 
     shown = page[start : page.index("```", start)]
     assert main(["datasets", "check", "synthetic", "--quiet"]) == 0
     assert capsys.readouterr().out == shown
+
+
+def test_a_damaged_crema_d_clip_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's criterion: on a CREMA-D copy (OGM-GE layout) with one truncated .wav and
+    one missing, ``moo-mm datasets check`` names both files and exits 1."""
+    from tests.multimodal._published_fixtures import CREMA_TRAIN, crema_d
+
+    crema_d(tmp_path)
+    damaged = tmp_path / "AudioWAV" / f"{CREMA_TRAIN[-1][0]}.wav"
+    damaged.write_bytes(damaged.read_bytes()[:20])  # a torn download
+    gone = tmp_path / "AudioWAV" / f"{CREMA_TRAIN[1][0]}.wav"
+    gone.unlink()
+    code = main(["datasets", "check", "crema-d", "--root", str(tmp_path), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    assert f"train: missing {gone}" in out
+    assert f"cannot read {str(damaged)!r} as a .wav file" in out
+    assert "2 problem(s) found" in err

@@ -34,6 +34,7 @@ change the output of one of them.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -244,7 +245,7 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
 
     try:
         rate, data = wavfile.read(path)
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, struct.error) as err:  # struct: a torn header
         raise ValueError(f"cannot read {str(path)!r} as a .wav file: {err}") from err
     x = np.asarray(data)
     if x.dtype == np.uint8:

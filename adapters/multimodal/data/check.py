@@ -129,7 +129,7 @@ def _walk(
     for i in wrap(range(len(data)), split):
         try:
             _, label = data[i]
-        except (OSError, ValueError, RuntimeError) as exc:  # decoders' errors name the file
+        except Exception as exc:  # any decoder failure is a finding (the loaders name the file)
             unreadable.append((i, f"{type(exc).__name__}: {exc}"))
         else:
             per_class[int(label)] += 1
