@@ -102,26 +102,83 @@ def check_jacobian(
 
 
 def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
-    """Check a square, finite, symmetric Gramian with a non-negative diagonal.
+    """Check a real, square, finite, symmetric Gramian ``G = J Jᵀ``; returned as float64.
 
-    Kept to a few NumPy calls: it runs on every step of every rule.
+    Refused, with a message naming the entry: a complex or non-numeric dtype; a non-finite
+    entry; asymmetry above the input's rounding (``1e-8`` of the largest entry for a float64
+    input, ``16 eps`` of its own precision for a lower one: a float32 ``J Jᵀ`` is symmetric
+    only to about ``1e-7``); a negative diagonal entry; and a pair with
+    ``|G_ij| > sqrt(G_ii G_jj)`` beyond that tolerance, which no Gramian can have (the
+    Cauchy-Schwarz inequality, a necessary condition of positive semi-definiteness that costs
+    O(K²); the rules that factorize ``G`` check the rest).
+
+    It runs on every step of every rule: for ``K <= 8`` the checks run on Python floats
+    (several times faster than NumPy calls at that size), and only a matrix they do not pass
+    goes through the NumPy checks, which name the offending entry.
     """
-    arr = np.asarray(gramian, dtype=np.float64)
+    raw = np.asarray(gramian)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64, copy=False)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
         raise ValueError(f"{name} must be a square K×K matrix with K >= 1, got shape {arr.shape}")
+    rtol = _GRAMIAN_RTOL
+    if raw.dtype.kind == "f" and raw.dtype.itemsize < 8:
+        rtol = 16.0 * float(np.finfo(raw.dtype).eps)
+    if arr.shape[0] <= _SMALL_K and _small_gramian_passes(arr.tolist(), rtol):
+        return arr
     scale = float(np.abs(arr).max())
     if not math.isfinite(scale):
         i, j = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"{name} must be finite, got {name}[{i}, {j}] = {arr[i, j]}")
+    tol = rtol * scale
     asym = float(np.abs(arr - arr.T).max())
-    if asym > 1e-8 * scale:
+    if asym > tol:
         raise ValueError(f"{name} must be symmetric, got max |G - G^T| = {asym:.3g}")
-    if arr.diagonal().min() < 0.0:
-        k = int(np.argmin(arr.diagonal()))
+    diag = arr.diagonal()
+    if diag.min() < 0.0:
+        k = int(np.argmin(diag))
         raise ValueError(
             f"{name} must have a non-negative diagonal, got {name}[{k}, {k}] = {arr[k, k]}"
         )
+    root = np.sqrt(diag)
+    excess = np.abs(arr) - np.multiply.outer(root, root)
+    if float(excess.max()) > tol:
+        i, j = (int(v) for v in np.unravel_index(int(np.argmax(excess)), excess.shape))
+        raise ValueError(
+            f"{name} is not a Gramian (not positive semi-definite): |{name}[{i}, {j}]| = "
+            f"{abs(arr[i, j]):.6g} exceeds sqrt({name}[{i}, {i}] {name}[{j}, {j}]) = "
+            f"{root[i] * root[j]:.6g}"
+        )
     return arr
+
+
+def _small_gramian_passes(rows: list[list[float]], rtol: float) -> bool:
+    """The checks of `check_gramian` on a small matrix as Python floats: ``True`` when all
+    pass (``False`` sends the matrix to the NumPy checks, which say what failed)."""
+    scale = max(max(map(abs, row)) for row in rows)
+    if not math.isfinite(scale) or not math.isfinite(sum(map(sum, rows))):  # NaN, infinity
+        return False
+    tol = rtol * scale
+    root = []
+    for i, row in enumerate(rows):
+        if row[i] < 0.0:
+            return False
+        root.append(math.sqrt(row[i]))
+    for i, row in enumerate(rows):
+        ri = root[i]
+        for j in range(i + 1, len(rows)):
+            v = row[j]
+            if abs(v - rows[j][i]) > tol or abs(v) - ri * root[j] > tol:
+                return False
+    return True
+
+
+_SMALL_K = 8
+"""Largest K whose Gramian is checked on Python floats first (see `check_gramian`)."""
+
+_GRAMIAN_RTOL = 1e-8
+"""Relative symmetry tolerance of a float64 Gramian (of an integer one too)."""
 
 
 def check_real(
