@@ -344,12 +344,12 @@ def _summary(
     problem: Problem, rule: str, args: argparse.Namespace, front: ParetoFront, wall: float
 ) -> list[list[str]]:
     results = front.results
-    n = len(results)
+    n = len(results) + len(front.failed)
     not_converged: dict[str, int] = {}
     for r in results:
         if not r.converged:
             not_converged[r.reason] = not_converged.get(r.reason, 0) + 1
-    converged = f"{front.n_converged} / {n}"
+    converged = f"{front.n_converged} / {len(results)}"
     if not_converged:
         converged += " (" + ", ".join(f"{c} {why}" for why, c in not_converged.items()) + ")"
     steps = float(np.median([r.n_steps for r in results]))
@@ -361,6 +361,11 @@ def _summary(
         ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, tol {args.tol:g})"],
         ["step size", "Armijo" if args.step_size is None else f"constant {args.step_size:g}"],
         ["converged", converged],
+    ]
+    if front.failed:
+        i, message = front.failed[0]
+        rows.append(["failed starts", f"{len(front.failed)} (start {i}: {message})"])
+    rows += [
         ["non-dominated", str(front.F.shape[0])],
         ["median steps", f"{steps:g}"],
         ["max final stationarity", f"{stationarity:.3g}"],
@@ -388,10 +393,14 @@ def _front_rows(problem: Problem, F: FloatArray) -> list[list[str]]:
         return rows
     ideal, nadir = ref_front.min(axis=0), ref_front.max(axis=0)
     ref_point = nadir + 0.1 * (nadir - ideal)
-    hv = hypervolume(F, ref_point)
+    try:
+        hv = hypervolume(F, ref_point)
+        hv_front = hypervolume(ref_front, ref_point) if problem.n_obj <= 4 else None
+    except (ValueError, RuntimeError, MemoryError) as exc:  # moocore's limits (31 objectives)
+        rows.append(["hypervolume", f"n/a ({exc})"])
+        return rows
     ref_text = ", ".join(_num(v) for v in ref_point)
-    if problem.n_obj <= 4:
-        hv_front = hypervolume(ref_front, ref_point)
+    if hv_front is not None:
         rows.append(["hypervolume", f"{hv:.4g} (known front: {hv_front:.4g})"])
     else:
         rows.append(["hypervolume", f"{hv:.4g}"])

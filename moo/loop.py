@@ -163,7 +163,7 @@ def minimize(
     tolerance = check_real(tol, "tol", low=0.0)
     stepper = _step_size(step_size)
     if x0 is None:
-        x = _draw_start(problem, np.random.default_rng(seed))
+        x = _draw_start(problem, np.random.default_rng(_seed(seed)))
     else:
         x = problem.check_point(x0, "x0")
     rule_obj.reset()
@@ -289,6 +289,10 @@ def _step_size(step_size: StepSize | float | None) -> StepSize:
     raise TypeError(f"step_size must be a StepSize, a positive float or None, got {step_size!r}")
 
 
+def _seed(seed: int | None) -> int | None:
+    return None if seed is None else check_int(seed, "seed", low=0)
+
+
 def _draw_start(problem: Problem, rng: np.random.Generator) -> FloatArray:
     if problem.sampling_lower is None or problem.sampling_upper is None:
         raise ValueError(
@@ -296,6 +300,12 @@ def _draw_start(problem: Problem, rng: np.random.Generator) -> FloatArray:
             "give x0"
         )
     lo, hi = problem.sampling_lower, problem.sampling_upper
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        j = int(np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))[0])
+        raise ValueError(
+            f"problem {problem.name!r} cannot draw a start: its sampling box is infinite in "
+            f"variable {j} ([{lo[j]}, {hi[j]}]); give x0 or finite sampling_bounds"
+        )
     return problem.project(lo + (hi - lo) * rng.random(problem.n_var))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from moo.indicators import non_dominated
-from moo.loop import Result, _deprecated_names, _draw_start, minimize
+from moo.loop import Result, _deprecated_names, _draw_start, _seed, minimize
 from moo.problems import Problem
 from moo.solvers import UpdateRule
 from moo.validation import FloatArray, check_int, require
@@ -23,12 +23,15 @@ class ParetoFront:
     Attributes:
         X: non-dominated final points, ``(m, d)``.
         F: their objective values, ``(m, K)``, sorted by the first objective.
-        results: every run's `Result`, in start order.
+        results: the `Result` of every run that finished, in start order.
+        failed: ``(start index, message)`` of each run that raised (an objective turning
+            non-finite along the way, for example); its start is left out of ``results``.
     """
 
     X: FloatArray
     F: FloatArray
     results: list[Result]
+    failed: tuple[tuple[int, str], ...] = ()
 
     @property
     def n_converged(self) -> int:
@@ -48,6 +51,10 @@ def pareto_front(
 ) -> ParetoFront:
     """Run `minimize` from ``n_starts`` starts, keep the non-dominated ends.
 
+    A run that raises ``ValueError`` or ``ArithmeticError`` (an objective that turns
+    non-finite far from its start, say) is recorded in `ParetoFront.failed` and the other
+    runs go on; when every run fails, the first error is raised (bad arguments fail every run).
+
     Args:
         problem: the problem.
         rule: rule name or instance (reset before every run).
@@ -60,7 +67,7 @@ def pareto_front(
     """
     if starts is None:
         n = check_int(n_starts, "n_starts", low=1)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_seed(seed))
         x0s: Sequence[FloatArray] = [_draw_start(problem, rng) for _ in range(n)]
     else:
         arr = np.asarray(starts, dtype=np.float64)
@@ -79,9 +86,20 @@ def pareto_front(
             "pareto_front", rule, minimize_options.pop("rule_options", None), former
         )
         minimize_options["rule_options"] = options
-    results = [minimize(problem, rule, x0=x0, **minimize_options) for x0 in iterator]
+    results: list[Result] = []
+    failed: list[tuple[int, str]] = []
+    first_error: Exception | None = None
+    for i, x0 in enumerate(iterator):
+        try:
+            results.append(minimize(problem, rule, x0=x0, **minimize_options))
+        except (ValueError, ArithmeticError) as exc:  # the finished runs are kept
+            failed.append((i, f"{type(exc).__name__}: {exc}"))
+            first_error = first_error or exc
+    if not results:
+        assert first_error is not None
+        raise first_error  # every start failed: bad arguments, or a problem that cannot run
     X = np.asarray([r.x for r in results])
     F = np.asarray([r.F for r in results])
     keep = non_dominated(F)
     order = np.argsort(F[keep][:, 0], kind="stable")
-    return ParetoFront(X[keep][order], F[keep][order], results)
+    return ParetoFront(X[keep][order], F[keep][order], results, tuple(failed))

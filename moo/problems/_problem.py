@@ -129,14 +129,24 @@ class Problem:
             return None, None
         if len(bounds) != 2:
             raise ValueError(f"{name} must be a pair (lower, upper), got {bounds!r}")
-        lower = np.broadcast_to(np.asarray(bounds[0], dtype=np.float64), (self.n_var,)).copy()
-        upper = np.broadcast_to(np.asarray(bounds[1], dtype=np.float64), (self.n_var,)).copy()
+        lower, upper = (self._bound(v, f"{name}[{i}]") for i, v in enumerate(bounds))
         if np.any(np.isnan(lower)) or np.any(np.isnan(upper)):
             raise ValueError(f"{name} must not contain NaN")
         if np.any(lower > upper):
             j = int(np.flatnonzero(lower > upper)[0])
             raise ValueError(f"{name}: lower[{j}] = {lower[j]} exceeds upper[{j}] = {upper[j]}")
         return lower, upper
+
+    def _bound(self, value: ArrayLike, name: str) -> FloatArray:
+        """One side of a box: a scalar or a length-``n_var`` vector, as a float64 vector."""
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != self.n_var):
+            raise ValueError(
+                f"{name} must be a scalar or have length n_var = {self.n_var}, got shape "
+                f"{arr.shape}"
+            )
+        out: FloatArray = np.broadcast_to(arr, (self.n_var,)).copy()
+        return out
 
     @property
     def bounded(self) -> bool:

@@ -186,3 +186,17 @@ def test_solve_with_constant_step_size(capsys: pytest.CaptureFixture[str]) -> No
     assert "constant 0.1" in out and "converged               2 / 2" in out
     assert main(["solve", "quadratic", "--step-size", "0"]) == 2
     assert "step size must be > 0.0, got 0.0" in capsys.readouterr().err
+
+
+def test_an_indicator_that_cannot_be_computed_is_reported_not_fatal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """32 objectives: moocore's hypervolume refuses (at most 31); the report is printed."""
+    pytest.importorskip("moocore")
+    code, out, err = run(
+        capsys, "solve", "dtlz2", "--param", "n_obj=32", "--param", "n_var=33",
+        "--starts", "2", "--steps", "3", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "hypervolume             n/a (" in out and "31" in out
+    assert "IGD" in out and "non-dominated points" in out

@@ -304,3 +304,39 @@ def test_pareto_front_former_keywords_warn_at_the_callers_line() -> None:
         )
     assert {w.filename for w in record} == {__file__}
     np.testing.assert_array_equal(old.F, new.F)
+
+
+def test_bad_bounds_starts_and_seeds_name_the_argument() -> None:
+    """These used to give NumPy's broadcast error, a misleading "objective f1 is not finite"
+    and NumPy's unnamed seed message."""
+    f = lambda x: np.array([x @ x, (x - 1.0) @ (x - 1.0)])  # noqa: E731
+    with pytest.raises(ValueError, match=r"bounds\[0\] must be a scalar or have length n_var = 2"):
+        Problem(f, 2, 2, bounds=([0.0, 0.0, 0.0], [1.0, 1.0, 1.0]))
+    unbounded = Problem(f, 2, 2, bounds=(-np.inf, np.inf))
+    with pytest.raises(ValueError, match=r"sampling box is infinite in variable 0.*give x0"):
+        minimize(unbounded)
+    assert minimize(unbounded, x0=[3.0, -1.0]).converged  # with x0 it runs
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        minimize(_two_parabolas(), seed=-1)
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        moo.pareto_front(_two_parabolas(), seed=-1)
+
+
+def test_pareto_front_keeps_the_finished_runs_when_a_start_fails() -> None:
+    """A start whose run meets a non-finite objective used to throw the finished runs away."""
+    base = _two_parabolas()
+
+    def values(x: np.ndarray) -> np.ndarray:
+        out = base.values(x)
+        return np.full(2, np.nan) if x[0] > 2.0 else out  # blows up far to the right
+
+    problem = Problem(values, 2, 2, jacobian=base.jacobian, sampling_bounds=(-3.0, 3.0))
+    starts = [[0.5, 0.5], [2.5, 0.0], [0.0, 0.2]]
+    front = moo.pareto_front(problem, "mgda", starts=starts)
+    assert len(front.results) == 2
+    assert [i for i, _ in front.failed] == [1]
+    assert "not finite" in front.failed[0][1]
+    with pytest.raises(ValueError, match="not finite"):  # every start failing still raises
+        moo.pareto_front(problem, "mgda", starts=[[2.5, 0.0]])
+    with pytest.raises(ValueError, match="unknown rule"):  # bad arguments fail every start
+        moo.pareto_front(base, "nosuch", n_starts=2)
