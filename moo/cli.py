@@ -6,7 +6,8 @@
 
 Exit codes: ``0`` success, ``1`` a runtime failure (an optional dependency is missing, the
 plot cannot be written), ``2`` bad command-line input (unknown problem, rule, parameter or
-option, malformed ``KEY=VALUE``, invalid value).
+option, malformed ``KEY=VALUE``, invalid value), ``3`` the report is printed but a run
+diverged (a constant ``--step-size`` too large for the problem).
 """
 
 from __future__ import annotations
@@ -327,6 +328,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise OSError(f"cannot write the plot to {args.plot}: {exc}") from exc
         print(f"\nplot written to {path}")
+    diverged = sum(r.reason == "diverged" for r in front.results)
+    if diverged:
+        print(
+            f"{PROG}: {diverged} of {len(front.results)} runs diverged: the objectives stopped "
+            "being finite along a constant step; try a smaller --step-size (or Armijo)",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 

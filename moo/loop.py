@@ -84,6 +84,9 @@ class Result:
             - ``"max steps"``: the step budget ran out;
             - ``"line search failed"``: no step passed the line search far from a
               stationary point (a direction that is not a descent direction, for example);
+            - ``"diverged"``: a constant step left the region where the objectives are
+              finite (the step size is too large for the problem); ``x`` is the last finite
+              point;
             - ``"callback"``: the callback asked to stop.
         n_steps: steps taken.
         rule: the rule, as ``repr`` (``method``, its former name, still reads it with a
@@ -200,7 +203,9 @@ def minimize(
         outcome = stepper.step(problem, x, F, direction, jac, rule_obj, result)
         if not outcome.accepted:
             # judged by the certificate, not by the line search alone
-            if stats[-1] <= tolerance:
+            if outcome.diverged:
+                reason = "diverged"
+            elif stats[-1] <= tolerance:
                 reason = "stationary"
             elif outcome.at_rounding_floor or dnorm <= _direction_floor(jac, result.weights):
                 reason = "rounding floor"

@@ -15,7 +15,13 @@ import numpy as np
 
 from moo.problems import Problem
 from moo.solvers import RuleResult, UpdateRule
-from moo.validation import FloatArray, check_choice, check_int, check_real
+from moo.validation import (
+    FloatArray,
+    NonFiniteValueError,
+    check_choice,
+    check_int,
+    check_real,
+)
 
 Condition = Literal["auto", "all", "merit", "weighted"]
 
@@ -37,6 +43,10 @@ class StepOutcome:
     the values it is compared with. No step can then show a decrease that rounding does not
     swamp: the run has reached the floor that float64 values put on the direction (about
     ``sqrt(ulps · eps · |f| / t₀)``), not a failure of the rule.
+
+    ``diverged`` (rejected steps only): the step left the region where the objectives are
+    finite (a `ConstantStep` too large for the problem, for example); the minimize loop stops
+    with reason ``"diverged"``.
     """
 
     x: FloatArray
@@ -44,6 +54,7 @@ class StepOutcome:
     step_size: float
     accepted: bool
     at_rounding_floor: bool = False
+    diverged: bool = False
 
 
 class StepSize(ABC):
@@ -86,8 +97,12 @@ class ConstantStep(StepSize):
         rule: UpdateRule,
         result: RuleResult,
     ) -> StepOutcome:
-        x_new = problem.project(x - self.size * direction)
-        return StepOutcome(x_new, problem.values(x_new), self.size, True)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: a divergence, below
+            x_new = problem.project(x - self.size * direction)
+        F_new = _finite_values(problem, x_new)
+        if F_new is None:
+            return StepOutcome(x, F, 0.0, False, diverged=True)
+        return StepOutcome(x_new, F_new, self.size, True)
 
     def __repr__(self) -> str:
         return f"ConstantStep({self.size})"
@@ -171,8 +186,8 @@ class Armijo(StepSize):
         for _ in range(self.max_backtracks):
             x_new = problem.project(x - t * direction)
             p = x - x_new
-            if np.any(p != 0.0):
-                F_new = problem.values(x_new)
+            F_new = _finite_values(problem, x_new) if np.any(p != 0.0) else None
+            if F_new is not None:  # a trial where the objectives are not finite: backtrack
                 if test == "all":
                     decrease = float(np.min(jacobian @ p))
                     ok = bool(np.all(F_new <= F - self.sigma * decrease) and np.any(F_new < F))
@@ -220,3 +235,13 @@ class Armijo(StepSize):
             f"Armijo(initial={self.initial}, shrink={self.shrink}, sigma={self.sigma}, "
             f"condition={self.condition!r})"
         )
+
+
+def _finite_values(problem: Problem, x: FloatArray) -> FloatArray | None:
+    """The objective values at ``x``, or ``None`` when ``x`` or the values are not finite."""
+    if not np.all(np.isfinite(x)):
+        return None
+    try:
+        return problem.values(x)
+    except NonFiniteValueError:
+        return None

@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "FloatArray",
+    "NonFiniteValueError",
     "as_vector",
     "check_bool",
     "check_choice",
@@ -63,6 +64,12 @@ def as_vector(value: ArrayLike, name: str, *, size: int | None = None) -> FloatA
     return arr
 
 
+class NonFiniteValueError(ValueError):
+    """Objective values that are not finite (NaN or infinite): raised by
+    `check_objective_values`, so that a step-size rule can tell a step that left the region
+    where the objectives are finite (a divergence) from other bad input."""
+
+
 def check_objective_values(
     values: ArrayLike, n_obj: int, *, names: Sequence[str] | None = None, what: str = "values"
 ) -> FloatArray:
@@ -75,7 +82,9 @@ def check_objective_values(
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"{what} of objective {_labels(names, k)} is not finite: {arr[k]}")
+        raise NonFiniteValueError(
+            f"{what} of objective {_labels(names, k)} is not finite: {arr[k]}"
+        )
     return arr
 
 

@@ -200,3 +200,12 @@ def test_an_indicator_that_cannot_be_computed_is_reported_not_fatal(
     assert code == 0, err
     assert "hypervolume             n/a (" in out and "31" in out
     assert "IGD" in out and "non-dominated points" in out
+
+
+def test_divergence_is_a_run_outcome_with_exit_code_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "solve", "quadratic", "--step-size", "1e308", "--starts", "2", "--no-progress"
+    )
+    assert code == 3
+    assert "converged               0 / 2 (2 diverged)" in out
+    assert "2 of 2 runs diverged" in err and "Traceback" not in err

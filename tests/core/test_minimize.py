@@ -340,3 +340,25 @@ def test_pareto_front_keeps_the_finished_runs_when_a_start_fails() -> None:
         moo.pareto_front(problem, "mgda", starts=[[2.5, 0.0]])
     with pytest.raises(ValueError, match="unknown rule"):  # bad arguments fail every start
         moo.pareto_front(base, "nosuch", n_starts=2)
+
+
+def test_a_constant_step_that_leaves_the_finite_region_is_a_divergence() -> None:
+    """``step_size=1e308`` used to end in "objective f1 is not finite" (a ValueError)."""
+    problem = moo.get_problem("quadratic")
+    x0 = np.array([1.0, 2.0])
+    run = minimize(problem, step_size=1e308, x0=x0)
+    assert run.reason == "diverged" and not run.converged
+    np.testing.assert_array_equal(run.x, x0)  # the last finite point
+    assert np.all(np.isfinite(run.F))
+
+
+def test_armijo_backtracks_from_trials_where_the_objectives_are_not_finite() -> None:
+    """A trial beyond the finite region is a rejected trial, not an error."""
+    base = _two_parabolas()
+
+    def values(x: np.ndarray) -> np.ndarray:
+        return np.full(2, np.inf) if np.abs(x).max() > 4.0 else base.values(x)
+
+    problem = Problem(values, 2, 2, jacobian=base.jacobian)
+    run = minimize(problem, x0=[2.5, -1.5], step_size=moo.Armijo(initial=100.0))
+    assert run.converged, run.reason
