@@ -144,6 +144,120 @@ def vggsound(root: Path) -> None:
         write_frames(img, [f"{k:05d}.jpg" for k in (0, 25, 50, 75)], i)
 
 
+# ------------------------------------------------------------------ real annotation lines
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""Real annotation lines of the published files (sources in fixtures/README.md)."""
+
+
+def real_lines(relative: str) -> list[str]:
+    """The lines of ``fixtures/<relative>``, verbatim."""
+    return (FIXTURES / relative).read_text(encoding="utf-8").splitlines()
+
+
+def stand_in_clip(audio: Path, folder: Path, seed: int, frames: int = 4) -> None:
+    """A stand-in clip: ``audio`` by its suffix (a short .wav, or a small 2-D array in a .pkl,
+    .npy or .pt file) and ``frames`` JPEG frames ``frame_00001.jpg ...`` in ``folder``."""
+    suffix = audio.suffix
+    audio.parent.mkdir(parents=True, exist_ok=True)
+    array = np.random.default_rng(seed).standard_normal((9, 13))
+    if suffix == ".wav":
+        write_wav(audio, 0.2, 8000, seed)
+    elif suffix == ".pkl":
+        write_pickle(audio, array)
+    elif suffix == ".npy":
+        np.save(audio, array)
+    else:
+        torch.save(torch.from_numpy(array).float(), audio)
+    write_frames(folder, [f"frame_{k:05d}.jpg" for k in range(1, frames + 1)], seed)
+
+
+def crema_d_real(
+    root: Path, *, release: str = "later", layout: str = "ogm-ge", fps: int = 1
+) -> None:
+    """CREMA-D with real list lines: ``release="later"``: the MMPareto authors' later
+    train.csv / test.csv (``name,label`` header); ``"ogm-ge"``: OGM-GE's test.csv (no header)
+    and, as OGM-GE publishes no train.csv, the later train.csv without its header line.
+    ``layout``: ``"ogm-ge"`` (AudioWAV/*.wav, Image-{fps:02d}-FPS/) or ``"mmpareto"``
+    (audio/*.pt, visual/)."""
+    pil()
+    root.mkdir(parents=True, exist_ok=True)
+    train = real_lines("crema-d/train.csv")
+    test = real_lines("crema-d/test.csv" if release == "later" else "crema-d/ogm-ge/test.csv")
+    if release != "later":
+        train = train[1:]
+    for split, lines in (("train", train), ("test", test)):
+        (root / f"{split}.csv").write_text("".join(f"{line}\n" for line in lines))
+    clips = [line.split(",")[0] for line in train + test if not line.startswith("name,")]
+    for i, clip in enumerate(dict.fromkeys(clips)):
+        if layout == "ogm-ge":
+            audio, folder = root / "AudioWAV" / f"{clip}.wav", root / f"Image-{fps:02d}-FPS" / clip
+        else:
+            audio, folder = root / "audio" / f"{clip}.pt", root / "visual" / clip
+        stand_in_clip(audio, folder, i, frames=2)
+
+
+AVE_ROWS = "ave/Annotations.txt"
+AVE_EDGE_ROWS = "ave/Annotations_edge_cases.txt"
+AVE_HEADER = "Category&VideoID&Quality&StartTime&EndTime"
+
+
+def ave_real(root: Path, *, lists: str = "ampersand", stat: bool = True) -> None:
+    """AVE with the real rows of AVE-ECCV18's data/Annotations.txt (one per class) as the
+    training list and its edge cases (a zero-length event, a video with two events) as the
+    test list. ``lists``: ``"ampersand"`` (my_train.txt / my_test.txt hold the rows as they
+    are), ``"csv"`` (OGM-GE's ``<event>,<clip>`` made from them, commas unquoted),
+    ``"own"`` (AVE's trainSet.txt / testSet.txt: the rows after the header line).
+    ``stat``: write stat.txt, the 28 event names one per line, in file order."""
+    pil()
+    root.mkdir(parents=True, exist_ok=True)
+    train, test = real_lines(AVE_ROWS), real_lines(AVE_EDGE_ROWS)
+    if stat:
+        (root / "stat.txt").write_text("".join(f"{r.split('&')[0]}\n" for r in train))
+    files = ("trainSet.txt", "testSet.txt") if lists == "own" else ("my_train.txt", "my_test.txt")
+    for file, rows in zip(files, (train, test), strict=True):
+        if lists == "csv":
+            lines = [",".join(r.split("&")[:2]) for r in rows]
+        elif lists == "own":
+            lines = [AVE_HEADER, *rows]
+        else:
+            lines = rows
+        (root / file).write_text("".join(f"{line}\n" for line in lines))
+    for i, row in enumerate(train + test):
+        clip = row.split("&")[1]
+        stand_in_clip(root / "audio_spec" / f"{clip}.pkl", root / "visual" / clip, i)
+
+
+def kinetics_sounds_real(root: Path, *, audio_folder: str = "train_spec") -> None:
+    """Kinetics-Sounds with OGM-GE's real data/KineticSound lists (``<clip>,10,<label>``) and
+    stand-in .npy arrays in ``audio_folder`` (process_audio.py writes ``train_spec/``)."""
+    pil()
+    root.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        lines = real_lines(f"kinetics-sounds/ogm-ge/my_{split}.txt")
+        (root / f"my_{split}.txt").write_text("".join(f"{line}\n" for line in lines))
+        for i, line in enumerate(lines):
+            clip = line.split(",")[0]
+            stand_in_clip(root / audio_folder / f"{clip}.npy", root / "visual" / clip, i)
+
+
+def vggsound_real(root: Path) -> list[list[str]]:
+    """VGGSound with the real vggsound.csv lines (a third-party copy, see the README) and
+    stand-in clips in OGM-GE's layout (4 frames each); returns the parsed csv rows."""
+    import csv
+
+    pil()
+    root.mkdir(parents=True, exist_ok=True)
+    lines = real_lines("vggsound/vggsound.csv")
+    (root / "vggsound.csv").write_text("".join(f"{line}\n" for line in lines))
+    rows = list(csv.reader(lines))
+    for i, (ytid, start, _, split) in enumerate(rows):
+        stem = f"{ytid}_{start}"
+        folder = root / f"{split}-videos" / f"{split}-set-img" / "Image-01-FPS" / f"{stem}.mp4"
+        stand_in_clip(root / f"{split}-audios" / f"{split}-set" / f"{stem}.wav", folder, i)
+    return rows
+
+
 def av_mnist(root: Path) -> None:
     """MultiBench's AV-MNIST: image (N, 784) and audio (N, 112, 112) in 0..255, labels."""
     rng = np.random.default_rng(2)
@@ -215,3 +329,16 @@ def write_fixture(name: str, root: Path) -> Path:
     return root
 
 
+def cmu_mosei_noalign(root: Path) -> None:
+    """BalanceBenchmark's default file name, mosei_senti_data_noalign.pkl: the cmu-mosei
+    fixture's arrays, with vision and audio 8 steps long (text stays 5), each front-padded by
+    its own number of zero steps (test_affect's unaligned z_norm case)."""
+    scores = np.array([-2.6, -0.4, 0.0, 0.3, 1.6, 3.0, -3.0, 2.2])
+    data = _affect((35, 74, 300), lambda n: scores[:n].reshape(n, 1, 1).astype(np.float32))
+    rng = np.random.default_rng(4)
+    for part in data.values():
+        n = part["text"].shape[0]
+        for m, f, pad in (("vision", 35, 3), ("audio", 74, 1)):
+            part[m] = rng.standard_normal((n, 8, f)).astype(np.float32)
+            part[m][:, :pad] = 0.0
+    write_pickle(root / "mosei_senti_data_noalign.pkl", data)

@@ -22,12 +22,19 @@ from moo_multimodal.data import (  # noqa: E402
     iterate_batches,
     load_dataset,
 )
+from moo_multimodal.training import TrainConfig  # noqa: E402
 from tests.multimodal._published_fixtures import (  # noqa: E402
+    AVE_HEADER,
     CLIPS,
     CREMA_TRAIN,
     SMALL,
+    ave_real,
     crema_d_mmpareto,
+    crema_d_real,
+    kinetics_sounds_real,
     pil,
+    real_lines,
+    vggsound_real,
     write_fixture,
     write_wav,
 )
@@ -60,7 +67,9 @@ def test_crema_d_frames_option_and_mmpareto_layout(tmp_path: Path) -> None:
     assert splits.input_shapes == {"audio": (1, 20, 8), "visual": (3, 2, 8, 8)}
     assert "MMPareto" in splits.description
     batch, labels = next(iterate_batches(splits.train, 3))
-    assert batch["visual"].shape == (3, 3, 2, 8, 8) and labels.tolist() == [5, 1, 0]
+    # MMPareto layout: MMPareto's sorted order by default, ANG DIS FEA HAP NEU SAD -> 0..5
+    assert batch["visual"].shape == (3, 3, 2, 8, 8) and labels.tolist() == [0, 3, 4]
+    assert "label order sorted (the default of this layout)" in splits.description
 
 
 def test_ave_reads_lists_stat_and_pickled_spectrograms(tmp_path: Path) -> None:
@@ -106,10 +115,15 @@ def test_kinetics_sounds_named_lists_with_stat(tmp_path: Path) -> None:
 
 def test_vggsound_reads_csv_and_name_variants(tmp_path: Path) -> None:
     splits = load_dataset("vggsound", root=write_fixture("vggsound", tmp_path), **SMALL)
-    assert splits.num_classes == 3  # the sorted labels of the csv
+    assert splits.num_classes == 3
     assert splits.input_shapes == {"audio": (1, 129, 626), "visual": (3, 3, 12, 12)}
-    assert [int(splits.train[i][1]) for i in range(3)] == [1, 0, 1]
-    assert [int(splits.test[i][1]) for i in range(2)] == [0, 2]
+    # first appearance among the training clips (OGM-GE); the test-only label comes last
+    assert [int(splits.train[i][1]) for i in range(3)] == [0, 1, 0]
+    assert [int(splits.test[i][1]) for i in range(2)] == [1, 2]
+    assert "1 label(s) seen only in test rows numbered last" in splits.description
+    by_name = load_dataset("vggsound", root=tmp_path, label_order="sorted", **SMALL)
+    assert [int(by_name.train[i][1]) for i in range(3)] == [1, 0, 1]
+    assert [int(by_name.test[i][1]) for i in range(2)] == [0, 2]
     # test clips use the window at 0 s (deterministic); training windows a random start
     assert torch.equal(splits.test[1][0]["audio"], splits.test[1][0]["audio"])
     assert splits.train[0][0]["audio"].shape == (1, 129, 626)
@@ -220,3 +234,205 @@ def test_audio_visual_clips_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"WavSpectrogram\.hop_length must be >= 1"):
         audio.WavSpectrogram(sample_rate=8000, seconds=1.0, n_fft=64, hop_length=0)
 
+
+# ------------------------------------------------------------------ real annotation lines
+# (tests/multimodal/fixtures/, sources and format facts in its README.md)
+
+SORTED_CREMA = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
+
+
+def _labels(data: object) -> list[int]:
+    assert isinstance(data, clips.AudioVisualClips)
+    return [label for _, _, label in data.clips]
+
+
+def _emotions(lines: list[str]) -> list[str]:
+    return [line.split(",")[1] for line in lines if not line.startswith("name,")]
+
+
+def test_crema_d_later_release_header_and_label_orders(tmp_path: Path) -> None:
+    crema_d_real(tmp_path)  # the MMPareto authors' later release: 'name,label' headers
+    train_emotions = _emotions(real_lines("crema-d/train.csv"))
+    splits = load_dataset("crema-d", root=tmp_path, **SMALL)
+    assert (len(splits.train), len(splits.test)) == (13, 12)
+    assert splits.input_shapes["visual"] == (3, 1, 12, 12)
+    # OGM-GE layout: OGM-GE's order by default, which its stat.csv lists too
+    assert clips.CREMA_D_CLASSES == tuple(real_lines("crema-d/ogm-ge/stat.csv"))
+    ogm = {"NEU": 0, "HAP": 1, "SAD": 2, "FEA": 3, "DIS": 4, "ANG": 5}
+    assert _labels(splits.train) == [ogm[e] for e in train_emotions]
+    assert "label order ogm-ge (the default of this layout): 0='NEU', 1='HAP'" in (
+        splits.description
+    )
+    # matching an MMPareto checkpoint: sorted order, ANG = 0 ... SAD = 5
+    mmpareto = load_dataset("crema-d", root=tmp_path, label_order="sorted", **SMALL)
+    assert _labels(mmpareto.train) == [SORTED_CREMA.index(e) for e in train_emotions]
+    assert mmpareto.train.classes == SORTED_CREMA  # type: ignore[attr-defined]
+    assert "label order sorted: 0='ANG', 1='DIS', 2='FEA', 3='HAP', 4='NEU', 5='SAD'" in (
+        mmpareto.description
+    )
+    # an explicit order, as a sequence or one comma-separated string (--data label_order=...)
+    mine = ["SAD", "NEU", "HAP", "FEA", "DIS", "ANG"]
+    for given in (mine, ",".join(mine)):
+        explicit = load_dataset("crema-d", root=tmp_path, label_order=given, **SMALL)
+        assert _labels(explicit.test)[:2] == [1, 0]  # NEU, SAD
+        assert "label order explicit: 0='SAD'" in explicit.description
+    with pytest.raises(ValueError, match=r"label_order must list exactly.*missing \['ANG'\]"):
+        load_dataset("crema-d", root=tmp_path, label_order=mine[:5], **SMALL)
+    with pytest.raises(ValueError, match=r"label_order must be 'ogm-ge' or 'sorted'"):
+        load_dataset("crema-d", root=tmp_path, label_order="mmpareto", **SMALL)
+    # the order is a dataset option: the run's config records it
+    config = TrainConfig(dataset="crema-d", dataset_options={"label_order": "sorted"})
+    assert config.to_dict()["dataset_options"] == {"label_order": "sorted"}
+
+
+def test_crema_d_header_only_on_the_first_line(tmp_path: Path) -> None:
+    crema_d_real(tmp_path)
+    path = tmp_path / "test.csv"
+    lines = real_lines("crema-d/test.csv")
+    path.write_text("\n".join([*lines[1:3], lines[0], *lines[3:]]) + "\n")
+    with pytest.raises(ValueError, match=r"test\.csv' line 3: expected.*got 'name,label'"):
+        load_dataset("crema-d", root=tmp_path, **SMALL)
+    path.write_text("\n".join([lines[0], "1041_TIE_NEU_XX,XYZ"]) + "\n")
+    with pytest.raises(ValueError, match=r"test\.csv' line 2: .*'1041_TIE_NEU_XX,XYZ'"):
+        load_dataset("crema-d", root=tmp_path, **SMALL)
+
+
+def test_crema_d_ogm_ge_release_and_fps(tmp_path: Path) -> None:
+    crema_d_real(tmp_path, release="ogm-ge", fps=2)  # no header; frames in Image-02-FPS/
+    with pytest.raises(FileNotFoundError, match=r"Image-01-FPS"):
+        load_dataset("crema-d", root=tmp_path, **SMALL)
+    splits = load_dataset("crema-d", root=tmp_path, fps=2, frames=2, **SMALL)
+    assert (len(splits.train), len(splits.test)) == (13, 12)
+    assert splits.input_shapes["visual"] == (3, 2, 12, 12)
+    assert "frames from Image-02-FPS/" in splits.description
+    assert _labels(splits.test)[0] == 0  # 1041_TIE_NEU_XX,NEU
+    with pytest.raises(ValueError, match="fps must be >= 1"):
+        load_dataset("crema-d", root=tmp_path, fps=0)
+
+
+def test_crema_d_mmpareto_layout_with_the_later_lists(tmp_path: Path) -> None:
+    crema_d_real(tmp_path, layout="mmpareto")
+    splits = load_dataset("crema-d", root=tmp_path, frames=2, **SMALL)
+    emotions = _emotions(real_lines("crema-d/test.csv"))
+    assert _labels(splits.test) == [SORTED_CREMA.index(e) for e in emotions]
+    ogm = load_dataset("crema-d", root=tmp_path, label_order="ogm-ge", **SMALL)
+    assert _labels(ogm.test) == [clips.CREMA_D_CLASSES.index(e) for e in emotions]
+
+
+AVE_SORTED = sorted(line.split("&")[0] for line in real_lines("ave/Annotations.txt"))
+
+
+def _ave_expected(rows: list[str]) -> list[int]:
+    return [AVE_SORTED.index(row.split("&")[0]) for row in rows]
+
+
+@pytest.mark.parametrize("lists", ["ampersand", "csv"])
+def test_ave_real_rows_keep_comma_names(lists: str, tmp_path: Path) -> None:
+    ave_real(tmp_path, lists=lists)
+    splits = load_dataset("ave", root=tmp_path, **SMALL)
+    assert splits.num_classes == 28 and len(AVE_SORTED) == 28
+    assert sum("," in name for name in AVE_SORTED) == 7
+    assert _labels(splits.train) == _ave_expected(real_lines("ave/Annotations.txt"))
+    # OGM-GE's sorted order (fixtures/README.md, AVE fact 7)
+    assert splits.train.classes[:3] == (  # type: ignore[attr-defined]
+        "Accordion",
+        "Acoustic guitar",
+        "Baby cry, infant cry",
+    )
+    assert AVE_SORTED.index("Male speech, man speaking") == 17
+    assert AVE_SORTED.index("Violin, fiddle") == 27
+    # the video listed with two events keeps the later one (Female speech = 10)
+    assert _labels(splits.test) == [8, 10]
+    assert "label order sorted (OGM-GE): 0='Accordion'" in splits.description
+
+
+def test_ave_quoted_csv_rows_and_quoted_class_lines(tmp_path: Path) -> None:
+    ave_real(tmp_path, lists="csv")
+    (tmp_path / "stat.txt").write_text("".join(f'"{name}"\n' for name in AVE_SORTED))
+    (tmp_path / "my_test.txt").write_text('"Violin, fiddle",VWi2ENBuTbw\n')
+    splits = load_dataset("ave", root=tmp_path, **SMALL)
+    assert _labels(splits.test) == [27]
+
+
+def test_ave_own_split_files_without_a_class_list(tmp_path: Path) -> None:
+    ave_real(tmp_path, lists="own", stat=False)  # header line, then the rows
+    splits = load_dataset("ave", root=tmp_path, **SMALL)
+    assert splits.num_classes == 28
+    assert _labels(splits.train) == _ave_expected(real_lines("ave/Annotations.txt"))
+    assert "trainSet.txt" in splits.description and "no stat.txt" in splits.description
+    # AVE's block order (the order of data/Annotations.txt), given explicitly
+    blocks = [line.split("&")[0] for line in real_lines("ave/Annotations.txt")]
+    explicit = load_dataset("ave", root=tmp_path, label_order=blocks, **SMALL)
+    assert _labels(explicit.train) == list(range(28))
+    with pytest.raises(
+        ValueError, match=r"label_order must list every one.*missing \['Mandolin'\]"
+    ):
+        load_dataset("ave", root=tmp_path, label_order=blocks[:-1], **SMALL)
+    with pytest.raises(ValueError, match=r"label_order must be 'sorted' or a sequence"):
+        load_dataset("ave", root=tmp_path, label_order="first-appearance", **SMALL)
+    # a header line is skipped wherever it is (e.g. two files concatenated)
+    lines = real_lines("ave/Annotations.txt")
+    (tmp_path / "trainSet.txt").write_text("\n".join([lines[0], AVE_HEADER, lines[1]]) + "\n")
+    assert len(load_dataset("ave", root=tmp_path, **SMALL).train) == 2
+    (tmp_path / "trainSet.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"my_train\.txt.*trainSet\.txt"):
+        load_dataset("ave", root=tmp_path, **SMALL)
+
+
+def test_ave_csv_rows_need_the_class_list(tmp_path: Path) -> None:
+    ave_real(tmp_path, lists="csv", stat=False)
+    with pytest.raises(FileNotFoundError, match=r"stat\.txt.*'&' format"):
+        load_dataset("ave", root=tmp_path, **SMALL)
+
+
+def test_kinetics_sounds_real_lists_in_train_spec(tmp_path: Path) -> None:
+    kinetics_sounds_real(tmp_path)  # OGM-GE's process_audio.py output folder
+    splits = load_dataset("kinetics-sounds", root=tmp_path, **SMALL)
+    assert splits.num_classes == 31 and (len(splits.train), len(splits.test)) == (12, 12)
+    train = real_lines("kinetics-sounds/ogm-ge/my_train.txt")
+    assert _labels(splits.train) == [int(line.split(",")[2]) for line in train]
+    assert "train_spec/" in splits.description
+    (tmp_path / "train_spec").rename(tmp_path / "elsewhere")
+    with pytest.raises(FileNotFoundError, match=r"audio_spec'.*or.*train_spec'"):
+        load_dataset("kinetics-sounds", root=tmp_path, **SMALL)
+
+
+def test_kinetics_sounds_balancebenchmark_lines(tmp_path: Path) -> None:
+    # BalanceBenchmark's KS_dataset.py: split on spaces, first token the clip, last the label
+    # (no real list in this format was found: lines made from the real OGM-GE rows)
+    kinetics_sounds_real(tmp_path, audio_folder="audio_spec")
+    for split in ("train", "test"):
+        rows = [line.split(",") for line in real_lines(f"kinetics-sounds/ogm-ge/my_{split}.txt")]
+        (tmp_path / f"my_{split}.txt").write_text("".join(f"{c} {s} {y}\n" for c, s, y in rows))
+    splits = load_dataset("kinetics-sounds", root=tmp_path, **SMALL)
+    assert _labels(splits.test)[:3] == [23, 14, 16]
+
+
+def test_vggsound_real_csv_first_appearance_and_min_frames(tmp_path: Path) -> None:
+    rows = vggsound_real(tmp_path)
+    first: list[str] = []
+    for split in ("train", "test"):
+        for _, _, label, where in rows:
+            if where == split and label not in first:
+                first.append(label)
+    splits = load_dataset("vggsound", root=tmp_path, **SMALL)
+    assert (len(splits.train), len(splits.test)) == (28, 2)
+    assert splits.train.classes == tuple(first)  # type: ignore[attr-defined]
+    assert first[:2] == ["waterfall burbling", "playing tennis"]
+    assert "bee, wasp, etc. buzzing" in first  # a quoted label keeps its commas
+    assert splits.num_classes == len(first) == 28
+    assert "2 label(s) seen only in test rows numbered last" in splits.description
+    # a clip with 3 frames is left out (OGM-GE keeps > 3), and with it its label's place
+    folder = tmp_path / "train-videos" / "train-set-img" / "Image-01-FPS" / "--0PQM4-hqg_30.mp4"
+    (folder / "frame_00004.jpg").unlink()
+    fewer = load_dataset("vggsound", root=tmp_path, **SMALL)
+    assert len(fewer.train) == 27 and fewer.train.classes[0] == "playing tennis"  # type: ignore[attr-defined]
+    assert "1 clip(s) left out for fewer than 4 frames" in fewer.description
+    kept = load_dataset("vggsound", root=tmp_path, min_frames=3, **SMALL)
+    assert len(kept.train) == 28
+    by_name = load_dataset("vggsound", root=tmp_path, label_order="sorted", **SMALL)
+    assert by_name.train.classes == tuple(sorted({r[2] for r in rows}))  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="label_order must be one of"):
+        load_dataset("vggsound", root=tmp_path, label_order="alphabetical", **SMALL)
+    with pytest.raises(ValueError, match=r"missing \['people coughing'\]"):
+        load_dataset("vggsound", root=tmp_path, label_order=first[:-1], **SMALL)

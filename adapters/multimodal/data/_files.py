@@ -22,6 +22,7 @@ __all__ = [
     "load_npy",
     "natural_key",
     "pil_image",
+    "read_lines",
     "read_rows",
     "require_file",
 ]
@@ -62,10 +63,10 @@ def has_frames(folder: Path) -> bool:
         return False
 
 
-def read_rows(path: Path, dataset: str) -> list[tuple[int, list[str]]]:
-    """The non-empty rows of a split list with their 1-based line numbers. Rows are
-    comma-separated (csv quoting honoured), or ``&``-separated as in AVE's own annotation
-    files (``Category&VideoID&Quality&StartTime&EndTime``)."""
+def read_lines(path: Path, dataset: str) -> list[tuple[int, str]]:
+    """The non-empty lines of a split or class list (a UTF-8 BOM dropped, the line ending
+    and surrounding blanks stripped) with their 1-based line numbers; for readers that must
+    split a line themselves (e.g. class names that contain commas)."""
     require_file(path, dataset, "split list")
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -73,10 +74,19 @@ def read_rows(path: Path, dataset: str) -> list[tuple[int, list[str]]]:
         raise ValueError(
             f"dataset {dataset!r}: cannot read split list {str(path)!r}: {err}"
         ) from err
+    return [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+
+
+def read_rows(path: Path, dataset: str) -> list[tuple[int, list[str]]]:
+    """The non-empty rows of a split list with their 1-based line numbers. Rows are
+    comma-separated (csv quoting honoured), or ``&``-separated as in AVE's own annotation
+    files (``Category&VideoID&Quality&StartTime&EndTime``)."""
     rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in read_lines(path, dataset):
         if "&" in line:
             fields = line.split("&")
         else:

@@ -15,27 +15,39 @@ Innocent Unimodal Assistance", ICML 2024; github.com/GeWu-Lab/MMPareto_ICML2024)
 
 - ``"crema-d"``: CREMA-D (H. Cao et al., "CREMA-D: Crowd-sourced Emotional Multimodal Actors
   Dataset", IEEE Trans. Affective Computing 2014), 6 emotions. OGM-GE's ``CramedDataset``:
-  ``train.csv`` / ``test.csv`` rows ``<clip>,<EMO>`` with ``NEU HAP SAD FEA DIS ANG -> 0..5``;
+  ``train.csv`` / ``test.csv`` rows ``<clip>,<EMO>`` (a ``name,label`` header line, as in the
+  MMPareto authors' later release, is skipped) with ``NEU HAP SAD FEA DIS ANG -> 0..5``
+  (``label_order="ogm-ge"``, the default of this layout);
   audio ``AudioWAV/<clip>.wav`` loaded at 22050 Hz, tiled to 3 s, clipped to [-1, 1],
   ``log(|STFT| + 1e-7)`` with ``n_fft = 512``, hop 353: a 257 x 188 spectrogram; frames from
-  ``Image-01-FPS/<clip>/`` (1 frame per second), ``--fps 1`` frame per clip by default.
+  ``Image-{fps:02d}-FPS/<clip>/`` (option ``fps``, default 1), 1 frame per clip by default.
   MMPareto's variant (``audio/<clip>.pt`` filter banks, ``visual/<clip>/`` frames, 2 frames)
-  is read too.
+  is read too; MMPareto numbers the classes in sorted order, ANG DIS FEA HAP NEU SAD -> 0..5
+  (``label_order="sorted"``, the default of that layout).
 - ``"ave"``: AVE (Y. Tian, J. Shi, B. Li, Z. Duan and C. Xu, "Audio-Visual Event Localization
   in Unconstrained Videos", ECCV 2018), 28 events; ``"kinetics-sounds"``: Kinetics-Sounds
   (R. Arandjelović and A. Zisserman, "Look, Listen and Learn", ICCV 2017), 31 classes in
-  OGM-GE. OGM-GE's ``AVDataset``: ``stat.txt`` (class names, sorted -> indices), ``my_train.txt``
-  / ``my_test.txt`` rows ``<class>,<clip>``, pickled 257 x 1004 spectrograms
+  OGM-GE. OGM-GE's ``AVDataset``: ``stat.txt`` (class names, one per line, sorted -> indices;
+  7 AVE names hold a comma), ``my_train.txt`` / ``my_test.txt`` rows ``<class>,<clip>`` (AVE's
+  own ``&`` rows and split files, Kinetics-Sounds' index lists of OGM-GE and BalanceBenchmark
+  also read), pickled 257 x 1004 spectrograms
   ``audio_spec/<clip>.pkl`` (``pre-processing/obtain_audio_spectrogram.py``: 10 s tiled,
   ``scipy.signal.spectrogram(nperseg=512, noverlap=353)``, log, standardized), frames
   ``visual/<clip>/frame_00001.jpg ...`` (10 per clip at 1 fps); 3 frames per clip, the first of
   each third (frames 1, 4, 7 of 10).
 - ``"vggsound"``: VGGSound (H. Chen, W. Xie, A. Vedaldi and A. Zisserman, "VGGSound: A
   Large-scale Audio-Visual Dataset", ICASSP 2020), 309 classes. OGM-GE's ``VGGSound``:
-  ``vggsound.csv`` rows ``<youtube id>,<start s>,<label>,<train|test>``, audio
+  ``vggsound.csv`` rows ``<youtube id>,<start s>,<label>,<train|test>`` (labels numbered by
+  first appearance among the usable training clips, clips with fewer than 4 frames left out),
+  audio
   ``<split>-audios/<split>-set/<id>_<start>.wav`` at 16 kHz, tiled to 10 s, a 5 s window
-  starting at a random second in [0, 5], ``n_fft = 256``, hop 128: 129 x 626; frames
+  starting at a random second in [0, 5] (training; at 0 s for test clips, where OGM-GE draws
+  at random too), ``n_fft = 256``, hop 128: 129 x 626; frames
   ``<split>-videos/<split>-set-img/Image-01-FPS/<id>_<start>.mp4/``; 3 frames per clip.
+
+Each loader's ``label_order`` option sets how class names become label indices (defaulting to
+the order of the reference its layout comes from); the order used is stated in the splits'
+``description``, and the class names by index are ``splits.train.classes``.
 
 Frames are resized to ``image_size`` (224 in the papers) and normalized with the ImageNet
 mean and standard deviation; training clips get ``RandomResizedCrop`` and a horizontal flip
@@ -50,6 +62,7 @@ centred, reflect-padded, periodic-Hann transform in numpy: `moo_multimodal.data.
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import pickle
@@ -67,6 +80,7 @@ from moo_multimodal.data._files import (
     frame_files,
     has_frames,
     pil_image,
+    read_lines,
     read_rows,
 )
 from moo_multimodal.data._registry import register_dataset, require_root
@@ -216,6 +230,8 @@ class AudioVisualClips(MultimodalDataset):
             ``"skip"`` drops such clips (the references' behaviour) and counts them in
             `skipped`.
         name: the dataset name used in messages.
+        classes: the class names by label index (kept as the `classes` attribute, ``None``
+            when the lists carry bare label indices); its length must be ``num_classes``.
 
     Raises:
         FileNotFoundError: (``missing="error"``) a clip's audio file or frame folder is
@@ -238,9 +254,15 @@ class AudioVisualClips(MultimodalDataset):
         seed: int = 0,
         missing: str = "error",
         name: str = "clips",
+        classes: Sequence[str] | None = None,
     ) -> None:
         self.name = name
         self.num_classes = check_int(num_classes, "num_classes", low=1)
+        if classes is not None and len(classes) != self.num_classes:
+            raise ValueError(
+                f"{name}: {len(classes)} class names given for {self.num_classes} classes"
+            )
+        self.classes: tuple[str, ...] | None = None if classes is None else tuple(classes)
         self.frames = check_int(frames, "frames", low=1)
         self.image_size = check_int(image_size, "image_size", low=1)
         self.train = check_bool(train, "train")
@@ -376,8 +398,12 @@ def _clip_splits(
     seed: int,
     wav: WavSpectrogram | None,
     detail: str,
+    classes: Sequence[str] | None = None,
+    order: str = "",
 ) -> DatasetSplits:
-    """Train and test `AudioVisualClips`; ``paths(split, clip) -> (audio file, frame dir)``."""
+    """Train and test `AudioVisualClips`; ``paths(split, clip) -> (audio file, frame dir)``.
+    ``classes`` (names by label) and ``order`` (how they were numbered) go into the
+    description."""
     built: dict[str, AudioVisualClips] = {}
     for split in ("train", "test"):
         clips = [(*paths(split, clip), label) for clip, label in records[split]]
@@ -392,6 +418,7 @@ def _clip_splits(
             seed=seed,
             missing=missing,
             name=name,
+            classes=classes,
         )
     train, test = built["train"], built["test"]
     if train.audio_shape != test.audio_shape:
@@ -404,6 +431,7 @@ def _clip_splits(
         f"{name}: {len(train)} train / {len(test)} test clips, {num_classes} classes, audio "
         f"{train.input_shapes['audio']}, visual {train.input_shapes['visual']} "
         f"({frames} frame(s) at {image_size}px); {detail}"
+        + (f"; {_describe_order(order, classes)}" if order else "")
         + (f"; {skipped} clip(s) skipped for missing files" if skipped else "")
     )
     return DatasetSplits(
@@ -415,22 +443,104 @@ def _clip_splits(
     )
 
 
+def _describe_order(order: str, classes: Sequence[str] | None) -> str:
+    """``label order <order>: 0='A', 1='B', ...`` (every class: the order is what a published
+    checkpoint's output units mean)."""
+    if classes is None:
+        return f"label order {order}"
+    listed = ", ".join(f"{i}={c!r}" for i, c in enumerate(classes))
+    return f"label order {order}: {listed}"
+
+
+def _explicit_order(
+    name: str, label_order: Any, known: Iterable[str], *, exact: bool, named: Sequence[str]
+) -> list[str]:
+    """``label_order`` given as a sequence of class names (index = label). ``exact``: it must
+    hold exactly the ``known`` classes; otherwise it must hold at least them (classes with
+    no clip are allowed)."""
+    choices = " or ".join(repr(n) for n in named)
+    if isinstance(label_order, str) or not isinstance(label_order, Sequence):
+        raise ValueError(
+            f"dataset {name!r}: label_order must be {choices} or a sequence of class names, "
+            f"got {label_order!r}"
+        )
+    order = list(label_order)
+    if not order or not all(isinstance(c, str) and c for c in order):
+        raise ValueError(
+            f"dataset {name!r}: label_order must hold non-empty class names, got {label_order!r}"
+        )
+    repeated = sorted({c for c in order if order.count(c) > 1})
+    if repeated:
+        raise ValueError(f"dataset {name!r}: label_order repeats {repeated}")
+    known_set = set(known)
+    absent = sorted(known_set - set(order))
+    extra = sorted(set(order) - known_set) if exact else []
+    if absent or extra:
+        raise ValueError(
+            f"dataset {name!r}: label_order must list "
+            + ("exactly " if exact else "every one of ")
+            + f"the classes {sorted(known_set)}"
+            + (f"; missing {absent}" if absent else "")
+            + (f"; unknown {extra}" if extra else "")
+        )
+    return order
+
+
 # ----------------------------------------------------------------------------- CREMA-D
 
 CREMA_D_CLASSES: tuple[str, ...] = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
-"""CREMA-D's emotions in OGM-GE's ``class_dict`` order (index = label)."""
+"""CREMA-D's emotions in OGM-GE's ``class_dict`` order (index = label; ``label_order="ogm-ge"``)."""
+
+CREMA_D_ORDERS: dict[str, tuple[str, ...]] = {
+    "ogm-ge": CREMA_D_CLASSES,
+    "sorted": tuple(sorted(CREMA_D_CLASSES)),
+}
+"""CREMA-D's named label orders: ``"ogm-ge"`` (OGM-GE's ``dataset/CramedDataset.py`` and
+BalanceBenchmark's ``cremad_dataset.py``: a hard-coded NEU HAP SAD FEA DIS ANG) and
+``"sorted"`` (MMPareto's ``code/dataset/av_dataset.py``: ``sorted`` class names, ANG DIS FEA
+HAP NEU SAD, whatever order its ``stat.csv`` lists them in)."""
 
 CREMA_D_WAV = WavSpectrogram(sample_rate=22050, seconds=3.0, n_fft=512, hop_length=353)
 """OGM-GE's CREMA-D audio: 22050 Hz, 3 s, ``n_fft`` 512, hop 353 -> 257 x 188."""
 
 CREMA_D_LAYOUT = """\
 <root>/  (OGM-GE, CramedDataset)
-    train.csv, test.csv   one '<clip>,<EMO>' row per clip, no header (e.g. '1041_TIE_NEU_XX,NEU');
-                          EMO in NEU HAP SAD FEA DIS ANG -> labels 0..5
+    train.csv, test.csv   one '<clip>,<EMO>' row per clip (e.g. '1041_TIE_NEU_XX,NEU'); a first
+                          line that is a header ('name,label', the MMPareto authors' later
+                          release) is skipped; EMO in ANG DIS FEA HAP NEU SAD
     AudioWAV/<clip>.wav   CREMA-D audio (any rate; resampled to 22050 Hz, 3 s, log-STFT 257x188)
-    Image-01-FPS/<clip>/  the clip's frames extracted at 1 fps (*.jpg / *.png)
+    Image-{fps:02d}-FPS/<clip>/   the clip's frames extracted at fps frames per second
+                          (*.jpg / *.png); option fps=1 -> Image-01-FPS/
   or (MMPareto, AVDataset_CD): audio/<clip>.pt (a 2-D filter-bank tensor; .npy / .pkl also
-    read) instead of AudioWAV/, and visual/<clip>/ frames instead of Image-01-FPS/"""
+    read) instead of AudioWAV/, and visual/<clip>/ frames instead of Image-{fps:02d}-FPS/
+  labels (option label_order): 'ogm-ge' NEU HAP SAD FEA DIS ANG -> 0..5 (OGM-GE,
+    BalanceBenchmark; the default with AudioWAV/), 'sorted' ANG DIS FEA HAP NEU SAD -> 0..5
+    (MMPareto; the default with audio/), or the six codes in any order"""
+
+
+def _crema_d_order(label_order: Any, default: str) -> tuple[str, list[str]]:
+    """(the order's name, the codes by label) for CREMA-D's ``label_order``; a string of
+    comma-separated codes (``--data label_order=SAD,NEU,...``) is an explicit order."""
+    if label_order is None:
+        return f"{default} (the default of this layout)", list(CREMA_D_ORDERS[default])
+    if isinstance(label_order, str) and label_order in CREMA_D_ORDERS:
+        return label_order, list(CREMA_D_ORDERS[label_order])
+    if isinstance(label_order, str) and "," in label_order:
+        label_order = [code.strip() for code in label_order.split(",")]
+    order = _explicit_order(
+        "crema-d", label_order, CREMA_D_CLASSES, exact=True, named=tuple(CREMA_D_ORDERS)
+    )
+    return "explicit", order
+
+
+def _is_header(row: Sequence[str]) -> bool:
+    """A CSV header such as ``name,label``: two or more fields, none holding a digit (every
+    CREMA-D clip name holds its actor number) and the second not an emotion code."""
+    return (
+        len(row) >= 2
+        and row[1] not in CREMA_D_CLASSES
+        and not any(ch.isdigit() for field in row for ch in field)
+    )
 
 
 def _load_crema_d(
@@ -441,39 +551,58 @@ def _load_crema_d(
     image_size: int = 224,
     augment: bool = True,
     missing: str = "error",
+    label_order: str | Sequence[str] | None = None,
+    fps: int = 1,
 ) -> DatasetSplits:
     """The ``"crema-d"`` loader (see the module docstring); ``frames=1`` as OGM-GE's
-    ``--fps 1`` (MMPareto uses 2)."""
+    ``--fps 1`` (MMPareto uses 2).
+
+    ``label_order``: ``"ogm-ge"`` (NEU HAP SAD FEA DIS ANG, OGM-GE and BalanceBenchmark),
+    ``"sorted"`` (ANG DIS FEA HAP NEU SAD, MMPareto) or the six codes in any order (a
+    sequence, or one comma-separated string); ``None`` (default): the order of the reference
+    the layout comes from, ``"ogm-ge"`` with ``AudioWAV/`` and ``"sorted"`` with ``audio/``.
+    The order used is stated in the splits' description. ``fps``: the frame folder
+    ``Image-{fps:02d}-FPS/`` (OGM-GE's ``--fps``, which also sets how many frames OGM-GE
+    takes per clip: pass ``frames=fps`` to match). A first line with no digit whose second
+    field is not an emotion code (the ``name,label`` header of the MMPareto authors' later
+    release) is skipped; any other bad row raises naming the file, line and row."""
     name = "crema-d"
     base = require_root(root, name, CREMA_D_LAYOUT)
     _clip_options(frames, image_size, augment, missing)
-    index = {emo: i for i, emo in enumerate(CREMA_D_CLASSES)}
+    fps = check_int(fps, "fps", low=1)
+    image_folder = f"Image-{fps:02d}-FPS"
+    if (base / "AudioWAV").is_dir():
+        audio_dir, default = base / "AudioWAV", "ogm-ge"
+        variant = f"OGM-GE layout (AudioWAV/, {image_folder}/)"
+        audio_suffixes: tuple[str, ...] = (".wav",)
+        frame_roots = (base / image_folder, base / "visual")
+    elif (base / "audio").is_dir():
+        audio_dir, default = base / "audio", "sorted"
+        variant = "MMPareto layout (audio/*.pt, visual/)"
+        audio_suffixes = (".pt", ".npy", ".pkl")
+        frame_roots = (base / "visual", base / image_folder)
+    else:
+        raise FileNotFoundError(
+            f"dataset {name!r}: missing audio folder {str(base / 'AudioWAV')!r} (OGM-GE layout; "
+            f"or {str(base / 'audio')!r}, MMPareto layout)"
+        )
+    order_name, classes = _crema_d_order(label_order, default)
+    index = {emo: i for i, emo in enumerate(classes)}
     records: dict[str, list[tuple[str, int]]] = {}
     for split in ("train", "test"):
         path = base / f"{split}.csv"
         entries = []
-        for number, row in read_rows(path, name):
-            if len(row) < 2 or row[1] not in index:
+        for position, (number, row) in enumerate(read_rows(path, name)):
+            if position == 0 and _is_header(row):
+                continue
+            if len(row) < 2 or not row[0] or row[1] not in index:
                 raise ValueError(
                     f"dataset {name!r}: {str(path)!r} line {number}: expected "
                     f"'<clip>,<EMO>' with EMO in {' '.join(CREMA_D_CLASSES)}, got {','.join(row)!r}"
                 )
             entries.append((row[0], index[row[1]]))
         records[split] = _dedupe(entries)
-    if (base / "AudioWAV").is_dir():
-        audio_dir, variant = base / "AudioWAV", "OGM-GE layout (AudioWAV/, Image-01-FPS/)"
-        audio_suffixes: tuple[str, ...] = (".wav",)
-    elif (base / "audio").is_dir():
-        audio_dir, variant = base / "audio", "MMPareto layout (audio/*.pt, visual/)"
-        audio_suffixes = (".pt", ".npy", ".pkl")
-    else:
-        raise FileNotFoundError(
-            f"dataset {name!r}: missing audio folder {str(base / 'AudioWAV')!r} (OGM-GE layout; "
-            f"or {str(base / 'audio')!r}, MMPareto layout)"
-        )
-    frame_root = base / "Image-01-FPS"
-    if not frame_root.is_dir() and (base / "visual").is_dir():
-        frame_root = base / "visual"
+    frame_root = next((r for r in frame_roots if r.is_dir()), frame_roots[0])
 
     def paths(split: str, clip: str) -> tuple[Path, Path]:
         audio = audio_dir / f"{clip}{audio_suffixes[0]}"
@@ -486,14 +615,16 @@ def _load_crema_d(
         name,
         records,
         paths,
-        num_classes=len(CREMA_D_CLASSES),
+        num_classes=len(classes),
         frames=frames,
         image_size=image_size,
         augment=augment,
         missing=missing,
         seed=seed,
         wav=CREMA_D_WAV,
-        detail=f"{variant}; classes {' '.join(CREMA_D_CLASSES)}",
+        detail=f"{variant}; frames from {frame_root.name}/",
+        classes=classes,
+        order=order_name,
     )
 
 
@@ -501,43 +632,104 @@ def _load_crema_d(
 
 AVE_LAYOUT = """\
 <root>/  (OGM-GE, AVDataset)
-    stat.txt (or stat.csv)      the 28 event names, one per line; sorted, their index is the label
-    my_train.txt, my_test.txt   one '<event>,<clip>' row per clip ('<event>,<clip>,...' and AVE's
-                                own 'Category&VideoID&Quality&Start&End' lines also read);
-                                a clip listed twice keeps its last event
+    stat.txt (or stat.csv)      the 28 event names, one per line (the whole line is the name:
+                                7 names hold a comma, e.g. 'Male speech, man speaking');
+                                optional when the lists are in AVE's own '&' format (the
+                                classes are then the events named in the lists)
+    my_train.txt, my_test.txt   one '<event>,<clip>' row per clip (an event holding commas is
+                                matched against the class names, longest first) or AVE's own
+                                'Category&VideoID&Quality&StartTime&EndTime' rows (a header line
+                                'Category&VideoID&...' is skipped); a clip listed twice keeps
+                                its last event
+      or trainSet.txt, testSet.txt   AVE's own split files (read when my_train.txt is absent;
+                                valSet.txt is not read)
     audio_spec/<clip>.pkl       pickled 2-D float spectrogram, 257x1004 (OGM-GE's
                                 obtain_audio_spectrogram.py); .npy also read
-    visual/<clip>/              the clip's frames at 1 fps, frame_00001.jpg ... frame_00010.jpg"""
+    visual/<clip>/              the clip's frames at 1 fps, frame_00001.jpg ... frame_00010.jpg
+  labels (option label_order): 'sorted' event names -> 0..27 (OGM-GE; the default), or the
+    event names in any order (a sequence)"""
 
 KINETICS_SOUNDS_LAYOUT = """\
 <root>/  (OGM-GE, AVDataset)
     stat.txt (or stat.csv)      the 31 class names, one per line; sorted, their index is the label
     my_train.txt, my_test.txt   one '<class>,<clip>' row per clip, or OGM-GE's
-                                data/KineticSound lists '<clip>,<seconds>,<label index>'
-                                (then stat.txt is optional: 31 classes)
+                                data/KineticSound lists '<clip>,<seconds>,<label index>', or
+                                BalanceBenchmark's space-separated lines '<clip> ... <label index>'
+                                (first token the clip, last the label; then stat.txt is
+                                optional: 31 classes)
     audio_spec/<clip>.pkl       pickled 2-D float spectrogram, 257x1004; or audio_spec/<clip>.npy
-                                (e.g. the 1024x128 filter banks of OGM-GE's
-                                data/KineticSound/process_audio.py)
+      or train_spec/<clip>.npy  (the 1024x128 filter banks of OGM-GE's
+                                data/KineticSound/process_audio.py, which writes train_spec/;
+                                read for both splits when audio_spec/ is absent)
     visual/<clip>/              the clip's frames at 1 fps, frame_00001.jpg ... frame_00010.jpg"""
 
 
+def _class_name(line: str) -> str:
+    """A class-list line's name: the whole line (AVE's names hold commas), unquoted when the
+    line is one double-quoted CSV field."""
+    if line.startswith('"'):
+        row = next(csv.reader([line]))
+        if row and row[0].strip():
+            return row[0].strip()
+    return line
+
+
 def _read_classes(base: Path, name: str) -> tuple[list[str], Path] | None:
+    """The class list ``stat.txt`` (or ``stat.csv``), one name per line, in file order."""
     for file in ("stat.txt", "stat.csv"):
         path = base / file
         if path.is_file():
-            # OGM-GE: the first csv column of each row
-            classes = [row[0] for _, row in read_rows(path, name) if row[0]]
+            classes = [_class_name(line) for _, line in read_lines(path, name)]
             if not classes:
                 raise ValueError(f"dataset {name!r}: class list {str(path)!r} is empty")
             duplicates = sorted({c for c in classes if classes.count(c) > 1})
             if duplicates:
                 raise ValueError(f"dataset {name!r}: class list {str(path)!r} repeats {duplicates}")
-            return sorted(classes), path
+            return classes, path
     return None
 
 
-def _is_index_row(row: Sequence[str]) -> bool:
-    return len(row) == 3 and row[1].isdigit() and row[2].isdigit()
+def _index_row(line: str) -> tuple[str, int] | None:
+    """``(clip, label)`` of a Kinetics-Sounds index row: OGM-GE's ``<clip>,<seconds>,<label>``
+    or BalanceBenchmark's space-separated ``<clip> ... <label>`` (``KS_dataset.py``: the first
+    token is the clip, used as is, and the last an integer label); else ``None``."""
+    if "," in line:
+        row = [f.strip() for f in next(csv.reader([line]))]
+        if len(row) == 3 and row[0] and row[1].isdigit() and row[2].isdigit():
+            return row[0], int(row[2])
+        return None
+    tokens = line.split()
+    if len(tokens) >= 2 and tokens[-1].isdigit():
+        return tokens[0], int(tokens[-1])
+    return None
+
+
+def _named_row(line: str, index: Mapping[str, int]) -> tuple[str, str] | None:
+    """``(class, clip)`` of an OGM-GE ``<class>,<clip>`` row. The class may hold commas
+    (AVE): a quoted first field is taken as is, else the longest run of leading fields that
+    is a class name."""
+    row = [f.strip() for f in next(csv.reader([line]))]
+    if len(row) >= 2 and row[0] in index and row[1]:
+        return row[0], row[1]
+    parts = line.split(",")
+    for k in range(len(parts) - 1, 0, -1):
+        candidate = ",".join(parts[:k]).strip()
+        if candidate in index and parts[k].strip():
+            return candidate, parts[k].strip()
+    return None
+
+
+def _split_lists(base: Path, name: str, own_lists: bool) -> dict[str, Path]:
+    lists = {"train": base / "my_train.txt", "test": base / "my_test.txt"}
+    if own_lists and not lists["train"].is_file():
+        own = {"train": base / "trainSet.txt", "test": base / "testSet.txt"}
+        if own["train"].is_file():
+            return own
+        raise FileNotFoundError(
+            f"dataset {name!r}: missing split list {str(lists['train'])!r} (OGM-GE; or AVE's "
+            f"own {str(own['train'])!r})"
+        )
+    return lists
 
 
 def _load_ogm_avdataset(
@@ -552,59 +744,119 @@ def _load_ogm_avdataset(
     augment: bool,
     missing: str,
     index_lists: bool,
+    label_order: str | Sequence[str] = "sorted",
+    audio_folders: tuple[str, ...] = ("audio_spec",),
 ) -> DatasetSplits:
     base = require_root(root, name, layout)
     _clip_options(frames, image_size, augment, missing)
-    lists = {"train": base / "my_train.txt", "test": base / "my_test.txt"}
-    rows = {split: read_rows(path, name) for split, path in lists.items()}
-    expected = "'<class>,<clip>'" + (" or '<clip>,<seconds>,<label index>'" if index_lists else "")
+    lists = _split_lists(base, name, own_lists=not index_lists)
+    lines = {split: read_lines(path, name) for split, path in lists.items()}
+    expected = "'<class>,<clip>' or '<class>&<clip>&...'"
+    if index_lists:
+        expected += " or '<clip>,<seconds>,<label index>' or '<clip> ... <label index>'"
+    # AVE's own rows (header skipped), split on '&': the class is the whole first field
+    ampersand: dict[str, list[tuple[int, str, str]]] = {"train": [], "test": []}
     for split, path in lists.items():
-        for number, row in rows[split]:
-            if len(row) < 2 or not row[0] or not row[1]:
-                raise ValueError(
-                    f"dataset {name!r}: {str(path)!r} line {number}: expected {expected}, "
-                    f"got {','.join(row)!r}"
-                )
-    indexed = index_lists and all(_is_index_row(r) for s in rows.values() for _, r in s)
+        for number, line in lines[split]:
+            if "&" in line:
+                fields = [f.strip() for f in line.split("&")]
+                if fields[:2] == ["Category", "VideoID"]:  # AVE's header line
+                    continue
+                if len(fields) < 2 or not fields[0] or not fields[1]:
+                    raise ValueError(
+                        f"dataset {name!r}: {str(path)!r} line {number}: expected {expected}, "
+                        f"got {line!r}"
+                    )
+                ampersand[split].append((number, fields[0], fields[1]))
+            else:
+                row = next(csv.reader([line]))
+                if len(row) < 2 and not (index_lists and _index_row(line)):
+                    raise ValueError(
+                        f"dataset {name!r}: {str(path)!r} line {number}: expected {expected}, "
+                        f"got {line!r}"
+                    )
+    indexed = index_lists and all(
+        "&" not in line and _index_row(line) is not None
+        for split in lists
+        for _, line in lines[split]
+    )
+    all_ampersand = all("&" in line for split in lists for _, line in lines[split])
     found = _read_classes(base, name)
-    if found is None and not indexed:
+    class_file: Path | None = None
+    if found is not None:
+        known, class_file = found
+        source = f"classes from {class_file.name}"
+    elif all_ampersand:
+        known = sorted({event for rows in ampersand.values() for _, event, _ in rows})
+        source = "classes: the events named in the lists (no stat.txt)"
+    elif indexed:
+        known = []
+        source = "label indices from the lists"
+    else:
         raise FileNotFoundError(
-            f"dataset {name!r}: missing class list {str(base / 'stat.txt')!r} (or stat.csv)"
+            f"dataset {name!r}: missing class list {str(base / 'stat.txt')!r} (or stat.csv; "
+            "only lists in AVE's own '&' format can do without it)"
         )
-    classes, class_file = found if found is not None else ([], None)
-    num_classes = default_classes if indexed and found is None else len(classes)
-    index = {c: i for i, c in enumerate(classes)}
+    if indexed and found is None:
+        classes: list[str] | None = None
+        num_classes, order_name = default_classes, "as the lists' label indices"
+    elif isinstance(label_order, str) and label_order == "sorted":
+        classes, order_name = sorted(known), "sorted (OGM-GE)"
+        num_classes = len(classes)
+    else:
+        classes = _explicit_order(
+            name, label_order, known, exact=found is not None, named=("sorted",)
+        )
+        order_name, num_classes = "explicit", len(classes)
+    index = {c: i for i, c in enumerate(classes or [])}
     records: dict[str, list[tuple[str, int]]] = {}
     for split, path in lists.items():
         entries = []
-        for number, row in rows[split]:
-            if indexed:
-                clip, label = row[0], int(row[2])
+        amp = {number: (event, clip) for number, event, clip in ampersand[split]}
+        for number, line in lines[split]:
+            if "&" in line:
+                if number not in amp:  # the header line
+                    continue
+                event, clip = amp[number]
+                if event not in index:
+                    raise ValueError(
+                        f"dataset {name!r}: {str(path)!r} line {number}: class {event!r} is "
+                        f"not in {str(class_file or 'label_order')!r}"
+                    )
+                entries.append((clip, index[event]))
+            elif indexed:
+                clip, label = _index_row(line) or ("", -1)
                 if label >= num_classes:
                     raise ValueError(
                         f"dataset {name!r}: {str(path)!r} line {number}: label index {label} "
                         f"is not below {num_classes}"
                     )
+                entries.append((clip, label))
             else:
-                if row[0] not in index:
+                named = _named_row(line, index)
+                if named is None:
+                    first = next(csv.reader([line]))[0].strip()
                     raise ValueError(
-                        f"dataset {name!r}: {str(path)!r} line {number}: class {row[0]!r} is "
-                        f"not in {str(class_file)!r}"
+                        f"dataset {name!r}: {str(path)!r} line {number}: class {first!r} is "
+                        f"not in {str(class_file or 'label_order')!r}"
                     )
-                clip, label = row[1], index[row[0]]
-            entries.append((clip, label))
+                entries.append((named[1], index[named[0]]))
         records[split] = _dedupe(entries)
-    audio_dir, frame_root = base / "audio_spec", base / "visual"
+    audio_dir = next((base / f for f in audio_folders if (base / f).is_dir()), None)
+    if audio_dir is None:
+        raise FileNotFoundError(
+            f"dataset {name!r}: missing audio folder "
+            + " or ".join(repr(str(base / f)) for f in audio_folders)
+        )
+    frame_root = base / "visual"
 
     def paths(split: str, clip: str) -> tuple[Path, Path]:
+        assert audio_dir is not None
         audio = audio_dir / f"{clip}.pkl"
         if not audio.is_file() and (audio_dir / f"{clip}.npy").is_file():
             audio = audio_dir / f"{clip}.npy"
         return audio, frame_root / clip
 
-    how = "label indices from the lists"
-    if class_file is not None and not indexed:
-        how = f"classes from {class_file.name}"
     return _clip_splits(
         name,
         records,
@@ -616,7 +868,10 @@ def _load_ogm_avdataset(
         missing=missing,
         seed=seed,
         wav=None,
-        detail=f"OGM-GE layout (audio_spec/, visual/); {how}",
+        detail=f"OGM-GE layout ({audio_dir.name}/, visual/; lists {lists['train'].name}, "
+        f"{lists['test'].name}); {source}",
+        classes=classes,
+        order=order_name,
     )
 
 
@@ -628,8 +883,16 @@ def _load_ave(
     image_size: int = 224,
     augment: bool = True,
     missing: str = "error",
+    label_order: str | Sequence[str] = "sorted",
 ) -> DatasetSplits:
-    """The ``"ave"`` loader (see the module docstring); 3 frames per clip as OGM-GE."""
+    """The ``"ave"`` loader (see the module docstring); 3 frames per clip as OGM-GE.
+
+    ``label_order``: ``"sorted"`` (default; OGM-GE's ``dataset.py`` numbers the events in
+    Python's ``sorted`` order: Accordion = 0 ... Violin, fiddle = 27) or a sequence of the
+    event names (with a class list it must hold exactly its names). AVE's own code numbers
+    its 28 events through one-hot ``.h5`` labels and names no order. Without ``stat.txt``
+    (lists in AVE's own ``&`` format only) the classes are the events named in the train
+    and test lists, sorted as OGM-GE sorts."""
     return _load_ogm_avdataset(
         "ave",
         AVE_LAYOUT,
@@ -641,6 +904,7 @@ def _load_ave(
         augment=augment,
         missing=missing,
         index_lists=False,
+        label_order=label_order,
     )
 
 
@@ -653,7 +917,11 @@ def _load_kinetics_sounds(
     augment: bool = True,
     missing: str = "error",
 ) -> DatasetSplits:
-    """The ``"kinetics-sounds"`` loader (see the module docstring); 3 frames as OGM-GE."""
+    """The ``"kinetics-sounds"`` loader (see the module docstring); 3 frames as OGM-GE.
+    Audio from ``audio_spec/`` (OGM-GE's ``AVDataset``) or, when that folder is absent,
+    ``train_spec/`` (what OGM-GE's ``process_audio.py`` writes). BalanceBenchmark's
+    space-separated lists are read as its ``KS_dataset.py`` reads them: the first token is
+    the clip (as is, no extension stripped), the last the integer label."""
     return _load_ogm_avdataset(
         "kinetics-sounds",
         KINETICS_SOUNDS_LAYOUT,
@@ -665,6 +933,7 @@ def _load_kinetics_sounds(
         augment=augment,
         missing=missing,
         index_lists=True,
+        audio_folders=("audio_spec", "train_spec"),
     )
 
 
@@ -673,20 +942,28 @@ def _load_kinetics_sounds(
 VGGSOUND_WAV = WavSpectrogram(
     sample_rate=16000, seconds=5.0, n_fft=256, hop_length=128, max_offset=5.0, min_seconds=10.0
 )
-"""OGM-GE's VGGSound audio: 16 kHz, tiled to 10 s, a 5 s window from a random start in
-[0, 5] s, ``n_fft`` 256, hop 128 -> 129 x 626."""
+"""OGM-GE's VGGSound audio: 16 kHz, tiled to 10 s, a 5 s window, ``n_fft`` 256, hop 128 ->
+129 x 626. Training clips start the window at a random second in [0, 5]; test clips at 0 s
+(deterministic). OGM-GE's ``VGGSoundDataset.py`` draws the random start in both modes."""
+
+VGGSOUND_ORDERS: tuple[str, ...] = ("first-appearance", "sorted")
 
 VGGSOUND_LAYOUT = """\
 <root>/  (OGM-GE, VGGSound)
     vggsound.csv   the official list: '<youtube id>,<start s>,<label>,<train|test>' rows, no
-                   header; the sorted distinct labels are the classes (309)
+                   header (labels holding a comma are double-quoted)
     train-audios/train-set/<id>_<start>.wav                    the clip's audio (any rate;
                    resampled to 16 kHz, 5 s window, log-STFT 129x626)
     train-videos/train-set-img/Image-01-FPS/<id>_<start>.mp4/  the clip's frames at 1 fps
     test-audios/test-set/<id>_<start>.wav
     test-videos/test-set-img/Image-01-FPS/<id>_<start>.mp4/
   <start> as written in the csv, or zero-padded to 6 digits (<id>_000030); frame folders
-  without the .mp4 suffix are read too"""
+  without the .mp4 suffix are read too; clips with fewer than min_frames (4) frames are left
+  out, as OGM-GE and BalanceBenchmark leave out clips with 3 frames or fewer
+  labels (option label_order): 'first-appearance' (OGM-GE, BalanceBenchmark; the default):
+    numbered by first appearance among the usable training rows (labels seen only in test
+    rows follow, in test order), 'sorted' (the sorted labels of vggsound.csv), or the labels
+    in any order (a sequence)"""
 
 
 def _load_vggsound(
@@ -697,13 +974,29 @@ def _load_vggsound(
     image_size: int = 224,
     augment: bool = True,
     missing: str = "error",
+    label_order: str | Sequence[str] = "first-appearance",
+    min_frames: int = 4,
 ) -> DatasetSplits:
     """The ``"vggsound"`` loader (see the module docstring); 3 frames as OGM-GE's
     ``--use_video_frames 3``. VGGSound's YouTube clips are often partly unavailable:
-    ``missing="skip"`` drops the clips whose files are absent, as OGM-GE does."""
+    ``missing="skip"`` drops the clips whose files are absent, as OGM-GE does.
+
+    ``label_order``: ``"first-appearance"`` (default): OGM-GE's ``VGGSoundDataset.py`` and
+    BalanceBenchmark's ``VGG_dataset.py`` number the labels in the order they first appear
+    among the *usable* training rows (files present, more than 3 frames), so the numbering
+    depends on the copy on disk; a label seen only in test rows (OGM-GE asserts that none
+    is) is numbered after them, in test order. ``"sorted"``: the sorted distinct labels of
+    ``vggsound.csv``. A sequence: the labels by index (it must hold every usable clip's
+    label). ``min_frames``: clips whose frame folder holds fewer images are left out
+    (default 4: the references keep a clip only if its folder holds more than 3 files) and
+    counted in the description. Audio: the test window starts at 0 s (deterministic); OGM-GE
+    draws a random start for test clips too."""
     name = "vggsound"
     base = require_root(root, name, VGGSOUND_LAYOUT)
     _clip_options(frames, image_size, augment, missing)
+    min_frames = check_int(min_frames, "min_frames", low=1)
+    if isinstance(label_order, str):
+        check_choice(label_order, "label_order", VGGSOUND_ORDERS)
     path = base / "vggsound.csv"
     rows: dict[str, list[tuple[str, str, str]]] = {"train": [], "test": []}
     for number, row in read_rows(path, name):
@@ -713,32 +1006,75 @@ def _load_vggsound(
                 f"'<youtube id>,<start>,<label>,<train|test>', got {','.join(row)!r}"
             )
         rows[row[3]].append((row[0], row[1], row[2]))
-    classes = sorted({label for split in rows.values() for _, _, label in split})
-    index = {c: i for i, c in enumerate(classes)}
-    records: dict[str, list[tuple[str, int]]] = {}
-    stems: dict[str, tuple[str, ...]] = {}
-    for split, entries in rows.items():
-        listed = []
-        for ytid, start, label in entries:
-            key = f"{ytid}_{start}"
-            padded = f"{ytid}_{int(start):06d}" if start.isdigit() else key
-            stems[key] = (key, padded) if padded != key else (key,)
-            listed.append((key, index[label]))
-        records[split] = _dedupe(listed)
 
-    def paths(split: str, key: str) -> tuple[Path, Path]:
+    def paths(split: str, key: str, start: str) -> tuple[Path, Path]:
+        ytid = key[: -len(start) - 1]
+        padded = f"{ytid}_{int(start):06d}" if start.isdigit() else key
+        stems = (key, padded) if padded != key else (key,)
         audio_dir = base / f"{split}-audios" / f"{split}-set"
         frame_dir = base / f"{split}-videos" / f"{split}-set-img" / "Image-01-FPS"
-        audio_options = [audio_dir / f"{stem}.wav" for stem in stems[key]]
-        frame_options = [frame_dir / f"{stem}{ext}" for stem in stems[key] for ext in (".mp4", "")]
+        audio_options = [audio_dir / f"{stem}.wav" for stem in stems]
+        frame_options = [frame_dir / f"{stem}{ext}" for stem in stems for ext in (".mp4", "")]
         audio = next((p for p in audio_options if p.is_file()), audio_options[0])
         folder = next((p for p in frame_options if p.is_dir()), frame_options[0])
         return audio, folder
 
+    # the usable clips (the references' rule), in csv order, one entry per clip
+    usable: dict[str, list[tuple[Path, Path, str]]] = {}
+    skipped = few_frames = 0
+    for split, entries in rows.items():
+        kept: dict[str, tuple[Path, Path, str]] = {}
+        for ytid, start, label in entries:
+            key = f"{ytid}_{start}"
+            audio, folder = paths(split, key, start)
+            problem = AudioVisualClips._problem(audio, folder)
+            if problem is not None:
+                if missing == "error":
+                    raise FileNotFoundError(f"dataset {name!r}: {problem}")
+                skipped += 1
+                continue
+            if len(frame_files(folder)) < min_frames:
+                few_frames += 1
+                continue
+            kept.pop(key, None)
+            kept[key] = (audio, folder, label)
+        usable[split] = list(kept.values())
+    if isinstance(label_order, str) and label_order == "first-appearance":
+        classes: list[str] = []
+        for split in ("train", "test"):
+            for _, _, label in usable[split]:
+                if label not in classes:
+                    classes.append(label)
+        test_only = len(classes) - len({lab for _, _, lab in usable["train"]})
+        order_name = "first-appearance (OGM-GE, BalanceBenchmark)" + (
+            f", {test_only} label(s) seen only in test rows numbered last" if test_only else ""
+        )
+    elif isinstance(label_order, str):
+        classes = sorted({label for split in rows.values() for _, _, label in split})
+        order_name = "sorted"
+    else:
+        seen = {label for split in usable.values() for _, _, label in split}
+        classes = _explicit_order(name, label_order, seen, exact=False, named=VGGSOUND_ORDERS)
+        order_name = "explicit"
+    index = {c: i for i, c in enumerate(classes)}
+    records = {
+        split: [(f"{i}", index[label]) for i, (_, _, label) in enumerate(clips)]
+        for split, clips in usable.items()
+    }
+
+    def clip_paths(split: str, position: str) -> tuple[Path, Path]:
+        audio, folder, _ = usable[split][int(position)]
+        return audio, folder
+
+    notes = []
+    if skipped:
+        notes.append(f"{skipped} clip(s) skipped for missing files")
+    if few_frames:
+        notes.append(f"{few_frames} clip(s) left out for fewer than {min_frames} frames")
     return _clip_splits(
         name,
         records,
-        paths,
+        clip_paths,
         num_classes=len(classes),
         frames=frames,
         image_size=image_size,
@@ -746,7 +1082,9 @@ def _load_vggsound(
         missing=missing,
         seed=seed,
         wav=VGGSOUND_WAV,
-        detail="OGM-GE layout; classes: the sorted labels of vggsound.csv",
+        detail="OGM-GE layout" + "".join(f"; {n}" for n in notes),
+        classes=classes,
+        order=order_name,
     )
 
 
@@ -756,14 +1094,14 @@ register_dataset(
     "crema-d",
     _load_crema_d,
     "CREMA-D audio-visual emotion recognition, 6 classes (OGM-GE / MMPareto layout; options "
-    "frames=1, image_size=224, augment, missing)",
+    "frames=1, image_size=224, augment, missing, label_order, fps=1)",
     CREMA_D_LAYOUT,
 )
 register_dataset(
     "ave",
     _load_ave,
     "AVE audio-visual events, 28 classes (OGM-GE layout; options frames=3, image_size=224, "
-    "augment, missing)",
+    "augment, missing, label_order='sorted')",
     AVE_LAYOUT,
 )
 register_dataset(
@@ -777,6 +1115,7 @@ register_dataset(
     "vggsound",
     _load_vggsound,
     "VGGSound audio-visual sounds, 309 classes (OGM-GE layout; options frames=3, "
-    "image_size=224, augment, missing='skip' for unavailable clips)",
+    "image_size=224, augment, missing='skip' for unavailable clips, "
+    "label_order='first-appearance', min_frames=4)",
     VGGSOUND_LAYOUT,
 )
