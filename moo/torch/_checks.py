@@ -71,6 +71,11 @@ def check_params(params: Any, name: str) -> list[torch.Tensor]:
             raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(p).__name__}")
         if not p.requires_grad:
             raise ValueError(f"{name}[{i}] ({describe(p)}) does not require grad")
+        if p.device.type == "meta":
+            raise ValueError(
+                f"{name}[{i}] ({describe(p)}) is on the meta device (a shape without data): "
+                "materialize the model first, e.g. model.to_empty(device=...) and initialize it"
+            )
         if id(p) in seen:
             raise ValueError(f"{name}[{i}] is the same tensor as {name}[{seen[id(p)]}]")
         seen[id(p)] = i

@@ -162,6 +162,7 @@ def _extract_rounds(
         for r, p in zip(rows, params, strict=True)
     ]
     reached = [False] * len(params)
+    reaches = [False] * len(losses)  # objective i reaches one of its blocks
     task_acc: list[torch.Tensor | None] = [None] * len(task)
     rounds = _rounds(groups)
     for n, objectives in enumerate(rounds):
@@ -179,11 +180,19 @@ def _extract_rounds(
             else:
                 row.copy_(g.reshape(-1))
                 reached[b] = True
+                reaches[owner[b]] = True
         _sum_task(task_acc, grads[len(blocks) :])
         del grads
     for b, ok in enumerate(reached):
         if not ok:
             raise unreached(b, params[b])
+    for i, ok in enumerate(reaches):
+        if not ok and groups[i]:
+            raise ValueError(
+                f"losses[{i}] reaches none of its shared parameters: its gradient would be a "
+                "zero row that the rule weighs like any other (MGDA would call the point "
+                "Pareto-stationary); drop that objective, or check that its graph uses them"
+            )
     return Extracted(mats, [_rows(r, len(losses)) for r in rows], task_acc, len(rounds), mode)
 
 

@@ -743,3 +743,19 @@ def test_task_params_per_objective_bad_input() -> None:
         mt.backward(losses, shared(net), "mimo", task_params=heads[:2])
     with pytest.raises(ValueError, match=r"task_params\[.*\] is the same tensor"):
         mt.backward(losses, shared(net), "mimo", task_params=[heads[0], heads[0], heads[2]])
+
+
+def test_a_loss_that_reaches_no_shared_parameter_is_an_error() -> None:
+    """It used to get its weight and a zero row, silently (MGDA: "Pareto-stationary")."""
+    w = torch.nn.Parameter(torch.randn(3))
+    v = torch.nn.Parameter(torch.randn(3))
+    with pytest.raises(ValueError, match=r"losses\[1\] reaches none of its shared parameters"):
+        mt.backward([(w**2).sum(), (v**2).sum()], [w], "mgda")
+    # a loss whose gradient is zero but that does reach the parameters is fine
+    mt.backward([(w**2).sum(), (0.0 * w).sum()], [w], "mgda")
+
+
+def test_a_parameter_on_the_meta_device_is_refused_by_name() -> None:
+    m = torch.nn.Parameter(torch.empty(3, device="meta"))
+    with pytest.raises(ValueError, match=r"shared_params\[0\] .* is on the meta device"):
+        mt.backward([(m * 2).sum()], [m], "mgda")
