@@ -16,7 +16,9 @@ Commands:
 a ``.py`` file imported first, e.g. one that registers a method of one's own with
 `moo_multimodal.methods.register_method`, which ``--method`` / ``--methods`` can then name.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad input.
+Exit codes: 0 success, 1 runtime failure (e.g. the ``--out`` folder in use by another run),
+2 bad input (checked before any work where possible: ``--device``, every ``compare`` method and
+its ``--param`` values).
 """
 
 from __future__ import annotations

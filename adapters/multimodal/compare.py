@@ -28,7 +28,8 @@ from moo.io import atomic_write_bytes
 from moo.plotting import save_figure
 from moo.validation import require
 from moo_multimodal.data import DatasetSplits, load_dataset
-from moo_multimodal.training import RunResult, TrainConfig, train
+from moo_multimodal.methods import make_method
+from moo_multimodal.training import RunLock, RunResult, TrainConfig, train
 
 METHODS_DEFAULT: tuple[str, ...] = (
     "joint",
@@ -137,6 +138,14 @@ def compare(
         plots: write the PNG plots (needs matplotlib).
         progress: progress bars per run.
         log: called with one line per finished run (e.g. ``print``).
+
+    The folder is locked for the whole comparison (`moo_multimodal.training.RunLock`): a
+    second comparison into it gets `moo_multimodal.training.RunLockedError`.
+
+    Raises:
+        ValueError: before anything is trained or loaded: an unknown method name, or a method
+            whose hyperparameters its constructor refuses (every method is built once, with
+            every seed's configuration checked, before the first run starts).
     """
     methods = list(methods)
     if not methods:
@@ -149,12 +158,10 @@ def compare(
     base = base or TrainConfig()
     options = method_options or {}
     out = Path(output_dir)
-    splits: DatasetSplits = load_dataset(base.dataset, root=base.root, **base.dataset_options)
-    runs: dict[str, list[dict[str, float]]] = {}
-    histories: dict[str, list[list[dict[str, float]]]] = {}
-    for method in methods:
-        for seed in seeds:
-            config = replace(
+    # every run's configuration and method, checked before anything is trained
+    configs = {
+        method: [
+            replace(
                 base,
                 method=method,
                 seed=seed,
@@ -162,6 +169,32 @@ def compare(
                     options.get(method, base.method_options if method == base.method else {})
                 ),
             )
+            for seed in seeds
+        ]
+        for method in methods
+    }
+    for method_configs in configs.values():
+        for config in method_configs:
+            make_method(config.method, run_seed=config.seed, **config.method_options)
+    with RunLock(out):  # one comparison per folder (each run also locks its own)
+        return _compare(methods, seeds, base, configs, out, plots, progress, log)
+
+
+def _compare(
+    methods: list[str],
+    seeds: list[int],
+    base: TrainConfig,
+    configs: dict[str, list[TrainConfig]],
+    out: Path,
+    plots: bool,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> Comparison:
+    splits: DatasetSplits = load_dataset(base.dataset, root=base.root, **base.dataset_options)
+    runs: dict[str, list[dict[str, float]]] = {}
+    histories: dict[str, list[list[dict[str, float]]]] = {}
+    for method in methods:
+        for seed, config in zip(seeds, configs[method], strict=True):
             result: RunResult = train(
                 config, output_dir=out / method / f"seed-{seed}", splits=splits, progress=progress
             )

@@ -15,20 +15,32 @@ and runs `fit`, the loop every run goes through:
    (model, optimizer, scheduler, method state, RNG state, history) is written **atomically**
    (a temporary file then ``os.replace``), so a run killed at any point resumes from its last
    finished epoch and ends with the same result as an uninterrupted run.
+
+A run folder has one writer: `RunLock` (an exclusive lock on ``run.lock`` in the folder, held
+for the whole run) refuses a second one with `RunLockedError`. The checkpoint before the last
+one is kept as ``checkpoint.prev.pt``; a damaged last checkpoint falls back to it with a
+`CheckpointWarning`. Checkpoints hold tensors, numbers, strings and containers only and are
+read with ``torch.load(weights_only=True)``: one holding any other pickled object is refused,
+never executed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
 import math
 import os
+import pickle
+import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -45,6 +57,117 @@ from moo_multimodal.models import MultimodalModel, build_model
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULERS: tuple[str, ...] = ("none", "step", "cosine")
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+# the files a run writes with atomic_write_bytes (their temporary files are ".NAME.*.tmp")
+_RUN_FILES: tuple[str, ...] = (
+    CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    "metrics.jsonl",
+    "metrics.csv",
+    "config.json",
+)
+
+
+class RunLockedError(OSError):
+    """Another writer (process or thread) holds the run folder's lock."""
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged checkpoint was skipped (the run resumed from the previous one)."""
+
+
+class RunLock:
+    """An exclusive lock on a run folder: ``run.lock`` in it, locked for as long as it is held.
+
+    POSIX: ``fcntl.flock`` (a lock per open file, so two threads of one process exclude each
+    other too); Windows: ``msvcrt.locking`` on the file's first byte. Either way the operating
+    system releases the lock when its process dies, so the ``run.lock`` file a killed run
+    leaves behind is stale and simply taken over; the file holds the pid of the last holder
+    (named in the error). Network file systems that do not implement these locks are not
+    protected.
+
+    Use as a context manager, or `acquire` / `release`.
+
+    Raises:
+        RunLockedError: (from `acquire`) another writer holds the folder.
+    """
+
+    NAME = "run.lock"
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / self.NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        if self._fd is not None:
+            raise RuntimeError(f"the lock of {self.folder} is held already by this RunLock")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            _lock_fd(fd)
+        except OSError as exc:
+            try:
+                holder = os.read(fd, 64).decode(errors="replace").split()
+            except OSError:
+                holder = []
+            finally:
+                os.close(fd)
+            who = f" (pid {holder[0]})" if holder else ""
+            raise RunLockedError(
+                f"the run folder {self.folder} is in use by another writer{who}: one run per "
+                "folder at a time; wait for it to finish or use another output folder"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                _unlock_fd(fd)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    # a byte past the pid written at the start of the file (Windows locks are mandatory)
+    _LOCKED_BYTE = 4096
+
+    def _lock_fd(fd: int) -> None:
+        os.lseek(fd, _LOCKED_BYTE, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+
+    def _unlock_fd(fd: int) -> None:
+        os.lseek(fd, _LOCKED_BYTE, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock_fd(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -69,7 +192,10 @@ class TrainConfig:
         scheduler: ``none``, ``step`` (multiply the rate by `lr_gamma` every `lr_step`
             epochs, as the OGM-GE / MMPareto protocols do) or ``cosine`` (over `epochs`).
         seed: model initialization, batch order and the methods' own randomness.
-        device: a torch device string (``cpu``, ``cuda``, ``cuda:1``).
+        device: a torch device string (``cpu``, ``cuda``, ``cuda:1``); checked when the
+            config is made: a string torch does not parse, or a device this torch build or
+            machine does not have (``cuda`` on a CPU-only build, ``cuda:3`` with two GPUs), is
+            a ``ValueError`` naming it, before any data are loaded.
         probes: fit linear probes on the frozen encoders after each epoch.
         noise_std: the sensor-noise level of the robustness metrics (in units of each
             modality's input standard deviation).
@@ -120,6 +246,7 @@ class TrainConfig:
         self.modality_dropout = check_real(
             self.modality_dropout, "modality_dropout", low=0.0, high=1.0, high_open=True
         )
+        self.device = _check_device(self.device)
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -138,6 +265,43 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig keys {unknown}; known: {sorted(known)}")
         return cls(**dict(data))
+
+
+def _check_device(device: Any) -> str:
+    """``device`` as a string, if torch parses it and this build and machine have it."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:1'): {exc}"
+        ) from exc
+    if dev.type == "cpu":
+        return device
+    if dev.type == "meta":
+        raise ValueError(f"device {device!r} holds no data: training needs 'cpu' or a GPU")
+    if dev.type == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            raise ValueError(
+                f"device {device!r}: this torch build has no CUDA support (a CPU-only build, "
+                f"torch {torch.__version__}); use device='cpu' or install a CUDA build of torch"
+            )
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: no CUDA GPU is visible on this machine")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
+        return device
+    backend = getattr(torch, dev.type, None)
+    if dev.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+    available = getattr(backend, "is_available", None)
+    if callable(available) and not available():
+        raise ValueError(f"device {device!r}: {dev.type} is not available on this machine")
+    return device
 
 
 @dataclass
@@ -239,7 +403,7 @@ def train(
         output_dir: where ``config.json``, ``metrics.jsonl``, ``metrics.csv`` and the
             checkpoint go; ``None`` keeps everything in memory.
         resume: continue from ``output_dir``'s checkpoint when there is one (its config must
-            equal ``config`` up to ``epochs``, which may grow).
+            equal ``config`` up to ``epochs``, which may grow, not shrink: see `fit`).
         progress: a tqdm progress bar over epochs (needs ``tqdm``).
         tensorboard: also log every record to TensorBoard under ``output_dir/tb`` (needs
             the ``tensorboard`` package).
@@ -273,18 +437,155 @@ def _check_modalities(model: MultimodalModel, data: MultimodalDataset, name: str
         )
 
 
+_NDARRAY = "__moo_ndarray__"
+
+
+def _encode_state(value: Any) -> Any:
+    """``value`` with NumPy arrays and scalars stored as tagged tensors, so that a checkpoint
+    holds tensors, numbers, strings and containers only (what ``weights_only=True`` reads)."""
+    if isinstance(value, dict):
+        return {k: _encode_state(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_encode_state(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_encode_state(v) for v in value)
+    if isinstance(value, np.ndarray | np.generic):
+        scalar = isinstance(value, np.generic)
+        array = np.ascontiguousarray(np.asarray(value))
+        try:
+            tensor = torch.from_numpy(array.copy())
+        except TypeError as exc:
+            raise TypeError(
+                f"a checkpoint cannot hold a NumPy array of dtype {array.dtype} (method state)"
+            ) from exc
+        return {_NDARRAY: tensor, "scalar": scalar}
+    return value
+
+
+def _decode_state(value: Any) -> Any:
+    """The inverse of `_encode_state`."""
+    if isinstance(value, dict):
+        if _NDARRAY in value:
+            array = value[_NDARRAY].numpy()
+            return array[()] if value.get("scalar") else array
+        return {k: _decode_state(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_state(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_decode_state(v) for v in value)
+    return value
+
+
+try:  # NumPy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # pragma: no cover - NumPy 1
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+
+# NumPy arrays, as checkpoints written before method states were stored as tensors hold them
+# (the reconstruction NumPy's pickling uses, the array and dtype types): allowed when reading
+_LEGACY_SAFE_GLOBALS: list[Any] = [
+    _reconstruct,
+    np.ndarray,
+    np.dtype,
+    np.dtypes.Float64DType,
+    np.dtypes.Float32DType,
+    np.dtypes.Int64DType,
+    np.dtypes.BoolDType,
+]
+
+_STATE_KEYS = frozenset(
+    {"config", "epoch", "model", "optimizer", "scheduler", "method", "torch_rng", "history"}
+)
+
+
+class _DamagedCheckpoint(Exception):
+    """A checkpoint file that cannot be read (truncated, torn, not a checkpoint)."""
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``path``'s state, read with ``weights_only=True``.
+
+    Raises:
+        ValueError: the file holds pickled objects other than tensors, numbers, strings,
+            containers (and NumPy arrays of older checkpoints): refused, nothing executed.
+        _DamagedCheckpoint: the file cannot be read as a checkpoint.
+    """
+    try:
+        with torch.serialization.safe_globals(_LEGACY_SAFE_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # unreadable: damaged, reported below
+            unsafe = []
+        allowed = {f"{g.__module__}.{g.__qualname__}" for g in _LEGACY_SAFE_GLOBALS}
+        unsafe = [g for g in unsafe if g not in allowed]
+        if unsafe:
+            raise ValueError(
+                f"checkpoint {path} holds pickled objects that are not tensors, numbers, "
+                f"strings or containers ({', '.join(unsafe)}): refused, nothing in it was "
+                "loaded or run. Checkpoints are read with torch.load(weights_only=True); "
+                "delete the file, or use resume=False to start over, if you do not trust it"
+            ) from exc
+        raise _DamagedCheckpoint(f"{type(exc).__name__}: {exc}") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise _DamagedCheckpoint(f"{type(exc).__name__}: {first}") from exc
+    if not isinstance(state, dict) or not _STATE_KEYS <= set(state):
+        raise _DamagedCheckpoint("not a checkpoint of moo_multimodal.training (keys missing)")
+    return state
+
+
+def _find_checkpoint(out: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest usable checkpoint in ``out`` and its state: ``checkpoint.pt``, or
+    ``checkpoint.prev.pt`` (with a `CheckpointWarning` when the last one is damaged; the
+    damaged file is kept as ``checkpoint.pt.damaged``); ``None`` when there is none.
+
+    Raises:
+        ValueError: files exist but none is usable; a checkpoint holds unsafe objects.
+    """
+    problems: list[tuple[Path, str]] = []
+    for name in (CHECKPOINT, PREVIOUS_CHECKPOINT):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            state = _read_checkpoint(path)
+        except _DamagedCheckpoint as exc:
+            problems.append((path, str(exc)))
+            continue
+        if problems:
+            damaged, reason = problems[0]
+            kept = damaged.with_name(f"{damaged.name}.damaged")
+            warnings.warn(
+                f"checkpoint {damaged} is damaged ({reason}); resuming from the previous one, "
+                f"{path} (epoch {state['epoch']}); the damaged file is kept as {kept}",
+                CheckpointWarning,
+                stacklevel=4,
+            )
+            os.replace(damaged, kept)
+        return path, state
+    if problems:
+        listed = "; ".join(f"{path} ({reason})" for path, reason in problems)
+        raise ValueError(
+            f"no usable checkpoint in {out}: {listed}. Use resume=False (moo-mm: another "
+            "--out, or delete the checkpoint files) to start over"
+        )
+    return None
+
+
 def _load_checkpoint(
     path: Path,
+    state: Mapping[str, Any],
     config: TrainConfig,
     model: MultimodalModel,
     method: Method,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
 ) -> list[dict[str, float]]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
     saved = {**_ADDED_FIELDS, **state["config"]}
     mine = config.to_dict()
-    saved.pop("epochs", None)
+    saved_epochs = saved.pop("epochs", None)
     mine.pop("epochs", None)
     if saved != mine:
         diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
@@ -292,13 +593,44 @@ def _load_checkpoint(
             f"{path} holds a run with a different configuration (differs in {diff}): use "
             "another output_dir, or resume=False to start over"
         )
+    history = list(state["history"])
+    if len(history) > config.epochs:
+        raise ValueError(
+            f"{path.parent} holds a run with {len(history)} finished epochs, more than "
+            f"epochs={config.epochs}: a run cannot be shortened (its model is the "
+            f"{len(history)}-epoch one). Use epochs={len(history)} for the finished run, "
+            "another output folder, or resume=False to start over"
+        )
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     if sched is not None and state["scheduler"] is not None:
-        sched.load_state_dict(state["scheduler"])
-    method.load_state_dict(state["method"])
+        if config.scheduler == "cosine" and saved_epochs != config.epochs:
+            _rebuild_cosine(opt, sched, config, len(history))
+        else:
+            sched.load_state_dict(state["scheduler"])
+    method.load_state_dict(_decode_state(state["method"]))
     torch.set_rng_state(state["torch_rng"])
-    return list(state["history"])
+    return history
+
+
+def _rebuild_cosine(
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    config: TrainConfig,
+    done: int,
+) -> None:
+    """Put ``sched`` (a cosine schedule over ``config.epochs``) and ``opt``'s rates where a
+    fresh ``config.epochs``-epoch run has them after ``done`` epochs: the same scheduler
+    stepped ``done`` times on a stand-in optimizer, so the rates are those floats exactly."""
+    stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    replay = torch.optim.lr_scheduler.CosineAnnealingLR(stand_in, config.epochs)
+    for _ in range(done):
+        stand_in.step()
+        replay.step()
+    sched.load_state_dict(replay.state_dict())
+    for group in opt.param_groups:
+        group["lr"] = stand_in.param_groups[0]["lr"]
+        group["initial_lr"] = config.lr
 
 
 # TrainConfig fields added after runs were saved without them, with the value those runs had
@@ -320,13 +652,24 @@ def _save_checkpoint(
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "scheduler": None if sched is None else sched.state_dict(),
-        "method": method.state_dict(),
+        "method": _encode_state(method.state_dict()),
         "torch_rng": torch.get_rng_state(),
         "history": history,
     }
     buf = io.BytesIO()
     torch.save(state, buf)
+    # the last checkpoint becomes the previous one (a kill between the two steps leaves the
+    # previous one, which resuming reads when the last is missing)
+    if path.exists():
+        os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _clean_temporary_files(out: Path) -> None:
+    """Remove the temporary files of writes a killed run left (called holding the lock)."""
+    for name in _RUN_FILES:
+        for tmp in out.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _stream_seed(seed: int, epoch: int, purpose: str) -> int:
@@ -369,23 +712,66 @@ def fit(
     (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
     ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``.
 
+    With ``output_dir``: the folder is locked for the whole call (`RunLock`; a second writer
+    gets `RunLockedError`), temporary files of interrupted writes are removed, and with
+    ``resume`` the run continues from the newest usable checkpoint (`CheckpointWarning` when
+    the last one is damaged and the previous one is used). Resuming with a larger
+    ``config.epochs`` extends the run; a ``cosine`` schedule is then rebuilt as the longer
+    run has it (the remaining epochs get the rates a fresh run of ``config.epochs`` epochs
+    has at those epochs; the finished ones keep the rates they were trained with).
+
     Raises:
         ValueError: the model's modalities or classes differ from the data's; a checkpoint
-            with another configuration in ``output_dir``; non-finite losses or gradients
-            (named by objective).
+            with another configuration in ``output_dir``, or with more finished epochs than
+            ``config.epochs``; a checkpoint holding pickled objects other than tensors and
+            plain containers (refused, not run); no usable checkpoint where files exist;
+            non-finite losses or gradients (named by objective).
+        RunLockedError: another writer holds ``output_dir``.
         ImportError: ``progress`` without tqdm, ``tensorboard`` without tensorboard.
     """
     _check_modalities(model, train_data, "training")
     _check_modalities(model, test_data, "test")
+    out = None if output_dir is None else Path(output_dir)
+    with contextlib.ExitStack() as stack:
+        if out is not None:
+            stack.enter_context(RunLock(out))
+            _clean_temporary_files(out)
+        return _fit(
+            model,
+            method,
+            train_data,
+            test_data,
+            config,
+            out,
+            resume,
+            progress,
+            tensorboard,
+            callback,
+        )
+
+
+def _fit(
+    model: MultimodalModel,
+    method: Method,
+    train_data: MultimodalDataset,
+    test_data: MultimodalDataset,
+    config: TrainConfig,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    tensorboard: bool,
+    callback: Callable[[dict[str, float]], None] | None,
+) -> RunResult:
+    """`fit`'s loop (holding the run folder's lock when there is one)."""
     device = torch.device(config.device)
     model.to(device)
     opt, sched = _make_optimizer(model, config)
-    out = None if output_dir is None else Path(output_dir)
     history: list[dict[str, float]] = []
     if out is not None:
-        ckpt = out / CHECKPOINT
-        if resume and ckpt.exists():
-            history = _load_checkpoint(ckpt, config, model, method, opt, sched)
+        found = _find_checkpoint(out) if resume else None
+        if found is not None:
+            path, state = found
+            history = _load_checkpoint(path, state, config, model, method, opt, sched)
         atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
     writer = _tensorboard(out) if tensorboard else None
     epochs = range(len(history), config.epochs)
