@@ -65,6 +65,7 @@ _RUN_FILES: tuple[str, ...] = (
     "metrics.jsonl",
     "metrics.csv",
     "config.json",
+    "dataset.txt",
 )
 
 
@@ -400,8 +401,9 @@ def train(
 
     Args:
         config: the run.
-        output_dir: where ``config.json``, ``metrics.jsonl``, ``metrics.csv`` and the
-            checkpoint go; ``None`` keeps everything in memory.
+        output_dir: where ``config.json``, ``dataset.txt`` (the loaded data's description),
+            ``metrics.jsonl``, ``metrics.csv`` and the checkpoint go; ``None`` keeps
+            everything in memory.
         resume: continue from ``output_dir``'s checkpoint when there is one (its config must
             equal ``config`` up to ``epochs``, which may grow, not shrink: see `fit`).
         progress: a tqdm progress bar over epochs (needs ``tqdm``).
@@ -422,6 +424,7 @@ def train(
         progress=progress,
         tensorboard=tensorboard,
         callback=callback,
+        data_description=splits.description,
     )
 
 
@@ -701,6 +704,7 @@ def fit(
     progress: bool = False,
     tensorboard: bool = False,
     callback: Callable[[dict[str, float]], None] | None = None,
+    data_description: str | None = None,
 ) -> RunResult:
     """Train ``model`` with ``method`` for ``config.epochs`` epochs (the optimizer, schedule,
     batch size, seed, device and metrics options come from ``config``).
@@ -712,7 +716,9 @@ def fit(
     (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
     ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``.
 
-    With ``output_dir``: the folder is locked for the whole call (`RunLock`; a second writer
+    With ``output_dir``: ``data_description`` (what `train` passes: the loaded
+    `DatasetSplits.description`, with the label order a published layout was read in) is
+    written to ``dataset.txt``; the folder is locked for the whole call (`RunLock`; a second writer
     gets `RunLockedError`), temporary files of interrupted writes are removed, and with
     ``resume`` the run continues from the newest usable checkpoint (`CheckpointWarning` when
     the last one is damaged and the previous one is used). Resuming with a larger
@@ -736,6 +742,9 @@ def fit(
         if out is not None:
             stack.enter_context(RunLock(out))
             _clean_temporary_files(out)
+            if data_description is not None:
+                text = data_description.rstrip() + "\n"
+                atomic_write_bytes(out / "dataset.txt", text.encode())
         return _fit(
             model,
             method,

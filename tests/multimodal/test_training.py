@@ -490,3 +490,14 @@ def test_an_explicit_seed_in_the_method_options_wins(name: str, attribute: str |
     assert make_method("pcgrad").rule.seed == 0  # no run seed: the rule's default
     assert make_method("pcgrad", run_seed=5, seed=None).rule.seed is None
     assert make_method("mgda", run_seed=5).name == "mgda"  # no seed declared: none given
+
+
+def test_the_run_folder_records_the_data_it_was_trained_on(tmp_path: Path) -> None:
+    """dataset.txt holds the loaded splits' description (for a published layout: the label
+    order it was read in), next to config.json."""
+    from moo_multimodal.data import load_dataset
+
+    config = TrainConfig(epochs=1, probes=False, dataset_options={"n_train": 64, "n_test": 32})
+    train(config, output_dir=tmp_path)
+    expected = load_dataset("synthetic", n_train=64, n_test=32).description
+    assert (tmp_path / "dataset.txt").read_text() == expected.rstrip() + "\n"
