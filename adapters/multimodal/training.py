@@ -714,7 +714,9 @@ def fit(
     ``step_ms`` (mean time of forward + method + optimizer step: host wall time on CPU, CUDA
     events on a GPU, read once per epoch so that the timing adds no synchronization), ``rule_us``
     (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
-    ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``.
+    ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``; and
+    ``data/unreadable``, the training clips found unreadable so far and replaced, when a
+    dataset read with ``missing="skip"`` met one.
 
     With ``output_dir``: ``data_description`` (what `train` passes: the loaded
     `DatasetSplits.description`, with the label order a published layout was read in) is
@@ -855,6 +857,9 @@ def _fit(
             accs = [probes[f"probe/{m}"] for m in model.modalities]
             record["worst_probe"] = min(accs)
             record["probe_imbalance"] = max(accs) / min(accs) if min(accs) > 0 else math.inf
+        unreadable = len(getattr(train_data, "unreadable", ()))  # replaced (missing="skip")
+        if unreadable:
+            record["data/unreadable"] = unreadable
         history.append(record)
         if out is not None:
             _write_logs(out, history)

@@ -142,3 +142,29 @@ def test_a_damaged_crema_d_clip_is_named(
     assert f"train: missing {gone}" in out
     assert f"cannot read {str(damaged)!r} as a .wav file" in out
     assert "2 problem(s) found" in err
+
+
+def test_training_replaces_an_unreadable_clip_with_missing_skip_and_counts_it(
+    tmp_path: Path,
+) -> None:
+    """missing="error" (the default) stops at a damaged clip naming its file; "skip" replaces
+    it by the next readable clip, warns once and counts it; the check still sees it."""
+    from moo_multimodal.data import load_dataset
+    from moo_multimodal.data.clips import UnreadableClipWarning
+    from tests.multimodal._published_fixtures import CREMA_TRAIN, crema_d
+
+    crema_d(tmp_path)
+    damaged = tmp_path / "AudioWAV" / f"{CREMA_TRAIN[-1][0]}.wav"
+    damaged.write_bytes(damaged.read_bytes()[:20])
+    strict = load_dataset("crema-d", root=tmp_path, image_size=8).train
+    with pytest.raises(ValueError, match=f"cannot read {str(damaged)!r}"):
+        strict[len(strict) - 1]
+    lenient = load_dataset("crema-d", root=tmp_path, image_size=8, missing="skip").train
+    with pytest.warns(UnreadableClipWarning, match="unreadable and replaced"):
+        _, label = lenient[len(lenient) - 1]
+    _, first_label = lenient[0]
+    assert int(label) == int(first_label)  # the next readable clip (wrapping around)
+    assert list(lenient.unreadable) == [len(lenient) - 1]
+    assert str(damaged) in lenient.unreadable[len(lenient) - 1]
+    report = check_dataset("crema-d", root=tmp_path, image_size=8)
+    assert [i for i, _ in report.splits[0].unreadable] == [len(lenient) - 1]

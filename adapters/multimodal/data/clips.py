@@ -66,6 +66,7 @@ import csv
 import math
 import os
 import pickle
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ __all__ = [
     "VGGSOUND_LAYOUT",
     "VGGSOUND_WAV",
     "AudioVisualClips",
+    "UnreadableClipWarning",
 ]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -203,6 +205,10 @@ def _pick_frames(n: int, k: int, rng: np.random.Generator | None) -> list[int]:
 # ----------------------------------------------------------------------------- clips
 
 
+class UnreadableClipWarning(UserWarning):
+    """A clip could not be decoded during training and was replaced (``missing="skip"``)."""
+
+
 class AudioVisualClips(MultimodalDataset):
     """Audio-visual clips read lazily from disk: one audio file and one frame folder per clip.
 
@@ -226,9 +232,12 @@ class AudioVisualClips(MultimodalDataset):
             ``augment``) and a random audio window (when ``wav.max_offset > 0``).
         augment: random crops and flips of training frames.
         seed: seeds the training randomness (one generator, drawn in loading order).
-        missing: ``"error"`` raises on the first missing audio file or frame folder;
-            ``"skip"`` drops such clips (the references' behaviour) and counts them in
-            `skipped`.
+        missing: ``"error"`` raises on the first missing audio file or frame folder, and a
+            clip that cannot be decoded when loaded raises ``ValueError`` naming its file;
+            ``"skip"`` drops missing clips (the references' behaviour) and counts them in
+            `skipped`, and a clip found unreadable during training is replaced by the next
+            readable one (an `UnreadableClipWarning` the first time; `unreadable` maps each
+            such clip's index to the message naming its file).
         name: the dataset name used in messages.
         classes: the class names by label index (kept as the `classes` attribute, ``None``
             when the lists carry bare label indices); its length must be ``num_classes``.
@@ -275,6 +284,7 @@ class AudioVisualClips(MultimodalDataset):
         self.modalities = ("audio", "visual")
         kept: list[tuple[Path, Path, int]] = []
         self.skipped: list[Path] = []
+        self.unreadable: dict[int, str] = {}  # clip index -> message naming the file
         for audio, folder, label in clips:
             audio_path, frame_dir = Path(audio), Path(folder)
             if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
@@ -348,6 +358,35 @@ class AudioVisualClips(MultimodalDataset):
         return len(self.clips)
 
     def __getitem__(self, i: int) -> Batch:
+        if self.missing == "error":
+            return self.decode(i)
+        n = len(self.clips)
+        for j in ((i + step) % n for step in range(n)):
+            if j in self.unreadable:
+                continue
+            try:
+                return self.decode(j)
+            except (ValueError, OSError) as exc:  # the decoders' messages name the file
+                self._record_unreadable(j, exc)
+        raise ValueError(
+            f"dataset {self.name!r}: no readable clip left ({len(self.unreadable)} unreadable)"
+        )
+
+    def _record_unreadable(self, j: int, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if not self.unreadable:
+            warnings.warn(
+                f"dataset {self.name!r}: clip {j} ({str(self.clips[j][1])!r}) is unreadable "
+                f"and replaced by the next readable one: {message}; further ones are kept in "
+                ".unreadable",
+                UnreadableClipWarning,
+                stacklevel=3,
+            )
+        self.unreadable[j] = message
+
+    def decode(self, i: int) -> Batch:
+        """Clip ``i`` decoded, whatever ``missing`` says: an unreadable file raises
+        ``ValueError`` (or ``OSError``) naming it (what `check_dataset` calls)."""
         audio_path, folder, label = self.clips[i]
         rng = self._rng if self.train else None
         audio = self._audio(audio_path, rng)
