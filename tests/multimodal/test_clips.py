@@ -436,3 +436,29 @@ def test_vggsound_real_csv_first_appearance_and_min_frames(tmp_path: Path) -> No
         load_dataset("vggsound", root=tmp_path, label_order="alphabetical", **SMALL)
     with pytest.raises(ValueError, match=r"missing \['people coughing'\]"):
         load_dataset("vggsound", root=tmp_path, label_order=first[:-1], **SMALL)
+
+
+def test_vggsound_balancebenchmark_layout_with_the_real_csv(tmp_path: Path) -> None:
+    """BalanceBenchmark's VGG_dataset.py: frame folders <id>_<start>/ without .mp4 and
+    precomputed .npy spectrograms, under its four roots (here video_train/, audio_train/ ...);
+    the same real csv gives the same splits and label numbering as the OGM-GE layout."""
+    import csv
+
+    from tests.multimodal._published_fixtures import real_lines, stand_in_clip
+
+    lines = real_lines("vggsound/vggsound.csv")
+    (tmp_path / "vggsound.csv").write_text("".join(f"{line}\n" for line in lines))
+    rows = list(csv.reader(lines))
+    for i, (ytid, start, _, split) in enumerate(rows):
+        key = f"{ytid}_{start}"
+        audio = tmp_path / f"audio_{split}" / f"{key}.npy"
+        stand_in_clip(audio, tmp_path / f"video_{split}" / key, i)
+    splits = load_dataset("vggsound", root=tmp_path, **SMALL)
+    assert "BalanceBenchmark layout" in splits.description
+    assert (len(splits.train), len(splits.test)) == (28, 2)
+    first = []
+    for split in ("train", "test"):
+        first += [r[2] for r in rows if r[3] == split and r[2] not in first]
+    assert splits.train.classes == tuple(dict.fromkeys(first))  # type: ignore[attr-defined]
+    x, _ = splits.train[0]
+    assert x["audio"].ndim == 3  # (1, F, T): the stored 2-D spectrogram

@@ -999,6 +999,9 @@ VGGSOUND_LAYOUT = """\
   <start> as written in the csv, or zero-padded to 6 digits (<id>_000030); frame folders
   without the .mp4 suffix are read too; clips with fewer than min_frames (4) frames are left
   out, as OGM-GE and BalanceBenchmark leave out clips with 3 frames or fewer
+  or (BalanceBenchmark, VGG_dataset.py: its four roots as these folders)
+    video_train/<id>_<start>/, video_test/<id>_<start>/   the clip's frames
+    audio_train/<id>_<start>.npy, audio_test/<id>_<start>.npy  a precomputed 2-D spectrogram
   labels (option label_order): 'first-appearance' (OGM-GE, BalanceBenchmark; the default):
     numbered by first appearance among the usable training rows (labels seen only in test
     rows follow, in test order), 'sorted' (the sorted labels of vggsound.csv), or the labels
@@ -1046,7 +1049,11 @@ def _load_vggsound(
             )
         rows[row[3]].append((row[0], row[1], row[2]))
 
+    balance = (base / "video_train").is_dir()  # BalanceBenchmark's four roots
+
     def paths(split: str, key: str, start: str) -> tuple[Path, Path]:
+        if balance:
+            return base / f"audio_{split}" / f"{key}.npy", base / f"video_{split}" / key
         ytid = key[: -len(start) - 1]
         padded = f"{ytid}_{int(start):06d}" if start.isdigit() else key
         stems = (key, padded) if padded != key else (key,)
@@ -1121,7 +1128,8 @@ def _load_vggsound(
         missing=missing,
         seed=seed,
         wav=VGGSOUND_WAV,
-        detail="OGM-GE layout" + "".join(f"; {n}" for n in notes),
+        detail=("BalanceBenchmark layout" if balance else "OGM-GE layout")
+        + "".join(f"; {n}" for n in notes),
         classes=classes,
         order=order_name,
     )
