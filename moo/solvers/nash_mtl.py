@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -22,9 +24,32 @@ from moo.solvers._min_norm import min_norm_weights
 from moo.validation import FloatArray, check_choice, check_int, check_real, require
 
 Backend = Literal["newton", "cvxpy"]
-OnStationary = Literal["raise", "stop"]
+OnStationary = Literal["raise", "stop", "keep"]
 BACKENDS: tuple[str, ...] = ("newton", "cvxpy")
-ON_STATIONARY: tuple[str, ...] = ("raise", "stop")
+ON_STATIONARY: tuple[str, ...] = ("raise", "stop", "keep")
+
+# The policy of a rule built without on_stationary (None): "raise", except inside
+# `stationary_policy` (moo.torch.backward sets "keep" around the rule's call).
+_DEFAULT_POLICY: ContextVar[OnStationary] = ContextVar("nash_mtl_on_stationary", default="raise")
+
+
+@contextmanager
+def stationary_policy(policy: OnStationary) -> Iterator[None]:
+    """Within the block, a `NashMTL` built without ``on_stationary`` uses ``policy``.
+
+    `moo.torch.backward` calls the rule inside ``stationary_policy("keep")``: in a training
+    loop an objective whose gradient is exactly zero in a batch (a dead ReLU, a masked task)
+    must not abort the run, so the step keeps the previous weights, as the reference
+    implementation does. Outside (``moo.minimize``, direct calls) the default is ``"raise"``.
+    A rule given ``on_stationary`` explicitly is not affected.
+    """
+    check_choice(policy, "policy", ON_STATIONARY)
+    token = _DEFAULT_POLICY.set(policy)
+    try:
+        yield
+    finally:
+        _DEFAULT_POLICY.reset(token)
+
 
 # Smallest stationary_tol: the normalized stationarity is computed from the Gramian to about
 # 1e-8 (up to 1.4e-8 measured at exactly stationary points), so a smaller tolerance could miss
@@ -256,11 +281,26 @@ class NashMTL(Weighting):
     just above ``m = 1e-6``).
 
     Singular case: when some gradient is zero or ``m = min_{w ∈ Δ} ||Σ w_i g_i/||g_i|| ||``
-    (`normalized_stationarity`) is ``<= stationary_tol``, the rule raises
-    `ParetoStationaryError` (a ``ValueError`` naming the objectives whose normalized gradients
-    combine to (nearly) zero), or with ``on_stationary="stop"`` returns zero weights
-    (``d = 0``, which stops the minimize loop) with ``info["stationary"] = True``. The
-    unnormalized stationarity is then ``min_{w ∈ Δ} ||Jᵀw|| <= stationary_tol · max_i ||g_i||``.
+    (`normalized_stationarity`) is ``<= stationary_tol``, the problem has no solution and
+    ``on_stationary`` decides (``info["stationary"] = True`` whenever the rule returns):
+
+    - ``"raise"``: `ParetoStationaryError` (a ``ValueError`` naming the objectives whose
+      normalized gradients combine to (nearly) zero); the minimize loop ends with reason
+      ``"stationary"``;
+    - ``"stop"``: zero weights (``d = 0``, which stops the minimize loop);
+    - ``"keep"``: the reference implementation's behaviour in a training loop, where an
+      objective's gradient can be exactly zero in one batch (a dead ReLU, a masked task): the
+      step reuses the last computed ``α`` (clipped for the current ``G`` like any reused
+      ``α``; a zero-gradient objective adds nothing to ``d`` whatever its weight), or the
+      reference's first weights ``α = 1`` (``d = ∇ Σ L_i``) when there is none yet; the state
+      is left as it was, so the next solvable step warm-starts from that ``α``.
+      ``info["kept"] = True``; ``residual`` is the certificate of the kept ``α`` (``>= 1``
+      where a gradient is zero: it certifies nothing);
+    - ``None`` (default): ``"raise"``, except where the caller sets another default with
+      `stationary_policy`: `moo.torch.backward` (and so ``moo-mm``) uses ``"keep"``.
+
+    The unnormalized stationarity is then ``min_{w ∈ Δ} ||Jᵀw|| <= stationary_tol · max_i
+    ||g_i||``.
 
     Scale: without clipping (``max_norm=None``, default) the weights are ``α`` itself, so
     ``||d|| = √K``. With ``max_norm = c`` they are ``α · min(1, c / ||Jᵀα||)``, the
@@ -277,7 +317,8 @@ class NashMTL(Weighting):
         stationary_tol: normalized Pareto-stationarity ``m`` at or below which the rule
             treats the point as stationary (default 1e-6, in ``[1e-7, 1)``: ``m`` is only
             known to about 1e-8 from the Gramian).
-        on_stationary: ``"raise"`` (default) or ``"stop"``.
+        on_stationary: ``"raise"``, ``"stop"``, ``"keep"`` or ``None`` (default: ``"raise"``,
+            ``"keep"`` under `moo.torch.backward`; see the singular case above).
         optim_niter: iterations of the cvxpy backend (reference default 20).
         cvxpy_solver: conic solver of the cvxpy backend (default ``"CLARABEL"``; the
             reference used ``"ECOS"``, which needs ``pip install ecos``).
@@ -296,7 +337,7 @@ class NashMTL(Weighting):
         update_weights_every: int = 1,
         backend: Backend = "newton",
         stationary_tol: float = 1e-6,
-        on_stationary: OnStationary = "raise",
+        on_stationary: OnStationary | None = None,
         optim_niter: int = 20,
         cvxpy_solver: str = "CLARABEL",
     ) -> None:
@@ -308,8 +349,10 @@ class NashMTL(Weighting):
         self._stationary_tol = check_real(
             stationary_tol, "stationary_tol", low=MIN_STATIONARY_TOL, high=1.0, high_open=True
         )
-        self._on_stationary: OnStationary = check_choice(  # type: ignore[assignment]
-            on_stationary, "on_stationary", ON_STATIONARY
+        self._on_stationary: OnStationary | None = (
+            None
+            if on_stationary is None
+            else check_choice(on_stationary, "on_stationary", ON_STATIONARY)  # type: ignore[assignment]
         )
         self._optim_niter = check_int(optim_niter, "optim_niter", low=1)
         if not isinstance(cvxpy_solver, str) or not cvxpy_solver:
@@ -384,8 +427,11 @@ class NashMTL(Weighting):
                 else:
                     sol = self._cvxpy(gramian, start)
             except ParetoStationaryError as error:
-                if self._on_stationary == "raise":
+                policy = self._policy()
+                if policy == "raise":
                     raise
+                if policy == "keep":
+                    return self._keep(gramian, error.stationarity)
                 info = {
                     "iterations": 0,
                     "reused": False,
@@ -409,6 +455,31 @@ class NashMTL(Weighting):
         info.update(stationary=False, norm=norm, clip=clip)
         return RuleResult(alpha * clip, residual, info)
 
+    def _policy(self) -> OnStationary:
+        """``on_stationary``, or the caller's default (`stationary_policy`) when not given."""
+        return self._on_stationary if self._on_stationary is not None else _DEFAULT_POLICY.get()
+
+    def _keep(self, gramian: FloatArray, stationarity: float) -> RuleResult:
+        """The ``"keep"`` policy at a point without solution: the last ``α`` (or 1), clipped."""
+        k = gramian.shape[0]
+        last = self._alpha
+        usable = last is not None and last.shape[0] == k and bool(np.all(last > 0.0))
+        alpha = last.copy() if usable and last is not None else np.ones(k)
+        norm = math.sqrt(max(float(alpha @ gramian @ alpha), 0.0))
+        clip = 1.0
+        if self._max_norm is not None and norm > self._max_norm:
+            clip = self._max_norm / norm
+        info: dict[str, Any] = {
+            "iterations": 0,
+            "reused": True,
+            "kept": True,
+            "stationary": True,
+            "stationarity": stationarity,
+            "norm": norm,
+            "clip": clip,
+        }
+        return RuleResult(alpha * clip, nash_residual(gramian, alpha), info)
+
     def _cvxpy(self, gramian: FloatArray, start: FloatArray | None) -> NashSolution:
         """The reference's sequential convex iteration (see the docs), from its warm start."""
         error = _stationary_error(gramian, self._stationary_tol)
@@ -429,7 +500,8 @@ class NashMTL(Weighting):
     ) -> str | None:
         """``w = c·α`` with ``α > 0`` solving ``Gα = 1/α`` and the clip factor
         ``c = min(1, max_norm/√K)`` (1 without clipping); or ``w = 0`` at a point that is
-        Pareto-stationary to ``stationary_tol`` (``on_stationary="stop"``).
+        Pareto-stationary to ``stationary_tol`` (``on_stationary="stop"``), or positive
+        weights there (``"keep"``: the last ``α``, clipped, which obeys no law for this ``G``).
 
         The tolerance on ``||α ∘ (Gα) − 1||`` follows the rounding floor of the certificate:
         ``1e-9 + 1e-14 K (max_i α_i ||g_i||)²``. Reused weights
@@ -439,9 +511,13 @@ class NashMTL(Weighting):
         k = gramian.shape[0]
         if not np.any(weights):
             m, _ = normalized_stationarity(gramian)
-            if self._on_stationary == "stop" and m <= self._stationary_tol:
+            if self._policy() == "stop" and m <= self._stationary_tol:
                 return None
             return f"zero weights at a point that is not Pareto-stationary (m = {m:.3g})"
+        if self._policy() == "keep" and np.all(weights > 0.0):
+            m, _ = normalized_stationarity(gramian)
+            if m <= self._stationary_tol:
+                return None
         c = 1.0 if self._max_norm is None else min(1.0, self._max_norm / math.sqrt(k))
         alpha = weights / c
         if np.any(alpha <= 0.0):

@@ -33,9 +33,7 @@ def _fresh(source: RuleSource) -> UpdateRule:
     return rule
 
 
-def _call(
-    rule: UpdateRule, jac: FloatArray, losses: FloatArray
-) -> tuple[FloatArray, RuleResult]:
+def _call(rule: UpdateRule, jac: FloatArray, losses: FloatArray) -> tuple[FloatArray, RuleResult]:
     """The direction and the result through the entry point of the rule's kind: `weights`
     of ``G = J Jᵀ`` (or of the losses alone) and ``d = Jᵀw`` for a weighting, `direction`
     for a direction rule."""

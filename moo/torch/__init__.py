@@ -12,7 +12,8 @@ The modules, each with one job:
 - ``_backward``: `backward`: the argument checks, then the choice of path (`_path_for`).
 - ``_paths``: the step paths (loss-only, Gramian, representation, Jacobian), each taking
   one record of the call's validated inputs, and the write-back into ``.grad``.
-- ``_extract``: per-objective gradient extraction (autograd, batched, groups, representation).
+- ``_extract``: per-objective gradient extraction (autograd, batched, groups, representation),
+  and the task parameters found from the losses' graphs when not declared.
 - ``_gramian``: the float64 Gramian of gradient blocks, and the public `gramian`.
 - ``_host``: the one host-side step of every path (copy to the host, check finite, the timed
   rule call) and the public `StepInfo`.

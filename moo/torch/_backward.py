@@ -26,6 +26,7 @@ from moo.torch._checks import (
     check_task_params,
 )
 from moo.torch._distributed import resolve_group
+from moo.torch._extract import task_leaves
 from moo.torch._host import StepInfo
 from moo.torch._paths import STEPS, Call, Path
 from moo.validation import check_bool
@@ -93,7 +94,11 @@ def backward(
             the heads from their single weighted backward (each head's gradient is divided by
             its weight ``w_i``; heads of objectives with ``w_i = 0`` cost one more backward);
             the gradients are the same either way when the declaration is true (it is not
-            checked).
+            checked). Not given (``None``, the default): they are found from the losses'
+            graphs, as every trainable leaf tensor (``requires_grad``, no ``grad_fn``) that
+            some loss reaches and that is not in ``shared_params`` (one walk of the graph per
+            call; frozen parameters are not in the graph), and treated as the flat form.
+            ``[]`` means none: those leaves then get no gradient.
         extraction: ``"auto"`` (= ``"autograd"``), ``"autograd"`` (K backward passes),
             ``"batched"`` (one backward with ``is_grads_batched``; raises if the graph does not
             support vmap) or ``"representation"`` (MGDA-UB: ``G`` from the gradients with
@@ -135,7 +140,11 @@ def backward(
     loss_list, vector = check_losses(losses)
     k = len(loss_list)
     params = check_shared(shared_params)
-    task, owner = check_task_params(task_params, k)
+    if task_params is None:  # not given: found from the losses' graphs
+        roots: Sequence[torch.Tensor] = loss_list if vector is None else [vector]
+        task, owner = task_leaves(roots, params), None
+    else:
+        task, owner = check_task_params(task_params, k)
     check_disjoint(params, task)
     group_list = None if groups is None else check_groups(groups, k, len(params))
     reps: list[torch.Tensor] = []

@@ -112,7 +112,9 @@ def check_task_params(task_params: Any, k: int) -> tuple[list[torch.Tensor], lis
     """Task parameters, flat (``None`` owners) or given per objective (the owner of each).
 
     Per objective means a sequence of K iterables of tensors: ``task_params[i]`` holds the
-    parameters that only objective ``i`` reaches (its head).
+    parameters that only objective ``i`` reaches (its head). ``backward`` finds them from the
+    losses' graphs when ``task_params`` is not given (`moo.torch._extract.task_leaves`) and
+    calls this for a given value only; ``[]`` (and ``None`` here) means none.
     """
     if task_params is None:
         return [], None

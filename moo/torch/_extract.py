@@ -11,12 +11,14 @@ of each task parameter, which the same backward passes give for free.
   with ``batched``: the rounds are the rows of one batched backward.
 
 `representation_rows` is the MGDA-UB variant: the gradients with respect to shared activations.
+`task_leaves` finds the task parameters from the losses' graphs when none are declared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -81,6 +83,44 @@ def grad(
         allow_unused=True,
         is_grads_batched=batched,
     )
+
+
+def task_leaves(
+    roots: Sequence[torch.Tensor], shared: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
+    """The trainable leaves that some root reaches and that are not in ``shared``.
+
+    One walk of the backward graph from the roots' ``grad_fn`` through ``next_functions``
+    (each node once), collecting the tensor of every ``AccumulateGrad`` node (the node autograd
+    makes for a leaf that requires grad), as torchjd does. A root that is itself such a leaf
+    is one too. The order is that of the walk (deterministic for a given graph).
+    """
+    excluded = {id(p) for p in shared}
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    visited: set[Any] = set()
+    stack: list[Any] = []
+    for root in roots:
+        if root.grad_fn is not None:
+            stack.append(root.grad_fn)
+        elif root.requires_grad and id(root) not in excluded and id(root) not in seen:
+            seen.add(id(root))
+            found.append(root)
+    while stack:
+        node = stack.pop()
+        if node in visited:
+            continue
+        visited.add(node)
+        leaf = getattr(node, "variable", None)  # AccumulateGrad: its leaf tensor
+        if leaf is not None:
+            if id(leaf) not in excluded and id(leaf) not in seen:
+                seen.add(id(leaf))
+                found.append(leaf)
+            continue
+        for child, _ in node.next_functions:
+            if child is not None and child not in visited:
+                stack.append(child)
+    return found
 
 
 def sum_losses(losses: Sequence[torch.Tensor], indices: Sequence[int]) -> torch.Tensor:

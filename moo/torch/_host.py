@@ -9,7 +9,10 @@ representation, Jacobian; distributed or not):
    ``G = J Jᵀ``, for the record and the check, is formed on the host);
 2. check that the losses and ``G`` are finite, naming the first bad objective;
 3. call the rule's one entry point, ``rule.weights(G, f)`` or ``rule.direction(J, f)``, and
-   time that call alone (`StepInfo.rule_time`).
+   time that call alone (`StepInfo.rule_time`). The call runs in a training context:
+   ``stationary_policy("keep")``, so that a Nash-MTL rule built without ``on_stationary``
+   keeps its previous weights when an objective's gradient is exactly zero in a batch
+   instead of raising `ParetoStationaryError` (see `moo.solvers.nash_mtl.NashMTL`).
 
 `step_info` turns what the rule saw and chose into the public `StepInfo`.
 """
@@ -26,6 +29,7 @@ import torch
 
 from moo.solvers import RuleResult, UpdateRule, Weighting
 from moo.solvers._min_norm import stationarity
+from moo.solvers.nash_mtl import stationary_policy
 from moo.validation import FloatArray
 
 
@@ -118,12 +122,13 @@ def run_rule(
     if g_host is not None:
         _check_gramian_finite(g_host, what)
     direction: FloatArray | None = None
-    start = time.perf_counter()
-    if j_host is not None:
-        direction, result = rule.direction(j_host, f_host)
-    else:  # the loss-only and Gramian paths serve weightings only (see backward's _path_for)
-        result = cast(Weighting, rule).weights(g_host, f_host)
-    rule_time = time.perf_counter() - start
+    with stationary_policy("keep"):  # a training step: a zero gradient must not abort the run
+        start = time.perf_counter()
+        if j_host is not None:
+            direction, result = rule.direction(j_host, f_host)
+        else:  # the loss-only and Gramian paths serve weightings only (see backward's _path_for)
+            result = cast(Weighting, rule).weights(g_host, f_host)
+        rule_time = time.perf_counter() - start
     return RuleRun(g_host, f_host, result, direction, rule_time)
 
 

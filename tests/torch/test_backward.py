@@ -135,6 +135,7 @@ def test_backward_matches_reference(extraction: str, rule: str) -> None:
     x, y = data()
     params = shared(net)
     ref, f = reference(net, x, y, params)
+    ref_task, _ = reference(net, x, y, task(net))
     gram = ref @ ref.T
     _, losses = losses_of(net, x, y)
     kwargs: dict[str, Any] = {}
@@ -150,7 +151,8 @@ def test_backward_matches_reference(extraction: str, rule: str) -> None:
     close(grads(params), ref.T @ info.weights)
     assert info.stationarity == pytest.approx(moo.pareto_stationarity(gram), rel=1e-9)
     assert info.rule_time >= 0.0
-    assert all(p.grad is None for p in task(net))
+    # task_params not given: the heads are found from the graph and get ∇ Σ L_i
+    close(grads(task(net)), ref_task.sum(0))
 
 
 @pytest.mark.parametrize(
@@ -507,13 +509,20 @@ def test_rule_state_round_trip_through_torch_save(make: Callable[[], Any], tmp_p
         mt.backward(losses, shared(net), rule, task_params=task(net))
         opt.step()
     path = tmp_path / "ckpt.pt"
-    torch.save({"model": net.state_dict(), "rule": rule.state_dict()}, path)
+    # NumPy arrays stored as tensors, so that weights_only=True reads the checkpoint (docs)
+    state = {
+        k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+        for k, v in rule.state_dict().items()
+    }
+    torch.save({"model": net.state_dict(), "rule": state}, path)
 
     restored_net = Net(seed=99)
     restored = make()
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=True)
     restored_net.load_state_dict(ckpt["model"])
-    restored.load_state_dict(ckpt["rule"])
+    restored.load_state_dict(
+        {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in ckpt["rule"].items()}
+    )
     x, y = data(seed=10)
     infos = []
     for model, r in ((net, rule), (restored_net, restored)):
@@ -759,3 +768,122 @@ def test_a_parameter_on_the_meta_device_is_refused_by_name() -> None:
     m = torch.nn.Parameter(torch.empty(3, device="meta"))
     with pytest.raises(ValueError, match=r"shared_params\[0\] .* is on the meta device"):
         mt.backward([(m * 2).sum()], [m], "mgda")
+
+
+# ------------------------------------------------------- task parameters found from the graph
+
+
+@pytest.mark.parametrize("rule", ["mgda", "mimo", "moco", "mgda-ub"])
+def test_task_params_not_given_are_found_from_the_graph(rule: str) -> None:
+    """Without task_params the heads get exactly the gradients they get when declared (they
+    used to get none, silently); task_params=[] still means "none"."""
+    results = []
+    for how in ("declared", "found", "none"):
+        net = Net()
+        x, y = data()
+        h, losses = losses_of(net, x, y)
+        kwargs: dict[str, Any] = {}
+        if rule == "mgda-ub":
+            kwargs = {"extraction": "representation", "representation": h}
+        if how == "declared":
+            kwargs["task_params"] = task(net)
+        elif how == "none":
+            kwargs["task_params"] = []
+        info = mt.backward(losses, shared(net), "mgda" if rule == "mgda-ub" else rule, **kwargs)
+        results.append(([p.grad for p in net.parameters()], info))
+    (declared, info_d), (found, info_f), (none, _) = results
+    for a, b in zip(declared, found, strict=True):
+        assert a is not None and b is not None
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(info_d.weights, info_f.weights)
+    assert info_d.info["backward_passes"] == info_f.info["backward_passes"]
+    n_trunk = len(list(Net().trunk.parameters()))
+    assert all(g is None for g in none[n_trunk:])
+    for a, b in zip(declared[:n_trunk], none[:n_trunk], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_found_task_params_leave_out_shared_and_frozen_parameters() -> None:
+    """Every trainable leaf a loss reaches that is not shared: frozen parameters and tensors
+    no loss reaches get nothing; a loss vector and a leaf reached by one loss only work too."""
+    net = Net()
+    net.heads[0].bias.requires_grad_(False)
+    unused = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+    x, y = data()
+    _, losses = losses_of(net, x, y)
+    mt.backward(torch.stack(losses), shared(net), "mgda")
+    assert net.heads[0].bias.grad is None and unused.grad is None
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+    net2 = Net()
+    net2.heads[0].bias.requires_grad_(False)
+    _, losses2 = losses_of(net2, x, y)
+    torch.autograd.backward(sum(losses2), inputs=[p for p in task(net2) if p.requires_grad])
+    for p, q in zip(task(net), task(net2), strict=True):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------- Nash-MTL: a zero gradient in a batch
+
+
+def _masked_losses(net: Net, x: Any, y: Any, dead: int | None) -> list[Any]:
+    """The K losses, objective ``dead`` masked out (its gradient exactly zero)."""
+    _, outs = net(x)
+    out = []
+    for i, o in enumerate(outs):
+        mask = torch.zeros_like(o) if i == dead else torch.ones_like(o)
+        out.append((((o - y[:, i]) ** 2) * mask).mean())
+    return out
+
+
+def test_nash_mtl_keeps_its_previous_weights_on_a_zero_gradient_in_training() -> None:
+    """A masked task (gradient exactly zero) used to abort the loop with ParetoStationaryError;
+    under mt.backward the rule keeps its last weights for the step, as the reference does."""
+    net = Net()
+    rule = NashMTL()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    x, y = data()
+    opt.zero_grad()
+    first = mt.backward(_masked_losses(net, x, y, None), shared(net), rule)
+    assert first.info["stationary"] is False
+    opt.step()
+    state = rule.state_dict()
+
+    opt.zero_grad()
+    ref = _jacobian_masked(net, x, y, dead=1)
+    info = mt.backward(_masked_losses(net, x, y, 1), shared(net), rule)
+    assert info.info["stationary"] is True and info.info["kept"] is True
+    assert info.gramian is not None and info.gramian[1, 1] == 0.0
+    np.testing.assert_array_equal(info.weights, state["alpha"])
+    close(grads(shared(net)), ref.T @ info.weights, 1e-10)
+    np.testing.assert_array_equal(rule.state_dict()["alpha"], state["alpha"])  # not replaced
+
+    # by name (a fresh rule per call, no previous weights): the reference's first weights, 1
+    for p in net.parameters():
+        p.grad = None
+    info = mt.backward(_masked_losses(net, x, y, 1), shared(net), "nash-mtl")
+    np.testing.assert_array_equal(info.weights, np.ones(K))
+    close(grads(shared(net)), ref.T @ np.ones(K), 1e-10)
+
+    # the policy is the default's: an explicit on_stationary="raise" still raises
+    with pytest.raises(moo.ParetoStationaryError, match=r"objective\(s\) \[1\] is zero"):
+        mt.backward(_masked_losses(net, x, y, 1), shared(net), NashMTL(on_stationary="raise"))
+
+
+def _jacobian_masked(net: Net, x: Any, y: Any, dead: int) -> np.ndarray:
+    """J (K×d) of the masked losses from K separate gradient calls."""
+    rows = []
+    for i in range(K):
+        loss = _masked_losses(net, x, y, dead)[i]
+        g = torch.autograd.grad(loss, shared(net), allow_unused=True)
+        rows.append(
+            np.concatenate(
+                [
+                    np.zeros(p.numel()) if gi is None else gi.reshape(-1).numpy()
+                    for p, gi in zip(shared(net), g, strict=True)
+                ]
+            )
+        )
+    return np.stack(rows)

@@ -479,3 +479,64 @@ def test_default_policy_stops_the_loop_with_the_clear_error(
             NashMTL().weights(jac @ jac.T, run.F)
         assert info.value.stationarity <= 1e-6
         assert float(moo.distance_to_front(run.F, front)[0]) <= front_tol
+
+
+# ----------------------------------------------- a zero gradient in training: "keep" policy
+
+
+def test_keep_policy_reuses_the_last_weights_at_a_stationary_point() -> None:
+    """on_stationary="keep" (the reference's behaviour): at a point without solution the
+    step reuses the last α (clipped for the current G), the state is left as it was; without
+    a last α, the reference's first weights 1."""
+    jac = np.array([[1.0, 0.2, 0.0], [0.1, 1.0, 0.3], [0.0, 0.4, 2.0]])
+    gram = jac @ jac.T
+    f = np.ones(3)
+    dead = jac.copy()
+    dead[1] = 0.0
+    g_dead = dead @ dead.T
+    for max_norm in (None, 0.5):
+        rule = NashMTL(on_stationary="keep", max_norm=max_norm)
+        cold = rule.weights(g_dead, f)
+        np.testing.assert_array_equal(cold.weights / cold.info["clip"], np.ones(3))
+        assert cold.info["stationary"] is True and cold.info["kept"] is True
+        assert rule.state_dict()["alpha"] is None
+        alpha = rule.weights(gram, f).weights / 1.0
+        state = rule.state_dict()
+        kept = rule.weights(g_dead, f)
+        assert kept.info["stationary"] is True and kept.info["kept"] is True
+        assert kept.info["stationarity"] == 0.0
+        norm = math.sqrt(float(state["alpha"] @ g_dead @ state["alpha"]))
+        clip = 1.0 if max_norm is None else min(1.0, max_norm / norm)
+        np.testing.assert_array_equal(kept.weights, state["alpha"] * clip)
+        np.testing.assert_array_equal(rule.state_dict()["alpha"], state["alpha"])
+        assert rule.state_dict()["calls"] == state["calls"] + 1
+        assert rule.scale_error(kept.weights, g_dead, f) is None
+        # the next solvable step warm-starts from the kept α and solves as before
+        again = rule.weights(gram, f)
+        np.testing.assert_allclose(again.weights, alpha, rtol=1e-12)
+
+
+def test_default_policy_raises_except_in_a_training_context() -> None:
+    """The default (on_stationary=None) raises, as minimize expects (reason "stationary");
+    inside `stationary_policy("keep")` (what moo.torch.backward sets) it keeps; an explicit
+    policy wins over the context."""
+    from moo.solvers.nash_mtl import stationary_policy
+
+    g_dead = np.diag([1.0, 0.0])
+    assert NashMTL().on_stationary is None
+    with pytest.raises(ParetoStationaryError):
+        NashMTL().weights(g_dead, np.ones(2))
+    with stationary_policy("keep"):
+        kept = NashMTL().weights(g_dead, np.ones(2))
+        np.testing.assert_array_equal(kept.weights, np.ones(2))
+        with pytest.raises(ParetoStationaryError):
+            NashMTL(on_stationary="raise").weights(g_dead, np.ones(2))
+        stop = NashMTL(on_stationary="stop").weights(g_dead, np.ones(2))
+        assert not np.any(stop.weights)
+    with pytest.raises(ParetoStationaryError):
+        NashMTL().weights(g_dead, np.ones(2))  # the context is left as it was
+    with pytest.raises(ValueError, match="policy must be one of"):
+        with stationary_policy("ignore"):  # type: ignore[arg-type]
+            pass
+    problem = moo.get_problem("quadratic")
+    assert moo.minimize(problem, "nash-mtl", seed=0).reason == "stationary"
