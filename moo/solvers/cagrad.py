@@ -33,6 +33,10 @@ _DEPENDENT = 1e-12
 _STALL = 1e-13
 # Relative slack on slopes (rounding of the face solves).
 _SLACK = 1e-13
+# The rounding of G's entries (errors ~eps ||g_i|| ||g_j||): ||Jᵀμ||² = μᵀGμ is known to
+# ~eps (Σ μ_i ||g_i||)². The certificate's ball term uses that upper bound of ||Jᵀμ||, so that
+# a large μ whose norm G cannot resolve is not certified (μ ~ 1e8 makes μᵀGμ pure noise).
+_EPS = float(np.finfo(np.float64).eps)
 # From this K on, the K-vectors ``G[:, S] w`` are computed with NumPy (cheaper than lists).
 _NUMPY_COMBINE = 6
 
@@ -101,9 +105,12 @@ def cagrad_residual(
 
         (F(w) − min_i g_iᵀd + √(max_i G_ii) · max(0, ||d − g0|| − √φ)) / max_i G_ii,
 
-    with ``F(w) = wᵀG1/K + √φ ||Jᵀw||``. By weak duality ``min_i g_iᵀd <= F(w)`` for every
-    ``d`` in the ball and every ``w``, so it is ``>= 0``; it is ``0`` exactly when ``d`` and
-    ``w`` are optimal, and both the primal and the dual suboptimality are at most
+    with ``F(w) = wᵀG1/K + √φ ||Jᵀw||`` and ``||d − g0|| = ||Jᵀμ||`` taken as
+    ``√(μᵀGμ + eps (Σ μ_i ||g_i||)²)``, the most ``G``'s rounding lets it be: a large ``μ``
+    whose norm ``G`` cannot resolve is not certified. By weak duality
+    ``min_i g_iᵀd <= F(w)`` for every ``d`` in the ball and every ``w``, so it is ``>= 0``;
+    it is ``0`` exactly when ``d`` and ``w`` are optimal (up to that doubt), and both the
+    primal and the dual suboptimality are at most
     ``residual · max_i G_ii``.
     """
     g = check_gramian(gramian)
@@ -134,7 +141,8 @@ def _certificate(
     w_g_w = sum(v * sum(u * g[i][j] for j, u in on_w) for i, v in on_w)
     value = sum(v * b[i] for i, v in on_w) + s * math.sqrt(max(w_g_w, 0.0))
     gap = max(value - min(gd), 0.0)
-    excess = max(math.sqrt(max(mu_g_mu, 0.0)) - s, 0.0)
+    spread = sum(v * math.sqrt(g[i][i]) for i, v in on_mu)
+    excess = max(math.sqrt(max(mu_g_mu, 0.0) + _EPS * spread * spread) - s, 0.0)
     return value, gap + excess
 
 
@@ -146,7 +154,8 @@ def _certificate_np(
     mu_g_mu, w_g_w = (np.array([extra, dual]) * both.T).sum(axis=1).tolist()
     value = float(np.dot(dual, b)) + s * math.sqrt(max(w_g_w, 0.0))
     gap = max(value - float((b + both[:, 0]).min()), 0.0)
-    excess = max(math.sqrt(max(mu_g_mu, 0.0)) - s, 0.0)
+    spread = float(np.dot(extra, np.sqrt(gn.diagonal())))
+    excess = max(math.sqrt(max(mu_g_mu, 0.0) + _EPS * spread * spread) - s, 0.0)
     return value, gap + excess
 
 
@@ -186,9 +195,19 @@ def _path(
                 at = -wq[n] / wp[n]
                 if at < event:
                     event, drop = at, n
+        if (
+            stalled
+            and drop >= 0
+            and _stop_stalled(g, roots, support, wp, event - alpha, pi_p, nw, s2)
+        ):
+            event, drop = math.inf, -1
         slope0, offset0 = gwp[base], b[base] + gwq[base]
+        # On a stalled face Jᵀw_p = 0: d does not move with α, so no other objective can
+        # become tight; the slopes below are rounding noise, and following them would drive α
+        # (and μ = α w_p + w_q) to 1e7 and beyond while α Jᵀw_p stops being 0 in the data.
+        # Only a weight of the face reaching 0 (a change of the multipliers, d fixed) counts.
         members = set(support)
-        for i in range(k):
+        for i in range(0 if not stalled else k, k):
             if i in members or i == blocked:
                 continue
             slope = gwp[i] - slope0
@@ -244,6 +263,37 @@ def _combine(
         out_p = [x + a * y for x, y in zip(out_p, row, strict=True)]
         out_q = [x + q * y for x, y in zip(out_q, row, strict=True)]
     return out_p, out_q
+
+
+def _stop_stalled(
+    g: list[list[float]],
+    roots: list[float],
+    support: list[int],
+    wp: list[float],
+    step: float,
+    pi_p: float,
+    nw: float,
+    s2: float,
+) -> bool:
+    """On a stalled face (``Jᵀw_p = 0`` up to rounding, the level at 0), whether to end the
+    path here rather than take the drop at ``α + step`` (a change of the multipliers that
+    leaves ``d`` unchanged in exact arithmetic).
+
+    Ending here returns ``d``, the projection of ``g0`` onto ``{Jd >= 0}`` restricted to the
+    path so far, with the dual point ``w = max(w_p, 0) / Σ``: its certificate is at most about
+    ``2 √φ ||J_Sᵀw||``, ``0`` up to rounding when the face's convex hull holds 0. Taking the
+    drop moves ``μ`` by ``step · w_p``, and ``d`` by ``step · ||Jᵀw_p||``, which ``G`` knows
+    only to ``√(π_p + eps ν²)``: weights of ``w_p`` that are negative by rounding alone give
+    steps of ``1/rounding`` (``μ`` ~ 1e7 and beyond, ``d`` far outside the ball). End here
+    when the convex hull holds 0 as far as ``G`` can tell, or when the drop's rounding exceeds
+    what ending here costs."""
+    w = _clip_simplex(wp)
+    on = [(i, v) for i, v in zip(support, w, strict=True) if v > 0.0]
+    norm2 = max(sum(v * sum(u * g[i][j] for j, u in on) for i, v in on), 0.0)
+    size = sum(v * roots[i] for i, v in on)
+    if norm2 <= _STALL * size * size:
+        return True
+    return 2.0 * math.sqrt(norm2 * s2) <= step * math.sqrt(pi_p + _EPS * nw * nw)
 
 
 def _scatter(k: int, support: list[int], values: list[float]) -> list[float]:
@@ -475,12 +525,17 @@ class CAGrad(Weighting):
 
     Certificate: ``residual`` is the primal-dual gap
     ``(F(w*) − min_i g_iᵀd + √(max G_ii) · max(0, ||d − g0|| − √φ)) / max_i G_ii``
-    (`cagrad_residual`), ``>= 0`` and ``0`` exactly at the optimum. ``info`` holds
+    (`cagrad_residual`; ``||d − g0||`` with the doubt ``eps (Σ μ_i ||g_i||)²`` that ``G``'s
+    rounding leaves on ``μᵀGμ``), ``>= 0`` and ``0`` at the optimum up to that doubt. ``info`` holds
     ``"objective"`` (``F(w*) = min_i g_iᵀd``, before rescaling), ``"dual_weights"`` (``w*``),
     ``"pieces"`` and ``"degenerate"``. The residual is at rounding level (≲ 1e-12) unless the
     weights cancel: ``G``'s entries carry errors ~1e-16 ``||g_i|| ||g_j||``, so ``||Jᵀμ||`` is
     known to ~1e-16 ``(Σ μ_i ||g_i||)² / √φ`` and the radius to ~1e-16 ``K max G_ii / ||g0||``
-    (nearly opposite gradients in the support, or ``g0 → 0``).
+    (nearly opposite gradients in the support, or ``g0 → 0``). Near a weakly
+    Pareto-stationary point (``Jᵀw* ≈ 0``; ``moo.testing.HARD_FAMILIES``) the dual norm is
+    known to ~``√(K eps) max ||g_i||``: a stalled face (its affine hull through 0) takes no
+    joining objective, and ends the path when its convex hull holds 0 up to rounding or when
+    a drop would cost more in rounding than ending there (see the docs page).
 
     Scale: the weights are ``r (1/K + μ)`` with ``rescale`` 0: ``r = 1``; 1: ``r = 1/(1 + c²)``
     (the reference implementation's default); 2: ``r = 1/(1 + c)``. They sum to

@@ -9,6 +9,17 @@ multi-objective solvers:
 - ``"near-parallel"``: rows ``u + ε v_i`` with ``ε`` down to ``1e-8`` (nearly equal gradients);
 - ``"scaled"``: gaussian rows multiplied by factors spread over ``1e-4 .. 1e4``;
 - ``"duplicated"``: repeated rows, possibly with a zero row.
+
+Opt-in families, not in `FAMILIES` (pass ``families=HARD_FAMILIES``): hard but valid input
+near a weakly Pareto-stationary point, where solvers of ill-conditioned duals lose accuracy:
+
+- ``"nearly-weakly-stationary"``: ``vᵀJ = 0`` for a ``v >= 0`` with zeros (0 is in the convex
+  hull of some rows but not strictly inside the hull of all), rank below ``K``, then moved off
+  by a perturbation of relative size ``1e-12 .. 1e-4`` (or none);
+- ``"tiny-singular-value"``: such a weakly stationary ``J`` plus one rank-one term whose
+  singular value is ``1e-12 .. 1e-6`` of the largest;
+- ``"float32-rounded"``: a matrix of the families above (or gaussian, rank-deficient) rounded
+  to float32 and back, as a float32 Jacobian reaches a float64 rule.
 """
 
 from __future__ import annotations
@@ -21,6 +32,11 @@ from hypothesis import strategies as st
 from moo.validation import FloatArray
 
 FAMILIES: tuple[str, ...] = ("gaussian", "rank-deficient", "near-parallel", "scaled", "duplicated")
+HARD_FAMILIES: tuple[str, ...] = (
+    "nearly-weakly-stationary",
+    "tiny-singular-value",
+    "float32-rounded",
+)
 
 
 def make_jacobian(family: str, k: int, d: int, seed: int) -> FloatArray:
@@ -43,7 +59,63 @@ def make_jacobian(family: str, k: int, d: int, seed: int) -> FloatArray:
         if k > 1 and rng.random() < 0.3:
             jac[rng.integers(k)] = 0.0
         return jac
-    raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
+    if family == "nearly-weakly-stationary":
+        jac, top = _weakly_stationary(rng, k, d)
+        if rng.random() < 0.75:
+            jac = jac + top * 10.0 ** rng.uniform(-12, -4) * rng.normal(size=(k, d))
+        return jac
+    if family == "tiny-singular-value":
+        jac, top = _weakly_stationary(rng, k, d)
+        u, v = rng.normal(size=k), rng.normal(size=d)
+        size = top * 10.0 ** rng.uniform(-12, -6)
+        tiny: FloatArray = jac + size * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
+        return tiny
+    if family == "float32-rounded":
+        inner_families = (
+            "gaussian",
+            "rank-deficient",
+            "nearly-weakly-stationary",
+            "tiny-singular-value",
+        )
+        pick = inner_families[int(rng.integers(len(inner_families)))]
+        inner = make_jacobian(pick, k, d, int(rng.integers(2**32)))
+        rounded: FloatArray = inner.astype(np.float32).astype(np.float64)
+        return rounded
+    names = ", ".join(FAMILIES + HARD_FAMILIES)
+    raise ValueError(f"family must be one of {names}; got {family!r}")
+
+
+def _orthonormal_complement(rng: np.random.Generator, basis: FloatArray) -> FloatArray:
+    """Random orthonormal columns spanning the orthogonal complement of ``basis``'s columns
+    (themselves orthonormal)."""
+    n, m = basis.shape
+    draw = rng.normal(size=(n, n - m))
+    q, _ = np.linalg.qr(draw - basis @ (basis.T @ draw))
+    out: FloatArray = q
+    return out
+
+
+def _weakly_stationary(rng: np.random.Generator, k: int, d: int) -> tuple[FloatArray, float]:
+    """A K×d ``J = U S Vᵀ`` with ``vᵀJ = 0`` for a unit ``v >= 0`` supported on a random part
+    of the rows, and a unit ``v' >= 0`` on the other rows as a left singular vector (so no
+    ``w > 0`` has ``wᵀJ = 0``: weakly, not strongly, stationary; the construction of torchjd's
+    test samplers); rank ``1 .. min(K − 1, d)``. Returns ``J`` and its largest singular
+    value. K = 1 gives a zero row."""
+    if k < 2:
+        return np.zeros((k, d)), 1.0
+    rank = int(rng.integers(1, min(k - 1, d) + 1))
+    mags = np.abs(rng.normal(size=k)) + 1e-3
+    order = rng.permutation(k)
+    split = int(rng.integers(1, k))
+    v, v_other = np.zeros(k), np.zeros(k)
+    v[order[:split]] = mags[order[:split]]
+    v_other[order[split:]] = mags[order[split:]]
+    pair = np.stack([v / np.linalg.norm(v), v_other / np.linalg.norm(v_other)], axis=1)
+    left = np.hstack([pair, _orthonormal_complement(rng, pair)])[:, 1 : rank + 1]
+    right = _orthonormal_complement(rng, np.zeros((d, 0)))[:, :rank]
+    values = np.abs(rng.normal(size=rank)) + 1e-3
+    jac: FloatArray = (left * values) @ right.T
+    return jac, float(values.max())
 
 
 @st.composite
