@@ -164,7 +164,7 @@ def _nonnegative_int(text: str) -> int:
 
 def parse_value(text: str) -> Any:
     """A ``KEY=VALUE`` value: int, float, ``true``/``false``, ``none``, a comma-separated list
-    of numbers (as floats), else the string itself."""
+    of numbers (ints when every item is an integer, else floats), else the string itself."""
     s = text.strip()
     low = s.lower()
     if low in ("true", "false"):
@@ -177,10 +177,11 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     if "," in s:
-        try:
-            return [float(v) for v in s.split(",")]
-        except ValueError:
-            pass
+        for convert in (int, float):
+            try:
+                return [convert(v) for v in s.split(",")]
+            except ValueError:
+                pass
     return s
 
 

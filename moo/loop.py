@@ -160,6 +160,8 @@ def minimize(
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a moo.problems.Problem, got {problem!r}")
     rule, rule_options = _deprecated_names("minimize", rule, rule_options, deprecated)
+    if rule_options is not None and not isinstance(rule_options, Mapping):
+        raise TypeError(f"rule_options must be a mapping (or None), got {rule_options!r}")
     rule_obj = get_rule(rule, **dict(rule_options or {}))
     weighting = rule_obj if isinstance(rule_obj, Weighting) else None
     n_steps_max = check_int(steps, "steps", low=0)
@@ -179,7 +181,14 @@ def minimize(
     reason = "max steps"
     for step in range(n_steps_max + 1):
         jac = _free_jacobian(problem, x, problem.jacobian(x))
-        gram = jac @ jac.T
+        with np.errstate(over="ignore", invalid="ignore"):
+            gram = jac @ jac.T
+        if not np.isfinite(gram).all():
+            raise ValueError(
+                f"the gradients at step {step} (x0 at step 0) are too large for float64: J Jᵀ "
+                f"overflows (max |J| = {np.abs(jac).max():.3g}); rescale the objectives or "
+                "start elsewhere"
+            )
         stats.append(stationarity(gram))
         try:
             if weighting is not None:

@@ -243,5 +243,5 @@ def _finite_values(problem: Problem, x: FloatArray) -> FloatArray | None:
         return None
     try:
         return problem.values(x)
-    except NonFiniteValueError:
+    except (NonFiniteValueError, OverflowError):  # Python float arithmetic overflows
         return None

@@ -28,6 +28,7 @@ __all__ = [
     "check_jacobian",
     "check_objective_values",
     "check_real",
+    "real_array",
     "require",
 ]
 
@@ -49,9 +50,24 @@ def _labels(names: Sequence[str] | None, k: int) -> str:
     return repr(names[k]) if names is not None and k < len(names) else str(k)
 
 
+def real_array(value: ArrayLike, name: str) -> FloatArray:
+    """``value`` as a float64 array: refused, naming ``name``, when it does not convert
+    (a ragged list, a dict) or holds no real numbers (complex, strings, objects)."""
+    if type(value) is np.ndarray and value.dtype.char == "d":
+        return value
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from exc
+    if raw.dtype.kind not in "biuf":
+        shown = f" ({value!r})" if raw.ndim == 0 else ""
+        raise ValueError(f"{name} must hold real numbers, got dtype {raw.dtype}{shown}")
+    return raw.astype(np.float64, copy=False)
+
+
 def as_vector(value: ArrayLike, name: str, *, size: int | None = None) -> FloatArray:
     """Return ``value`` as a finite 1-D float64 array, or raise naming ``name``."""
-    arr = np.asarray(value, dtype=np.float64)
+    arr = real_array(value, name)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
@@ -97,7 +113,7 @@ def check_jacobian(
     name: str = "jacobian",
 ) -> FloatArray:
     """Check a K×d Jacobian; a non-finite row is reported by objective."""
-    arr = np.asarray(jacobian, dtype=np.float64)
+    arr = real_array(jacobian, name)
     if arr.ndim == 1 and n_obj == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2 or arr.shape[0] != n_obj or (n_var is not None and arr.shape[1] != n_var):
@@ -125,7 +141,10 @@ def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
     (several times faster than NumPy calls at that size), and only a matrix they do not pass
     goes through the NumPy checks, which name the offending entry.
     """
-    raw = np.asarray(gramian)
+    try:
+        raw = np.asarray(gramian)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from exc
     if raw.dtype.kind not in "biuf":
         raise ValueError(f"{name} must hold real numbers, got dtype {raw.dtype}")
     arr = raw.astype(np.float64, copy=False)
@@ -231,6 +250,6 @@ def check_bool(value: Any, name: str) -> bool:
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise listing them."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return str(value)

@@ -248,7 +248,11 @@ class MIMO(Weighting):
         self.reset()
 
     def _check_group(self, group: Sequence[int]) -> tuple[int, ...]:
-        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence | np.ndarray):
+        if (
+            isinstance(group, (str, bytes))
+            or not isinstance(group, Sequence | np.ndarray)
+            or np.ndim(group) != 1
+        ):
             raise TypeError(f"group must be a sequence of indices or None, got {group!r}")
         items = list(group)
         if not items:

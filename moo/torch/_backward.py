@@ -135,6 +135,7 @@ def backward(
     """
     check_extraction(extraction)
     check_finite = check_bool(check_finite, "check_finite")
+    retain_graph = check_bool(retain_graph, "retain_graph")
     rule_obj = check_rule(rule)
     path = _path_for(rule_obj, extraction)
     loss_list, vector = check_losses(losses)

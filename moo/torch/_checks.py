@@ -27,6 +27,8 @@ def check_losses(losses: Any) -> tuple[list[torch.Tensor], torch.Tensor | None]:
             )
         if losses.shape[0] == 0:
             raise ValueError("losses must hold at least one objective (K >= 1), got K = 0")
+        if not losses.is_floating_point():
+            raise ValueError(f"losses must be real floating-point, got dtype {losses.dtype}")
         if not losses.requires_grad:
             raise ValueError(
                 "losses does not require grad (no grad_fn): compute the losses from the "
@@ -49,6 +51,8 @@ def check_losses(losses: Any) -> tuple[list[torch.Tensor], torch.Tensor | None]:
                 f"losses[{i}] must be a scalar tensor, got shape {tuple(loss.shape)} "
                 "(reduce it, e.g. with .mean())"
             )
+        if not loss.is_floating_point():
+            raise ValueError(f"losses[{i}] must be real floating-point, got dtype {loss.dtype}")
         if not loss.requires_grad:
             raise ValueError(
                 f"losses[{i}] does not require grad (no grad_fn): compute it from the "
@@ -71,6 +75,11 @@ def check_params(params: Any, name: str) -> list[torch.Tensor]:
             raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(p).__name__}")
         if not p.requires_grad:
             raise ValueError(f"{name}[{i}] ({describe(p)}) does not require grad")
+        if p.is_complex():
+            raise ValueError(
+                f"{name}[{i}] ({describe(p)}) is complex: the rules weigh real gradients "
+                "(split it into real and imaginary parts)"
+            )
         if p.device.type == "meta":
             raise ValueError(
                 f"{name}[{i}] ({describe(p)}) is on the meta device (a shape without data): "
