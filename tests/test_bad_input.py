@@ -183,14 +183,9 @@ F_GOOD = np.array([1.0, 2.0])
 
 
 def _hyperparameter_junk(rule: str, param: str) -> st.SearchStrategy[Any]:
-    base = [SCALARS, WRONG_TYPES, hnp.arrays(np.float64, 1, elements=ANY_FLOAT)]
-    if (rule, param) == ("linear", "weights"):  # a sequence: see the xfail below
-        return st.one_of(st.none(), st.lists(ANY_FLOAT, max_size=4), small_arrays(2, 1))
-    if (rule, param) == ("mimo", "group"):  # a 0-D array: see the xfail below
-        base.append(small_arrays(3, 1))
-    elif (rule, param) not in CHOICES:  # NumPy arrays of any shape: see the xfail below
-        base.append(small_arrays())
-    return st.one_of(*base)
+    return st.one_of(
+        SCALARS, WRONG_TYPES, hnp.arrays(np.float64, 1, elements=ANY_FLOAT), small_arrays()
+    )
 
 
 def _check_hyperparameter(rule: str, param: str, value: Any) -> None:
@@ -213,16 +208,6 @@ def test_hyperparameters(rule: str, param: str, data: st.DataObject) -> None:
     _check_hyperparameter(rule, param, data.draw(_hyperparameter_junk(rule, param)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LinearScalarization(weights=x) for x not a sequence of numbers (a string, a dict, "
-    "a complex number, an int, True, a 0-D array) raises NumPy's or Python's conversion "
-    "error without naming weights: e.g. get_rule('linear', weights='abc') -> "
-    "ValueError(\"could not convert string to float: 'abc'\"), weights=1 -> "
-    "TypeError(\"'int' object is not iterable\") (also 'moo solve --rule linear --option "
-    "weights=a,b')",
-)
-@BUG
 @given(
     value=st.one_of(
         WORDS, st.complex_numbers(), INTS, st.booleans(), st.builds(dict, a=st.just(1)),
@@ -246,25 +231,7 @@ def test_choice_hyperparameters_given_an_array(choice: tuple[str, str], value: A
     _check_hyperparameter(*choice, value)
 
 
-@pytest.mark.parametrize(
-    ("rule", "param"),
-    [
-        pytest.param(
-            *rp,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="LinearScalarization's hyperparameter 'weights' has the name of the "
-                "Weighting.weights() method, so it gets no read-only property: "
-                "`rule.weights = [0.5, 0.5]` is accepted, hyperparameters() still reports the "
-                "old value, and the assignment shadows the method (rule.weights(None, f) -> "
-                "TypeError: 'list' object is not callable)",
-            ),
-        )
-        if rp == ("linear", "weights")
-        else rp
-        for rp in HYPERPARAMETERS
-    ],
-)
+@pytest.mark.parametrize(("rule", "param"), HYPERPARAMETERS)
 def test_hyperparameters_are_read_only(rule: str, param: str) -> None:
     """Assigning a hyperparameter after construction is refused (it would be ignored)."""
     built = moo.get_rule(rule)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from moo.solvers._base import RuleResult, Weighting, register
 from moo.validation import FloatArray, as_vector
+
+
+class _ReadOnlyMethod:
+    """A method that an instance cannot shadow: ``rule.weights = [...]`` (the hyperparameter's
+    name) raises instead of silently replacing the method (hyperparameters are read-only)."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, rule: object, owner: type | None = None) -> Any:
+        return self.func if rule is None else types.MethodType(self.func, rule)
+
+    def __set__(self, rule: object, value: Any) -> None:
+        raise AttributeError(
+            f"{type(rule).__name__}.weights is fixed when the rule is built (got "
+            f"weights={value!r}); build a new rule: rule.replace(weights={value!r})"
+        )
 
 
 @register
@@ -28,6 +48,8 @@ class LinearScalarization(Weighting):
     name = "linear"
     summary = "fixed weighted sum of the objectives (default: the mean)"
     uses_gramian = False
+    # the hyperparameter `weights` has the name of the method: guard the method itself
+    weights = _ReadOnlyMethod(Weighting.weights)
 
     def __init__(self, weights: Sequence[float] | None = None) -> None:
         if weights is not None:
@@ -39,7 +61,7 @@ class LinearScalarization(Weighting):
             self._fixed: FloatArray | None = w
         else:
             self._fixed = None
-        self._weights_arg = None if weights is None else [float(v) for v in weights]
+        self._weights_arg = None if self._fixed is None else self._fixed.tolist()
 
     def hyperparameters(self) -> dict[str, object]:
         return {"weights": self._weights_arg}
