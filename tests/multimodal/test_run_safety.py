@@ -26,6 +26,7 @@ from moo_multimodal.training import (
     _decode_state,
     train,
 )
+from tests.multimodal._runs import assert_same_model, crash_then_resume
 
 SMALL = {"n_train": 128, "n_test": 64}
 CLI_SMALL = ["--data", "n_train=128", "--data", "n_test=64", "--quiet", "--no-probes"]
@@ -143,21 +144,8 @@ def test_an_interrupted_extension_resumes_bit_identically(tmp_path) -> None:
     train(base, output_dir=tmp_path / "b")
     longer = _config(scheduler="cosine", lr=0.01, epochs=3, method="mgda")
     full = train(longer, output_dir=tmp_path / "a")
-
-    class Crash(Exception):
-        pass
-
-    def crash(record):
-        if record["epoch"] == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        train(longer, output_dir=tmp_path / "b", callback=crash)
-    resumed = train(longer, output_dir=tmp_path / "b")
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    resumed = crash_then_resume(longer, tmp_path / "b")
+    assert_same_model(full.model, resumed.model)
     assert [r["lr"] for r in full.history] == [r["lr"] for r in resumed.history]
 
 
@@ -192,10 +180,7 @@ def test_the_previous_checkpoint_is_kept_and_a_truncated_last_one_falls_back(tmp
         resumed = train(_config(epochs=2, method="mgda"), output_dir=run)
     assert [r["epoch"] for r in resumed.history] == [1, 2]
     assert (run / f"{CHECKPOINT}.damaged").read_bytes() == data[: len(data) // 2]
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_same_model(full.model, resumed.model)
     assert torch.load(run / CHECKPOINT, weights_only=True)["epoch"] == 2
 
 
@@ -241,10 +226,7 @@ def test_checkpoints_of_methods_with_array_state_load_weights_only(
         assert any(isinstance(v, np.ndarray) for v in state["method"]["rule"].values())
         torch.save(state, tmp_path / "run" / CHECKPOINT)
     resumed = train(_config(epochs=2, method=method), output_dir=tmp_path / "run")
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_same_model(full.model, resumed.model)
 
 
 def test_temporary_files_of_an_interrupted_write_are_cleaned(tmp_path) -> None:

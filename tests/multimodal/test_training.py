@@ -18,6 +18,7 @@ from moo_multimodal.data import TensorDataset, load_dataset
 from moo_multimodal.methods import RuleMethod, available_methods, make_method
 from moo_multimodal.models import build_model
 from moo_multimodal.training import TrainConfig, build_run, fit, train
+from tests.multimodal._runs import assert_same_model, crash_then_resume
 
 ALL_METHODS = sorted(available_methods())
 SMALL = {"n_train": 256, "n_test": 128}
@@ -280,22 +281,9 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, method: str)
         modality_dropout=0.3 if extra == "dropout" else 0.0,
     )
     full = train(cfg, output_dir=tmp_path / "full")
-
-    class Crash(Exception):
-        pass
-
-    def crash(record):
-        if record["epoch"] == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        train(cfg, output_dir=tmp_path / "crashed", callback=crash)
-    resumed = train(cfg, output_dir=tmp_path / "crashed")
+    resumed = crash_then_resume(cfg, tmp_path / "crashed")
     assert len(resumed.history) == 3
-    for a, b in zip(
-        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
-    ):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert_same_model(full.model, resumed.model)
     keep = [k for k in full.final if not k.endswith(("_ms", "_us"))]
     assert {k: full.final[k] for k in keep} == {k: resumed.final[k] for k in keep}
 
@@ -472,10 +460,7 @@ def test_rule_methods_draw_from_the_run_seed(name: str) -> None:
 
     again = [train(replace(config, seed=1), splits=splits) for _ in range(2)]
     assert _without_timings(again[0].history) == _without_timings(again[1].history)
-    for a, b in zip(
-        again[0].model.state_dict().values(), again[1].model.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b)
+    assert_same_model(again[0].model, again[1].model)
     assert again[0].method.state_dict() == again[1].method.state_dict()
 
 
