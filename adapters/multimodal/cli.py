@@ -104,16 +104,21 @@ def _import_plugin(spec: str) -> None:
         raise
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="synthetic", help="dataset name, see 'moo-mm datasets'")
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """``--root`` and ``--data``: where a dataset's files are and its loader's options."""
     p.add_argument("--root", default=None, help="data folder of datasets read from disk")
     p.add_argument(
         "--data",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="dataset option, e.g. n_train=1000 (repeatable)",
+        help="dataset option, e.g. n_train=1000 or missing=skip (repeatable)",
     )
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="synthetic", help="dataset name, see 'moo-mm datasets'")
+    _data_options(p)
     p.add_argument(
         "--encoder",
         default=None,
@@ -206,14 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     d.add_argument("action", nargs="?", choices=["check"], help="check one dataset")
     d.add_argument("name", nargs="?", metavar="NAME", help="the dataset to check")
-    d.add_argument("--root", default=None, help="its data folder")
-    d.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dataset option, e.g. frames=1 (repeatable)",
-    )
+    _data_options(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(command=_cmd_datasets)
     m = sub.add_parser("methods", help="list the training methods")
