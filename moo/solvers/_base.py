@@ -291,16 +291,22 @@ class Weighting(UpdateRule):
     def from_jacobian(self, jacobian: ArrayLike, losses: ArrayLike) -> RuleResult:
         """Weights from the K×d Jacobian ``J`` (rows are per-objective gradients): `weights`
         of ``G = J Jᵀ`` (not formed when `uses_gramian` is ``False``)."""
-        return self.direction(jacobian, losses)[1]
+        return self._from_jacobian(jacobian, losses)[1]
 
     def direction(self, jacobian: ArrayLike, losses: ArrayLike) -> tuple[FloatArray, RuleResult]:
         """The update direction ``d = Jᵀw`` (step along ``-d``) and the rule's result."""
+        j, result = self._from_jacobian(jacobian, losses)
+        return j.T @ result.weights, result
+
+    def _from_jacobian(
+        self, jacobian: ArrayLike, losses: ArrayLike
+    ) -> tuple[FloatArray, RuleResult]:
+        """The validated (K, d) Jacobian (also for one 1-D gradient) and the weights."""
         f = as_vector(losses, "losses")
         if f.size == 0:
             raise ValueError("losses must hold at least one objective, got an empty array")
-        j = check_jacobian(jacobian, f.size)  # (K, d), also for one 1-D gradient
-        result = self._weights(j @ j.T if self.uses_gramian else None, f)
-        return j.T @ result.weights, result
+        j = check_jacobian(jacobian, f.size)
+        return j, self._weights(j @ j.T if self.uses_gramian else None, f)
 
 
 class DirectionRule(UpdateRule):
