@@ -168,3 +168,20 @@ def test_training_replaces_an_unreadable_clip_with_missing_skip_and_counts_it(
     assert str(damaged) in lenient.unreadable[len(lenient) - 1]
     report = check_dataset("crema-d", root=tmp_path, image_size=8)
     assert [i for i, _ in report.splits[0].unreadable] == [len(lenient) - 1]
+    # the trainer counts the replaced clips in the epoch record
+    from moo_multimodal.training import TrainConfig, train
+
+    config = TrainConfig(
+        dataset="crema-d",
+        dataset_options={"image_size": 8, "missing": "skip"},
+        root=str(tmp_path),
+        method="joint",
+        encoder="mlp",
+        encoder_options={"hidden": (8,)},
+        epochs=1,
+        batch_size=2,
+        probes=False,
+    )
+    with pytest.warns(UnreadableClipWarning):
+        run = train(config)
+    assert run.final["data/unreadable"] == 1
