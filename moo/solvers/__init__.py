@@ -22,6 +22,7 @@ from moo.solvers._min_norm import (
     pareto_stationarity,
 )
 from moo.solvers.cagrad import CAGrad
+from moo.solvers.epo import EPO
 from moo.solvers.imtl import IMTLG
 from moo.solvers.linear import LinearScalarization
 from moo.solvers.mgda import MGDA
@@ -30,12 +31,15 @@ from moo.solvers.moco import MoCo
 from moo.solvers.modo import MoDo
 from moo.solvers.nash_mtl import NashMTL
 from moo.solvers.pcgrad import PCGrad
+from moo.solvers.pmtl import PMTL
 from moo.solvers.upgrad import UPGrad
 
 __all__ = [
+    "EPO",
     "IMTLG",
     "MGDA",
     "MIMO",
+    "PMTL",
     "CAGrad",
     "DirectionRule",
     "LinearScalarization",

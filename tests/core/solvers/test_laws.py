@@ -27,6 +27,17 @@ _MIMO_KIT = {"min_objectives": 2, "max_examples": 15}
 
 LAW_CONFIGS: dict[str, list[dict[str, Any]]] = {
     "cagrad": [{"c": c, "rescale": rescale} for c in (0.0, 0.4, 0.9) for rescale in (0, 1, 2)],
+    # EPO and PMTL: a preference vector fixes K (the kit draws exactly that many objectives)
+    "epo": [
+        {},
+        {"preference": [1.0, 3.0], KIT: {"min_objectives": 2, "max_objectives": 2}},
+        {
+            "preference": [0.2, 1.0, 5.0],
+            "eps": 0.0,
+            "step_control": False,
+            KIT: {"min_objectives": 3, "max_objectives": 3},
+        },
+    ],
     "imtl-g": [{}],
     "linear": [{}],
     "mgda": [{}, {"normalization": "l2"}, {"normalization": "loss+"}],
@@ -72,6 +83,21 @@ LAW_CONFIGS: dict[str, list[dict[str, Any]]] = {
         {"max_norm": 1.0, KIT: {"max_objectives": 1}},
     ],
     "pcgrad": [{}, {"reduction": "mean", "order": "shared", "seed": 7}, {"order": "fixed"}],
+    "pmtl": [
+        {},
+        {
+            "preference": [1.0, 0.5],
+            "references": [[1.0, 0.1], [1.0, 0.5], [1.0, 1.0], [0.1, 1.0]],
+            KIT: {"min_objectives": 2, "max_objectives": 2},
+        },
+        {
+            "preference": [1.0, 1.0, 1.0],
+            "references": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]],
+            "eps": 0.05,
+            "find_feasible": False,
+            KIT: {"min_objectives": 3, "max_objectives": 3},
+        },
+    ],
     "upgrad": [{}],
 }
 
