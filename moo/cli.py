@@ -1,29 +1,37 @@
 """The ``moo`` command line: list problems and update rules, approximate a Pareto front.
 
-``moo problems``, ``moo rules`` and ``moo solve PROBLEM ...``; see ``docs/cli.md`` or
+``moo problems``, ``moo rules`` and ``moo solve PROBLEM ...`` (a catalogue name, or a problem
+of one's own as ``MODULE:NAME`` or ``FILE.py:NAME``, see `load_problem`); see ``docs/cli.md`` or
 ``moo --help``. ``moo methods`` and ``moo solve --method`` are deprecated spellings of
 ``moo rules`` and ``--rule``. `main` is the console-script entry point (also ``python -m moo``).
 
 Exit codes: ``0`` success, ``1`` a runtime failure (an optional dependency is missing, the
 plot cannot be written), ``2`` bad command-line input (unknown problem, rule, parameter or
-option, malformed ``KEY=VALUE``, invalid value), ``3`` the report is printed but a run
+option, malformed ``KEY=VALUE``, invalid value, a ``PROBLEM`` module, file or name that is
+missing or holds no problem), ``3`` the report is printed but a run
 diverged (a constant ``--step-size`` too large for the problem).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from moo.indicators import distance_to_front, hypervolume, igd
+from moo.loop import TOL_MODES
 from moo.pareto import ParetoFront, pareto_front
 from moo.problems import Problem, available_problems, get_problem
 from moo.solvers import available_rules, get_rule
@@ -100,11 +108,17 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "solve",
-        help="approximate the Pareto front of a catalogue problem from several starts",
+        help="approximate the Pareto front of a problem from several starts",
         description="Run the minimize loop from several random starts and report the "
         "non-dominated end points, with indicators when the problem knows its front.",
     )
-    s.add_argument("problem", metavar="PROBLEM", help="catalogue name (see 'moo problems')")
+    s.add_argument(
+        "problem",
+        metavar="PROBLEM",
+        help="a catalogue name (see 'moo problems'), or a problem of your own: MODULE:NAME "
+        "or path/to/FILE.py:NAME, where NAME is a moo.problems.Problem, a Problem subclass "
+        "or a function returning one (built with the --param values)",
+    )
     s.add_argument("--rule", default=None, help="update rule, see 'moo rules' (default: mgda)")
     s.add_argument("--method", default=None, help="deprecated spelling of --rule")
     s.add_argument(
@@ -116,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--tol", type=float, default=1e-6, help="stop a run when ||d|| <= tol (default: 1e-6)"
+    )
+    s.add_argument(
+        "--tol-mode",
+        choices=TOL_MODES,
+        default="absolute",
+        help="how --tol is read: 'absolute' ||d|| <= tol, or 'relative' ||d|| <= tol * "
+        "sum_i |w_i| ||g_i||, i.e. the weighted gradients cancel (default: absolute)",
     )
     s.add_argument(
         "--step-size",
@@ -237,6 +258,21 @@ def format_table(
     return "\n".join(line(r) for r in table)
 
 
+def format_box(lower: FloatArray, upper: FloatArray) -> str:
+    """A box as text, runs of equal intervals written as powers: ``[-1.5, 1.5]^2``,
+    ``[1e-08, 1] × [0, 1]^9``."""
+    parts: list[str] = []
+    j, d = 0, len(lower)
+    while j < d:
+        k = j
+        while k + 1 < d and lower[k + 1] == lower[j] and upper[k + 1] == upper[j]:
+            k += 1
+        power = f"^{k - j + 1}" if k > j else ""
+        parts.append(f"[{_num(float(lower[j]))}, {_num(float(upper[j]))}]{power}")
+        j = k + 1
+    return " × ".join(parts)
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -299,7 +335,15 @@ def _progress_wanted(args: argparse.Namespace) -> bool:
 def _cmd_solve(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param, "--param")
     options = parse_assignments(args.option, "--option")
-    problem = get_problem(args.problem, **params)
+    if _is_reference(args.problem):
+        problem = load_problem(args.problem, params)
+    else:
+        problem = get_problem(args.problem, **params)
+    if problem.sampling_lower is None:
+        raise UsageError(
+            f"problem {args.problem!r} has neither bounds nor sampling_bounds: 'moo solve' "
+            "draws its starts from them; give the Problem sampling_bounds=(lower, upper)"
+        )
     rule = get_rule(_rule_name(args), **options)
     if args.plot is not None:
         if problem.n_obj < 2:
@@ -308,17 +352,21 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             raise ImportError("--plot needs matplotlib: pip install 'moo-toolkit[plot]'")
 
     started = time.perf_counter()
-    front = pareto_front(
-        problem,
-        rule,
-        n_starts=args.starts,
-        seed=args.seed,
-        progress=_progress_wanted(args),
-        steps=args.steps,
-        tol=args.tol,
-        step_size=args.step_size,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # the filters in force still apply
+        front = pareto_front(
+            problem,
+            rule,
+            n_starts=args.starts,
+            seed=args.seed,
+            progress=_progress_wanted(args),
+            steps=args.steps,
+            tol=args.tol,
+            tol_mode=args.tol_mode,
+            step_size=args.step_size,
+        )
     wall = time.perf_counter() - started
+    for message in dict.fromkeys(str(w.message) for w in caught):  # once each, in order
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
 
     print(format_table(_summary(problem, repr(rule), args, front, wall)))
     print()
@@ -365,10 +413,14 @@ def _summary(
     steps = float(np.median([r.n_steps for r in results]))
     stationarity = max(r.stationarity for r in results)
     rule_time = sum(float(np.sum(r.history.rule_time)) for r in results)
+    origin = f" from {args.problem}" if _is_reference(args.problem) else ""
+    tol = f"tol {args.tol:g}" + (" relative" if args.tol_mode == "relative" else "")
+    lower, upper = problem.sampling_bounds()
     rows = [
-        ["problem", f"{problem.name} (K={problem.n_obj}, d={problem.n_var})"],
+        ["problem", f"{problem.name} (K={problem.n_obj}, d={problem.n_var}){origin}"],
         ["rule", rule],
-        ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, tol {args.tol:g})"],
+        ["starts", f"{n} (seed {args.seed}, max {args.steps} steps, {tol})"],
+        ["sampling box", "-" if lower is None or upper is None else format_box(lower, upper)],
         ["step size", "Armijo" if args.step_size is None else f"constant {args.step_size:g}"],
         ["converged", converged],
     ]
@@ -448,3 +500,184 @@ def _write_plot(problem: Problem, front: ParetoFront, path: str) -> str:
     else:
         fig = plot_front(problem, front)
     return str(save_figure(fig, path))
+
+
+# ----------------------------------------------------------------------------------------------
+# a problem of one's own: MODULE:NAME or FILE.py:NAME
+# ----------------------------------------------------------------------------------------------
+
+
+def _is_reference(text: str) -> bool:
+    """Whether ``PROBLEM`` names a problem of one's own (``MODULE:NAME``, ``FILE.py:NAME``,
+    or a path) rather than a catalogue entry (catalogue names hold no ``:`` or ``/``)."""
+    return ":" in text or "/" in text or os.sep in text or text.endswith(".py")
+
+
+def load_problem(reference: str, parameters: Mapping[str, Any]) -> Problem:
+    """Build the problem that ``reference`` names, for ``moo solve``.
+
+    Args:
+        reference: ``MODULE:NAME`` (an importable module; the current directory is searched
+            first) or ``path/to/FILE.py:NAME`` (the file's folder is searched first while it
+            is imported); ``NAME`` may be dotted (``MODULE:Class.factory``).
+        parameters: the ``--param`` values, passed as keyword arguments when ``NAME`` is a
+            `Problem` subclass or a function returning a `Problem`; none may be given for a
+            `Problem` instance.
+
+    Raises:
+        UsageError: malformed reference, missing module, file or attribute, an object that is
+            not a problem, a parameter the class or function does not take or refuses (its
+            ``ValueError`` or ``TypeError``), an exception while importing; the message
+            names ``PROBLEM`` and its value.
+        ImportError: importing the module raised an ``ImportError`` (a dependency of the
+            user's module is missing: a runtime failure, exit code 1).
+    """
+    where, sep, name = reference.rpartition(":")
+    if not sep or not where or not all(part.isidentifier() for part in name.split(".")):
+        raise UsageError(
+            f"PROBLEM {reference!r} is neither a catalogue name nor MODULE:NAME or "
+            "path/to/FILE.py:NAME (NAME: the Problem, Problem subclass or function to use)"
+        )
+    is_module = all(part.isidentifier() for part in where.split("."))
+    is_file = where.endswith(".py") or not is_module
+    module = _import_file(reference, where) if is_file else _import_module(reference, where)
+    obj: Any = module
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        if not hasattr(obj, part):
+            owner = where if i == 0 else ".".join(parts[:i])
+            hint = _candidates(module) if i == 0 else ""
+            raise UsageError(f"PROBLEM {reference!r}: {owner} has no attribute {part!r}{hint}")
+        obj = getattr(obj, part)
+    return _build_problem(reference, obj, parameters)
+
+
+def _import_module(reference: str, module: str) -> Any:
+    with _search_first(os.getcwd()):
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (module == exc.name or module.startswith(exc.name + ".")):
+                raise UsageError(
+                    f"PROBLEM {reference!r}: no module named {exc.name!r} (searched in the "
+                    "current directory and on sys.path; for a file, write path/to/FILE.py:NAME)"
+                ) from exc
+            raise _import_failed(reference, module, exc) from exc
+        except Exception as exc:  # the user's module raised while importing
+            raise _import_failed(reference, module, exc) from exc
+
+
+def _import_file(reference: str, where: str) -> Any:
+    path = Path(where).expanduser()
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise UsageError(f"PROBLEM {reference!r}: the file {where} {what}")
+    if path.suffix != ".py":
+        raise UsageError(f"PROBLEM {reference!r}: {where} is not a Python file (*.py)")
+    module_name = f"_moo_problem_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover (a .py file always has one)
+        raise UsageError(f"PROBLEM {reference!r}: cannot import {where}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look their module up
+    with _search_first(str(path.resolve().parent)):
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's file raised while importing
+            del sys.modules[module_name]
+            raise _import_failed(reference, where, exc) from exc
+    return module
+
+
+@contextmanager
+def _search_first(folder: str) -> Iterator[None]:
+    """Put ``folder`` first on ``sys.path`` while importing (as ``python`` does for a script)."""
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _import_failed(reference: str, where: str, exc: BaseException) -> Exception:
+    """The error to raise when importing the user's module raised ``exc``: an `ImportError`
+    (exit code 1, like a missing optional dependency) when it is one, else a `UsageError`;
+    the message names the innermost line of the traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    message = f"PROBLEM {reference!r}: importing {where} raised {type(exc).__name__}{at}: {exc}"
+    return ImportError(message) if isinstance(exc, ImportError) else UsageError(message)
+
+
+def _candidates(module: Any) -> str:
+    """``"; it defines: A, b"``: the module's Problems, and its own Problem subclasses and
+    functions (the names PROBLEM may give)."""
+    names = []
+    for key, value in vars(module).items():
+        if key.startswith("_"):
+            continue
+        own = getattr(value, "__module__", None) == module.__name__
+        subclass = inspect.isclass(value) and issubclass(value, Problem)
+        if isinstance(value, Problem) or (own and (inspect.isfunction(value) or subclass)):
+            names.append(key)
+    return f"; it defines: {', '.join(sorted(names))}" if names else ""
+
+
+def _build_problem(reference: str, obj: Any, parameters: Mapping[str, Any]) -> Problem:
+    if isinstance(obj, Problem):
+        if parameters:
+            raise UsageError(
+                f"PROBLEM {reference!r} is a Problem instance: it takes no --param "
+                f"(got {', '.join(parameters)}); name a Problem subclass or a function instead"
+            )
+        return obj
+    if inspect.isclass(obj) and not issubclass(obj, Problem):
+        raise UsageError(
+            f"PROBLEM {reference!r} is the class {obj.__name__}, not a subclass of "
+            "moo.problems.Problem"
+        )
+    if not callable(obj):
+        raise UsageError(
+            f"PROBLEM {reference!r} is an object of type {type(obj).__name__}, not a "
+            "moo.problems.Problem, a Problem subclass or a function returning one"
+        )
+    _check_parameters(reference, obj, parameters)
+    try:
+        problem = obj(**parameters)
+    except (ValueError, TypeError) as exc:  # bad --param values, as for a catalogue problem
+        given = " ".join(f"--param {k}={v}" for k, v in parameters.items())
+        raise UsageError(
+            f"PROBLEM {reference!r}{' with ' + given if given else ''}: {exc}"
+        ) from exc
+    if not isinstance(problem, Problem):
+        raise UsageError(
+            f"PROBLEM {reference!r} returned an object of type {type(problem).__name__}, "
+            "not a moo.problems.Problem"
+        )
+    return problem
+
+
+def _check_parameters(reference: str, factory: Any, parameters: Mapping[str, Any]) -> None:
+    """Refuse ``--param`` keys that ``factory`` does not take (naming the valid ones), and
+    say which required ones are missing."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # pragma: no cover (a callable without a signature)
+        return
+    params = list(signature.parameters.values())
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    valid = [p.name for p in named]
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params):
+        raise UsageError(
+            f"unknown parameter(s) {', '.join(unknown)} for problem {reference!r}; "
+            f"valid: {', '.join(valid) if valid else '(none)'}"
+        )
+    missing = [p.name for p in named if p.default is p.empty and p.name not in parameters]
+    if missing:
+        raise UsageError(
+            f"problem {reference!r} needs --param {' --param '.join(f'{m}=VALUE' for m in missing)}"
+        )

@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,7 +27,7 @@ from moo.problems import Problem
 from moo.solvers import ParetoStationaryError, UpdateRule, Weighting, get_rule
 from moo.solvers._min_norm import min_norm_weights, stationarity
 from moo.steps import ROUNDING_ULPS, Armijo, ConstantStep, StepSize
-from moo.validation import FloatArray, check_int, check_real
+from moo.validation import FloatArray, check_choice, check_int, check_real
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,15 @@ class Result:
         stationarity: Pareto-stationarity measure at ``x`` (see `History`).
         converged: ``True`` when ``reason`` is one of `CONVERGED_REASONS`: the run ended on
             a certificate, not on a budget or a failure.
-        reason: why the run stopped:
+        reason: why the run stopped, one of `STOP_REASONS`:
 
-            - ``"converged"``: the rule's direction is small, ``||d|| <= tol``;
+            - ``"converged"``: the rule's direction is small, ``||d|| <= tol`` (or
+              ``||d|| <= tol · Σ_i |w_i| ||g_i||`` with ``tol_mode="relative"``, see
+              `minimize`);
             - ``"stationary"``: the point is Pareto-stationary: the rule raised
               `ParetoStationaryError`, or the line search found no step at a point whose
-              Pareto stationarity ``min_{w ∈ Δ} ||J_Fᵀ w||`` is ``<= tol``;
+              Pareto stationarity ``min_{w ∈ Δ} ||J_Fᵀ w||`` is ``<= tol`` (relative:
+              ``<= tol · Σ_i w*_i ||g_i||``);
             - ``"rounding floor"``: the line search found no step because the decrease its
               largest trial predicts is within the rounding of the values
               (`StepOutcome.at_rounding_floor`: ``||d||`` is at the floor float64 values
@@ -121,6 +124,20 @@ Callback = Callable[[int, FloatArray, FloatArray], bool | None]
 CONVERGED_REASONS = ("converged", "stationary", "rounding floor")
 """The stop reasons of a converged run (`Result.converged`)."""
 
+STOP_REASONS = (
+    *CONVERGED_REASONS,
+    "max steps",
+    "line search failed",
+    "diverged",
+    "callback",
+)
+"""Every stop reason `minimize` can give (`Result.reason`), converged ones first."""
+
+TolMode = Literal["absolute", "relative"]
+
+TOL_MODES: tuple[TolMode, ...] = ("absolute", "relative")
+"""The values of `minimize`'s ``tol_mode``."""
+
 
 def minimize(
     problem: Problem,
@@ -129,6 +146,7 @@ def minimize(
     x0: ArrayLike | None = None,
     steps: int = 1000,
     tol: float = 1e-6,
+    tol_mode: TolMode = "absolute",
     step_size: StepSize | float | None = None,
     rule_options: Mapping[str, Any] | None = None,
     seed: int | None = None,
@@ -144,7 +162,28 @@ def minimize(
         x0: starting point; by default drawn uniformly from the problem's sampling box with
             ``seed``.
         steps: maximum number of steps (>= 0).
-        tol: stop when ``||d|| <= tol`` (>= 0); ``d`` is the rule's direction at ``x``.
+        tol: stop (reason ``"converged"``) when the rule's direction ``d`` at ``x`` is
+            small: ``||d|| <= tol`` (>= 0) with ``tol_mode="absolute"``; see ``tol_mode``.
+            The same bound judges a point where the line search finds no step
+            (``"stationary"`` when the Pareto stationarity is within it).
+        tol_mode: how ``tol`` is read (one of `TOL_MODES`):
+
+            - ``"absolute"`` (default): ``||d|| <= tol``, in the units of the gradients.
+            - ``"relative"``: ``||d|| <= tol · Σ_i |w_i| ||g_i||``, with ``w`` the rule's
+              weights and ``g_i`` the gradients at ``x`` (the free ones, on a box): ``d`` is
+              small next to the weighted gradients it combines, i.e. they cancel to within
+              a fraction ``tol`` (``0 <= tol < 1``: the triangle inequality bounds the
+              ratio by 1 for ``d = Jᵀw``). The test does not change when the objectives are
+              scaled by a common factor, so a flat region where every gradient is tiny but
+              points the same way (Fonseca-Fleming far from its wells) does not count as
+              converged, while a point where the gradients cancel does. The
+              ``"stationary"`` test reads ``min_{w ∈ Δ} ||Jᵀw|| <= tol · Σ_i w*_i ||g_i||``
+              with the minimizing ``w*``. Near a minimizer of one objective (an end of the
+              front) its gradient vanishes without cancelling, so there the run ends at
+              ``"rounding floor"`` (or at ``"converged"`` once ``d = 0`` exactly). A run
+              that is to leave a plateau also needs steps as large as the gradients are
+              small: a scale-free direction (``MGDA(normalization="l2")``) or a large
+              ``Armijo(initial=...)``.
         step_size: an `StepSize`, a positive float for a constant step, or
             ``None`` for `Armijo` backtracking (default).
         rule_options: hyperparameters for a rule given by name.
@@ -166,6 +205,12 @@ def minimize(
     weighting = rule_obj if isinstance(rule_obj, Weighting) else None
     n_steps_max = check_int(steps, "steps", low=0)
     tolerance = check_real(tol, "tol", low=0.0)
+    relative = check_choice(tol_mode, "tol_mode", TOL_MODES) == "relative"
+    if relative and tolerance >= 1.0:
+        raise ValueError(
+            f"tol must be < 1 with tol_mode='relative' (||Jᵀw|| <= Σ_i |w_i| ||g_i|| always "
+            f"holds, so every run would stop at its start), got {tolerance}"
+        )
     stepper = _step_size(step_size)
     if x0 is None:
         x = _draw_start(problem, np.random.default_rng(_seed(seed)))
@@ -204,7 +249,7 @@ def minimize(
             reason = "stationary"
             break
         dnorm = float(np.linalg.norm(direction))
-        if dnorm <= tolerance:
+        if dnorm <= tolerance * (_direction_scale(jac, result.weights) if relative else 1.0):
             reason = "converged"
             break
         if step == n_steps_max:
@@ -214,7 +259,7 @@ def minimize(
             # judged by the certificate, not by the line search alone
             if outcome.diverged:
                 reason = "diverged"
-            elif stats[-1] <= tolerance:
+            elif stats[-1] <= tolerance * (_stationarity_scale(gram) if relative else 1.0):
                 reason = "stationary"
             elif outcome.at_rounding_floor or dnorm <= _direction_floor(jac, result.weights):
                 reason = "rounding floor"
@@ -285,12 +330,24 @@ def _deprecated_names(
     return rule, rule_options
 
 
+def _direction_scale(jac: FloatArray, weights: FloatArray) -> float:
+    """``Σ_i |w_i| ||g_i||``: the length ``d = Jᵀw`` would have if its weighted gradients did
+    not cancel at all (an upper bound on ``||Jᵀw||``, by the triangle inequality)."""
+    return float(np.abs(weights) @ np.linalg.norm(jac, axis=1)) if weights.size else 0.0
+
+
+def _stationarity_scale(gram: FloatArray) -> float:
+    """`_direction_scale` of the min-norm weights ``w*``: the scale of the stationarity
+    measure ``||Jᵀw*||`` in ``tol_mode="relative"``."""
+    weights = min_norm_weights(gram).weights
+    return float(weights @ np.sqrt(np.maximum(np.diagonal(gram), 0.0)))
+
+
 def _direction_floor(jac: FloatArray, weights: FloatArray) -> float:
     """The rounding error of ``d = Jᵀw`` in float64: `ROUNDING_ULPS` units of
     ``eps · Σ_i |w_i| ||g_i||``. A direction this short is rounding noise (its slopes
     ``g_iᵀd`` may even come out negative), so no line search can use it."""
-    scale = float(np.abs(weights) @ np.linalg.norm(jac, axis=1)) if weights.size else 0.0
-    return ROUNDING_ULPS * float(np.finfo(np.float64).eps) * scale
+    return ROUNDING_ULPS * float(np.finfo(np.float64).eps) * _direction_scale(jac, weights)
 
 
 def _step_size(step_size: StepSize | float | None) -> StepSize:

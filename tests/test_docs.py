@@ -164,3 +164,129 @@ def test_concepts_lists_every_rule_under_its_kind() -> None:
         listed = set(re.findall(r"`([a-z0-9-]+)`", row.split("|")[4]))
         expected = {name for name, cls in moo.available_rules().items() if issubclass(cls, kind)}
         assert listed == expected, kind.__name__
+
+
+def _registered_rules() -> list[str]:
+    import moo
+
+    return list(moo.available_rules())
+
+
+@pytest.mark.parametrize("page", ["concepts.md", "getting-started.md", "cli.md"])
+def test_pages_name_every_registered_rule(page: str) -> None:
+    """Each page that lists the rules names every registered one (in backticks, or as a row
+    of the `moo rules` table)."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    for name in _registered_rules():
+        pattern = rf"`{re.escape(name)}`|^{re.escape(name)} +(gramian|losses|jacobian) "
+        assert re.search(pattern, text, re.MULTILINE), f"rule {name!r} is missing from {page}"
+
+
+def test_getting_started_names_exactly_the_registered_rules() -> None:
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    listed = re.search(r"The registered names(.*?);", text, re.DOTALL)
+    assert listed is not None, "getting-started.md no longer lists the registered names"
+    assert re.findall(r"`([a-z0-9-]+)`", listed.group(1)) == sorted(_registered_rules())
+
+
+def _stop_reason_rows(page: str) -> list[str]:
+    """The reasons of the stop-reason table of ``page``: rows ``| `"reason"` | ... |``."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return re.findall(r'^\| `"([a-z ]+)"` \|', text, re.MULTILINE)
+
+
+def test_getting_started_lists_every_stop_reason_of_the_loop() -> None:
+    """Every reason `minimize` can stop with (``STOP_REASONS``, which a test of the loop holds
+    to the reasons moo/loop.py assigns) has a row, converged ones first; the `Result`
+    docstring names them too."""
+    from moo.loop import CONVERGED_REASONS, STOP_REASONS, Result
+
+    rows = _stop_reason_rows("getting-started.md")
+    assert sorted(rows) == sorted(STOP_REASONS), "the stop-reason table and the loop disagree"
+    assert rows[: len(CONVERGED_REASONS)] == list(CONVERGED_REASONS)
+    for reason in STOP_REASONS:
+        assert f'``"{reason}"``' in (Result.__doc__ or ""), reason
+
+
+def test_cli_page_names_the_stop_reasons_of_the_converged_row() -> None:
+    """The `converged` row of the `moo solve` report names every reason a command-line run
+    can end with (all but "callback": the command line sets none)."""
+    from moo.loop import STOP_REASONS
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `converged` |"))
+    for reason in STOP_REASONS:
+        if reason != "callback":
+            assert f"`{reason}`" in row, reason
+
+
+def test_cli_page_shows_moo_problems_as_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    from moo.cli import main
+
+    assert main(["problems"]) == 0
+    assert _console_output("cli.md", "moo problems") == capsys.readouterr().out
+
+
+def test_cli_page_documents_every_solve_option() -> None:
+    """The option table of `moo solve` has a row for each of its flags (deprecated ones
+    aside), and for PROBLEM."""
+    import argparse
+
+    from moo.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    solve = sub.choices["solve"]
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    assert "| `PROBLEM` |" in text
+    for action in solve._actions:
+        flags = [f for f in action.option_strings if f.startswith("--")]
+        if not flags or flags[0] in ("--help", "--method"):
+            continue
+        assert re.search(rf"^\| `{re.escape(flags[0])}[ `]", text, re.MULTILINE), flags[0]
+
+
+def _box(text: str, n_var: int) -> tuple[list[float], list[float]]:
+    """``[a, b]^d``, ``[a, b]^2`` or ``[a, b] × [c, d]^(d-1)`` as per-variable bounds."""
+    lower: list[float] = []
+    upper: list[float] = []
+    for part in text.split(" × "):
+        match = re.fullmatch(r"\[(\S+), (\S+)\](?:\^(\w+|\(d-1\)))?", part.strip())
+        assert match is not None, f"cannot read the box {text!r}"
+        power = match.group(3)
+        count = {None: 1, "d": n_var, "(d-1)": n_var - 1}.get(power)
+        count = int(power) if count is None else count
+        lower += [float(match.group(1))] * count
+        upper += [float(match.group(2))] * count
+    return lower, upper
+
+
+def test_problems_page_gives_every_bounds_and_sampling_box() -> None:
+    """The catalogue table of docs/problems.md states, for each problem (default
+    parameters), its bounds and the box its starts are drawn from, as the code has them."""
+    import numpy as np
+
+    from moo.problems import available_problems, get_problem
+
+    text = (DOCS / "problems.md").read_text(encoding="utf-8")
+    header = next(line for line in text.splitlines() if line.startswith("| name |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"^\| `([a-z0-9-]+)` \|", line)
+        if match:
+            rows[match.group(1)] = dict(
+                zip(columns, (c.strip() for c in line.strip("|").split("|")), strict=True)
+            )
+    assert set(rows) == set(available_problems())
+    for name, row in rows.items():
+        problem = get_problem(name)
+        bounds, starts = row["bounds"], row["starts drawn from"]
+        if bounds == "none":
+            assert not problem.bounded, name
+        else:
+            np.testing.assert_allclose(problem.bounds(), _box(bounds.strip("`"), problem.n_var))
+        if starts == "the bounds":
+            np.testing.assert_array_equal(problem.sampling_bounds(), problem.bounds())
+        else:
+            box = starts.split("`")[1]
+            np.testing.assert_allclose(problem.sampling_bounds(), _box(box, problem.n_var))

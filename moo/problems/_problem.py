@@ -27,8 +27,11 @@ class Problem:
             (`FiniteDifferences`).
         bounds: ``(lower, upper)`` box bounds, each a scalar or a length-``d`` array; the
             minimize loop projects onto the box. ``None`` for an unconstrained problem.
-        sampling_bounds: box from which `pareto_front` draws starting points;
-            defaults to ``bounds``.
+            Read back as length-``d`` arrays with `bounds` (``xl, xu = problem.bounds()``,
+            as in pymoo) or the attributes ``lower`` and ``upper`` (aliases `xl`, `xu`).
+        sampling_bounds: box from which `minimize` (without ``x0``) and `pareto_front`
+            draw starting points; defaults to ``bounds``. Read back with
+            `sampling_bounds` (the method) or ``sampling_lower``, ``sampling_upper``.
         name: short name used in tables and plots.
         objective_names: one name per objective (default ``f1 .. fK``), used in error messages.
         pareto_front: function ``n -> (≈n, K)`` sampling the known Pareto front, if known.
@@ -152,6 +155,36 @@ class Problem:
     def bounded(self) -> bool:
         """Whether the problem has box bounds."""
         return self.lower is not None
+
+    def bounds(self) -> tuple[FloatArray, FloatArray] | tuple[None, None]:
+        """The box bounds ``(lower, upper)`` as length-``d`` float64 arrays (copies), or
+        ``(None, None)`` for an unbounded problem.
+
+        The accessor of pymoo's ``Problem.bounds()``: ``xl, xu = problem.bounds()``.
+        ``lower`` and ``upper`` (pymoo: ``xl``, ``xu``) are the same arrays as attributes.
+        """
+        if self.lower is None or self.upper is None:
+            return None, None
+        return self.lower.copy(), self.upper.copy()
+
+    def sampling_bounds(self) -> tuple[FloatArray, FloatArray] | tuple[None, None]:
+        """The box ``(lower, upper)`` from which `minimize` (without ``x0``) and
+        `pareto_front` draw starting points, as length-``d`` float64 arrays (copies):
+        the ``sampling_bounds`` given to the constructor, else the `bounds`;
+        ``(None, None)`` when the problem has neither."""
+        if self.sampling_lower is None or self.sampling_upper is None:
+            return None, None
+        return self.sampling_lower.copy(), self.sampling_upper.copy()
+
+    @property
+    def xl(self) -> FloatArray | None:
+        """pymoo's name of `lower`: the lower bounds (d,), ``None`` when unbounded."""
+        return self.lower
+
+    @property
+    def xu(self) -> FloatArray | None:
+        """pymoo's name of `upper`: the upper bounds (d,), ``None`` when unbounded."""
+        return self.upper
 
     def check_point(self, x: ArrayLike, name: str = "x") -> FloatArray:
         """Validate a point: finite, length ``n_var``, inside the bounds."""

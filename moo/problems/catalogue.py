@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from moo.problems._problem import Problem
-from moo.validation import FloatArray, check_int
+from moo.validation import FloatArray, check_int, check_real
 
 _CATALOGUE: dict[str, Callable[..., Problem]] = {}
 
@@ -286,8 +286,13 @@ def toy() -> Problem:
 # ----------------------------------------------------------------------------------------------
 
 
+FONSECA_SAMPLING_BOX = 1.5
+"""Default half-width of Fonseca-Fleming's sampling box ``[-1.5, 1.5]^n`` (its bounds are
+``[-4, 4]^n``)."""
+
+
 @_entry("fonseca")
-def fonseca(n_var: int = 2) -> Problem:
+def fonseca(n_var: int = 2, sampling_box: float = FONSECA_SAMPLING_BOX) -> Problem:
     r"""Fonseca-Fleming (VLMOP2): two Gaussian wells, a non-convex (concave) front.
 
     With ``a = 1/√n``::
@@ -299,15 +304,20 @@ def fonseca(n_var: int = 2) -> Problem:
     ``f2 = 1 − exp(−(2 − √(−log(1 − f1)))²)`` for ``f1 ∈ [0, 1 − e⁻⁴]``. The front is concave,
     so linear scalarization only finds its two end points.
 
-    Starts are drawn from ``[−1.5, 1.5]^n``: farther out both objectives are flat to within
-    ``exp(−(distance)²)``, the gradients fall below any practical tolerance, and a gradient
-    method stops there as numerically stationary.
+    Starts are drawn from ``[−h, h]^n`` with ``h = sampling_box`` (default 1.5, at most 4:
+    the whole box), not from the bounds: farther out both objectives are flat to within
+    ``exp(−(distance)²)``, the gradients fall below any absolute tolerance, and a gradient
+    method with ``tol_mode="absolute"`` stops there as if converged (from the whole box,
+    a third to a half of the starts do). ``sampling_box=4`` draws from the whole box; pair it with
+    ``minimize(..., tol_mode="relative")`` and a scale-free direction
+    (``MGDA(normalization="l2")``) or a large ``Armijo(initial=...)`` to leave the plateau.
 
     Reference:
         C. M. Fonseca, P. J. Fleming, "An overview of evolutionary algorithms in multiobjective
         optimization", Evolutionary Computation 3(1), 1995.
     """
     d = check_int(n_var, "n_var", low=1)
+    h = check_real(sampling_box, "sampling_box", low=0.0, high=4.0, low_open=True)
     a = 1.0 / math.sqrt(d)
 
     def fun(x: FloatArray) -> FloatArray:
@@ -337,11 +347,13 @@ def fonseca(n_var: int = 2) -> Problem:
         2,
         jacobian=jac,
         bounds=(-4.0, 4.0),
-        sampling_bounds=(-1.5, 1.5),
+        sampling_bounds=(-h, h),
         name="fonseca",
         pareto_front=pareto_front,
         pareto_set=pareto_set,
-        description=f"Fonseca-Fleming in [-4, 4]^{d}; concave front",
+        description=(
+            f"Fonseca-Fleming in [-4, 4]^{d} (starts in [-{h:g}, {h:g}]^{d}); concave front"
+        ),
     )
 
 

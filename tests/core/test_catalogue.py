@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from moo.gradients import FiniteDifferences
+from moo.loop import minimize
 from moo.problems import Problem, available_problems, get_problem
 from moo.problems.catalogue import ZDT_X1_MIN
 from moo.solvers import pareto_stationarity
@@ -261,6 +262,49 @@ def test_default_sizes() -> None:
     assert (get_problem("toy").n_obj, get_problem("toy").n_var) == (2, 2)
 
 
+def test_bounds_as_pymoo_reads_them() -> None:
+    """``xl, xu = problem.bounds()`` (pymoo's accessor) and the aliases ``xl``, ``xu``."""
+    problem = get_problem("zdt1", n_var=3)
+    xl, xu = problem.bounds()
+    np.testing.assert_array_equal(xl, [ZDT_X1_MIN, 0.0, 0.0])
+    np.testing.assert_array_equal(xu, [1.0, 1.0, 1.0])
+    assert problem.xl is problem.lower and problem.xu is problem.upper
+    assert xl is not None
+    xl[0] = -5.0  # a copy: the problem keeps its bounds
+    assert problem.lower is not None and problem.lower[0] == ZDT_X1_MIN
+    np.testing.assert_array_equal(problem.sampling_bounds(), problem.bounds())
+    unbounded = get_problem("quadratic")
+    assert unbounded.bounds() == (None, None) and unbounded.xl is None and unbounded.xu is None
+    np.testing.assert_array_equal(unbounded.sampling_bounds(), [[-2.0, -2.0], [2.0, 2.0]])
+    assert Problem(lambda x: x, 2, 2).sampling_bounds() == (None, None)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_starts_are_drawn_from_the_sampling_box(name: str) -> None:
+    """``minimize`` without ``x0`` starts inside ``sampling_bounds()``, which lies inside
+    the bounds of a bounded problem."""
+    problem = _problem(name)
+    lower, upper = problem.sampling_bounds()
+    assert lower is not None and upper is not None
+    if problem.bounded:
+        xl, xu = problem.bounds()
+        assert np.all(xl <= lower) and np.all(upper <= xu)  # type: ignore[operator]
+    for seed in range(3):
+        x0 = minimize(problem, seed=seed, steps=0).history.x[0]
+        assert np.all(lower <= x0) and np.all(x0 <= upper)
+
+
+def test_fonseca_sampling_box() -> None:
+    """Fonseca-Fleming draws its starts from [-1.5, 1.5]^n by default (not from its bounds
+    [-4, 4]^n: farther out it is a plateau); ``sampling_box=4`` draws from the whole box."""
+    default = get_problem("fonseca", n_var=3)
+    np.testing.assert_array_equal(default.sampling_bounds(), [[-1.5] * 3, [1.5] * 3])
+    np.testing.assert_array_equal(default.bounds(), [[-4.0] * 3, [4.0] * 3])
+    assert "starts in [-1.5, 1.5]^3" in default.description
+    whole = get_problem("fonseca", sampling_box=4)
+    np.testing.assert_array_equal(whole.sampling_bounds(), whole.bounds())
+
+
 def test_mtl_regression_is_deterministic_per_seed() -> None:
     x = np.linspace(-1.0, 1.0, 5)
     a = get_problem("mtl-regression", seed=4).values(x)
@@ -290,6 +334,8 @@ def test_unknown_parameter_lists_valid() -> None:
     ("name", "parameters", "argument"),
     [
         ("fonseca", {"n_var": 0}, "n_var"),
+        ("fonseca", {"sampling_box": 0.0}, "sampling_box must be > 0.0, got 0.0"),
+        ("fonseca", {"sampling_box": 4.5}, "sampling_box must be <= 4.0, got 4.5"),
         ("zdt1", {"n_var": 1}, "n_var"),
         ("zdt3", {"n_var": 0}, "n_var"),
         ("dtlz2", {"n_obj": 1}, "n_obj"),

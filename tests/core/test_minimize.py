@@ -22,6 +22,7 @@ from moo import (
     non_dominated,
     pareto_front,
 )
+from moo.loop import TolMode
 
 
 def _two_parabolas(bounds: tuple[float, float] | None = None) -> Problem:
@@ -204,6 +205,10 @@ def test_bounds_end_on_the_boundary_pareto_stationary() -> None:
         ({"rule_options": {"c": 1}}, ValueError, "unknown hyperparameter"),
         ({"rule_options": {"c": 1}, "method_options": {}}, TypeError, "not both"),
         ({"methd": "mgda"}, TypeError, "unexpected keyword argument"),
+        ({"tol_mode": "rel"}, ValueError, "tol_mode must be one of 'absolute', 'relative'"),
+        ({"tol_mode": None}, ValueError, "tol_mode must be one of .*; got None"),
+        ({"tol_mode": "relative", "tol": 1.0}, ValueError, "tol must be < 1 with tol_mode="),
+        ({"tol_mode": "relative", "tol": -0.5}, ValueError, r"tol must be >= 0.0, got -0.5"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:minimize\\(method_options=:DeprecationWarning")
@@ -362,3 +367,103 @@ def test_armijo_backtracks_from_trials_where_the_objectives_are_not_finite() -> 
     problem = Problem(values, 2, 2, jacobian=base.jacobian)
     run = minimize(problem, x0=[2.5, -1.5], step_size=moo.Armijo(initial=100.0))
     assert run.converged, run.reason
+
+
+# ---- stop reasons and the scale-aware tolerance -------------------------------------------------
+
+
+def test_stop_reasons_lists_every_reason_the_loop_assigns() -> None:
+    """`STOP_REASONS` (which the docs test checks against getting-started.md) holds every
+    string literal that moo/loop.py assigns to ``reason``, and nothing else."""
+    import ast
+    import inspect
+
+    from moo import loop
+
+    assigned = {
+        node.value.value
+        for node in ast.walk(ast.parse(inspect.getsource(loop)))
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "reason" for t in node.targets)
+        and isinstance(node.value, ast.Constant)
+    }
+    assert assigned == set(loop.STOP_REASONS)
+    assert set(loop.CONVERGED_REASONS) <= set(loop.STOP_REASONS)
+
+
+def _scaled(problem: Problem, factor: float) -> Problem:
+    """``factor · f``: every objective scaled by one positive constant."""
+    return Problem(
+        lambda x: factor * problem.values(x),
+        problem.n_var,
+        problem.n_obj,
+        jacobian=lambda x: factor * problem.jacobian(x),
+    )
+
+
+@pytest.mark.parametrize("factor", [1.0, 1e-9])
+def test_relative_tolerance_ignores_a_common_scale(factor: float) -> None:
+    """Scaled by 1e-9, every gradient is below the absolute ``tol``: the absolute test calls
+    any start converged, the relative one only a Pareto-stationary point."""
+    problem = _scaled(_two_parabolas(), factor)
+    away = [2.0, -1.0]  # off the Pareto set [a, b]: the gradients do not cancel
+    absolute = minimize(problem, x0=away, steps=0)
+    relative = minimize(problem, x0=away, steps=0, tol_mode="relative")
+    assert absolute.reason == ("converged" if factor < 1.0 else "max steps")
+    assert relative.reason == "max steps"
+    on_set = minimize(problem, x0=[0.25, 0.75], steps=0, tol_mode="relative")
+    assert on_set.reason == "converged" and on_set.n_steps == 0
+
+
+def test_relative_tolerance_judges_a_failed_line_search_relatively() -> None:
+    """The "stationary" test after a rejected step is relative too: on the Pareto set the
+    (wrong-signed) gradients cancel exactly; off it the failure stays a failure."""
+    fail = Armijo(max_backtracks=5)
+    problem = _scaled(_two_wells(-1.0), 1e-9)
+    on = minimize(problem, "linear", x0=[0.5, 0.5], step_size=fail, tol_mode="relative")
+    assert on.reason == "stationary" and on.n_steps == 0
+    far = minimize(problem, "linear", x0=[3.0, 3.0], step_size=fail, tol_mode="relative")
+    assert far.reason == "line search failed" and not far.converged
+
+
+def _fonseca_whole_box(tol_mode: TolMode, step_size: Armijo | None) -> tuple[list[str], np.ndarray]:
+    """MGDA from 24 seeded starts in Fonseca-Fleming's whole box ``[-4, 4]²``: the stop
+    reasons and each end point's distance to the known front."""
+    problem = get_problem("fonseca", sampling_box=4.0)
+    np.testing.assert_array_equal(problem.sampling_bounds(), problem.bounds())
+    rng = np.random.default_rng(0)
+    starts = rng.uniform(-4.0, 4.0, size=(24, 2))
+    runs = [
+        minimize(problem, "mgda", x0=x0, steps=60, tol_mode=tol_mode, step_size=step_size)
+        for x0 in starts
+    ]
+    ends = np.array([r.F for r in runs])
+    return [r.reason for r in runs], distance_to_front(ends, problem.pareto_front(4000))
+
+
+def test_fonseca_plateau_is_not_converged_with_the_relative_tolerance() -> None:
+    """Far from both wells every gradient is tiny (down to 1e-19) but they point the same
+    way. The absolute tolerance calls a third of the starts converged on that plateau; the
+    relative one calls none of them "converged" (they end at the step budget, or at the
+    rounding floor where float64 no longer sees the objectives change along steps t <= 1),
+    and with steps long enough to leave the plateau more of them reach the front."""
+
+    def converged_off_front(reasons: list[str], distance: np.ndarray) -> int:
+        return sum(r == "converged" and d > 1e-3 for r, d in zip(reasons, distance, strict=True))
+
+    reasons, distance = _fonseca_whole_box("absolute", None)
+    assert converged_off_front(reasons, distance) >= 8  # 8 of 24, f ≈ (1, 1)
+    assert np.all(distance[distance > 1e-3] > 0.1)  # off the front = on the plateau
+
+    reasons, distance = _fonseca_whole_box("relative", None)
+    assert converged_off_front(reasons, distance) == 0
+    assert {r for r, d in zip(reasons, distance, strict=True) if d > 1e-3} == {
+        "max steps",
+        "rounding floor",
+    }
+
+    long_steps = Armijo(initial=1e8)  # t up to 1e8: gradients as small as 1e-8 move x by ~1
+    absolute = _fonseca_whole_box("absolute", long_steps)[1]
+    reasons, relative = _fonseca_whole_box("relative", long_steps)
+    assert converged_off_front(reasons, relative) == 0
+    assert (relative < 1e-3).sum() >= (absolute < 1e-3).sum() + 4  # 21 against 16
