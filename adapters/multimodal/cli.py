@@ -3,11 +3,13 @@
 Commands:
 
 - ``moo-mm train``: one run (dataset, method, model, budget) with per-epoch metrics in
-  ``OUT/metrics.jsonl`` / ``metrics.csv`` and an atomic checkpoint (rerunning the same command
-  resumes it);
-- ``moo-mm compare``: several methods × seeds on one configuration → a markdown table
-  (mean ± std) and PNG plots (accuracy per modality over epochs, weights over time, robustness
-  to a dropped or noised sensor);
+  ``OUT/metrics.jsonl`` / ``metrics.csv``, an atomic checkpoint (rerunning the same command
+  resumes it, and says from which epoch; ``--no-resume`` starts over), the checkpoint selected
+  on the validation split (``--select-metric``, ``--patience``) and ``OUT/results.json``;
+  ``--dataset`` also takes the path of an ``.npz`` file of one's own data;
+- ``moo-mm compare``: several methods × seeds on one configuration → markdown tables
+  (mean ± std; the selected checkpoints, then the last epochs) and PNG plots (accuracy per
+  modality over epochs, weights over time, robustness to a dropped or noised sensor);
 - ``moo-mm datasets``: the datasets and their expected on-disk layout; ``moo-mm datasets
   check NAME --root DIR``: every sample of a user's copy opened and decoded, problems listed;
 - ``moo-mm methods``: the training methods.
@@ -57,11 +59,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             _import_plugin(plugin)
         return command(args)
     except (UsageError, ValueError, TypeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        # a refused resume names the command line's flags (--no-resume), not resume=False
+        cli_message = getattr(exc, "cli_message", None)
+        message = cli_message() if callable(cli_message) else exc
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
     except (ImportError, OSError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default (unless the help states it already, or the
+    default is nothing: ``None``, an empty list, a flag's ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "default:" in text
+            or default is None
+            or default is argparse.SUPPRESS
+            or default is False
+            or default == []
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
 
 def _plugin_option(p: argparse.ArgumentParser) -> None:
@@ -117,7 +142,12 @@ def _data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="synthetic", help="dataset name, see 'moo-mm datasets'")
+    p.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="dataset name (see 'moo-mm datasets') or the path of an .npz file of one's own "
+        "data (see docs/multimodal.md, 'Your own data')",
+    )
     _data_options(p)
     p.add_argument(
         "--encoder",
@@ -133,12 +163,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="encoder option for every modality (repeatable)",
     )
     p.add_argument("--fusion", default="concat", help="concat, sum, gated or film")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="training batch size")
     p.add_argument("--optimizer", default="adam", help="adam or sgd")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
     p.add_argument("--scheduler", default="none", help="none, step or cosine")
     p.add_argument("--lr-step", type=int, default=30, help="step scheduler: epochs per decay")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="step scheduler: decay factor")
@@ -147,8 +177,36 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="P",
-        help="probability that a training sample loses one modality (replaced by its mean "
-        "input; default 0)",
+        help="probability that a training sample loses one modality (replaced by its mean input)",
+    )
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="fraction of each class of the training split held out for validation (model "
+        "selection) when the dataset has no validation split of its own; 0: none",
+    )
+    p.add_argument("--valid-seed", type=int, default=0, help="seed of that hold-out")
+    p.add_argument(
+        "--select-metric",
+        default="fusion_acc",
+        metavar="METRIC",
+        help="validation metric that selects the checkpoint (fusion_acc, fusion_f1, "
+        "fusion_loss, worst_acc, imbalance, acc/<m>, worst_drop, ...)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        metavar="N",
+        help="early stopping: stop after N epochs without improvement of the selection "
+        "metric (default: train every epoch)",
+    )
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start over even if --out holds a checkpoint (default: resume from it)",
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument(
@@ -164,11 +222,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Balanced multimodal (sensor-fusion) training with moo's rules."
+        prog=PROG,
+        description="Balanced multimodal (sensor-fusion) training with moo's rules.",
+        formatter_class=_DefaultsFormatter,
     )
     sub = parser.add_subparsers(dest="name", required=True)
 
-    t = sub.add_parser("train", help="one training run")
+    t = sub.add_parser("train", help="one training run", formatter_class=_DefaultsFormatter)
     t.add_argument("--method", default="mimo", help="training method, see 'moo-mm methods'")
     t.add_argument(
         "--param",
@@ -177,19 +237,36 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="method hyperparameter, e.g. gamma=1.0 (repeatable)",
     )
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="output folder (logs, checkpoint; resumes)")
+    t.add_argument(
+        "--seed", type=int, default=0, help="model initialization, batch order, method draws"
+    )
+    t.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log every epoch's record to TensorBoard under OUT/tb (needs --out and the "
+        "tensorboard package)",
+    )
+    t.add_argument(
+        "--out",
+        default=None,
+        help="output folder (logs, checkpoints, results; rerunning resumes; default: none, "
+        "nothing written)",
+    )
     _run_options(t)
     t.set_defaults(command=_cmd_train)
 
-    c = sub.add_parser("compare", help="methods x seeds -> markdown table and plots")
+    c = sub.add_parser(
+        "compare",
+        help="methods x seeds -> markdown table and plots",
+        formatter_class=_DefaultsFormatter,
+    )
     c.add_argument(
         "--methods",
         default=None,
         help="comma-separated method names (default: joint,uniform,mimo,mgda,cagrad,nash-mtl,"
         "ogm-ge,mmpareto)",
     )
-    c.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1 (default 3)")
+    c.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1")
     c.add_argument(
         "--param",
         action="append",
@@ -197,13 +274,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="METHOD:KEY=VALUE",
         help="hyperparameter of one method, e.g. mimo:gamma=2 (repeatable)",
     )
-    c.add_argument("--out", default="moo-mm-compare", help="output folder (default: %(default)s)")
+    c.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=3,
+        metavar="N",
+        help="untimed training steps of every method before the first run, so that no "
+        "method's step time pays the process's warm-up; 0: none",
+    )
+    c.add_argument("--out", default="moo-mm-compare", help="output folder")
     c.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     _run_options(c)
     c.set_defaults(command=_cmd_compare)
 
     d = sub.add_parser(
         "datasets",
+        formatter_class=_DefaultsFormatter,
         help="list the datasets and their on-disk layout; 'datasets check NAME' walks one",
         description="Without arguments: list the datasets. 'check NAME --root DIR': open and "
         "decode every sample of both splits, report counts per split and class and every "
@@ -214,7 +300,9 @@ def _parser() -> argparse.ArgumentParser:
     _data_options(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(command=_cmd_datasets)
-    m = sub.add_parser("methods", help="list the training methods")
+    m = sub.add_parser(
+        "methods", help="list the training methods", formatter_class=_DefaultsFormatter
+    )
     _plugin_option(m)
     m.set_defaults(command=_cmd_methods)
     return parser
@@ -240,6 +328,10 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         lr_step=args.lr_step,
         lr_gamma=args.lr_gamma,
         modality_dropout=args.modality_dropout,
+        valid_fraction=args.valid_fraction,
+        valid_seed=args.valid_seed,
+        select_metric=args.select_metric,
+        patience=args.patience,
         device=args.device,
         probes=not args.no_probes,
         **extra,
@@ -259,25 +351,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
         method_options=parse_assignments(args.param, "--param"),
         seed=args.seed,
     )
-    result = train(config, output_dir=args.out, progress=_progress(args))
-    final = result.final
+    result = train(
+        config,
+        output_dir=args.out,
+        resume=not args.no_resume,
+        progress=_progress(args),
+        tensorboard=args.tensorboard,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    final, selected = result.final, result.selected
+    last_epoch, chosen = len(result.history), result.selected_epoch
     modalities = list(result.model.modalities)
-    rows = [
-        ["fusion accuracy", f"{100 * final['fusion_acc']:.2f}%"],
-        ["fusion macro-F1", f"{100 * final['fusion_f1']:.2f}%"],
-    ]
+
+    def pct(key: str) -> list[str]:
+        return [f"{100 * selected[key]:.2f}%", f"{100 * final[key]:.2f}%"]
+
+    rows = [["fusion accuracy", *pct("fusion_acc")], ["fusion macro-F1", *pct("fusion_f1")]]
     for m in modalities:
-        row = [f"{m}: head accuracy", f"{100 * final[f'acc/{m}']:.2f}%"]
-        rows.append(row)
+        rows.append([f"{m}: head accuracy", *pct(f"acc/{m}")])
         if f"probe/{m}" in final:
-            rows.append([f"{m}: linear probe", f"{100 * final[f'probe/{m}']:.2f}%"])
-        rows.append([f"{m} dropped: fusion accuracy", f"{100 * final[f'drop/{m}']:.2f}%"])
+            rows.append([f"{m}: linear probe", *pct(f"probe/{m}")])
+        rows.append([f"{m} dropped: fusion accuracy", *pct(f"drop/{m}")])
     rows += [
-        ["step time", f"{final['step_ms']:.2f} ms"],
-        ["time in the rule", f"{final['rule_us']:.1f} µs"],
+        ["step time", "", f"{final['step_ms']:.2f} ms"],
+        ["time in the rule", "", f"{final['rule_us']:.1f} µs"],
     ]
-    print(f"{config.method} on {config.dataset}, {config.epochs} epochs, seed {config.seed}")
-    print(format_table(rows, right=(1,)))
+    run = f"{last_epoch} epochs" + (" (stopped early)" if result.stopped_early else "")
+    print(f"{config.method} on {config.dataset}, {run}, seed {config.seed}")
+    if f"val/{config.select_metric}" in selected:
+        value = selected[f"val/{config.select_metric}"]
+        print(f"selected: epoch {chosen}, best validation {config.select_metric} {value:.4g}")
+    else:
+        print("selected: the last epoch (no validation split)")
+    header = ["test metrics", f"selected (epoch {chosen})", f"last (epoch {last_epoch})"]
+    print(format_table(rows, header, right=(1, 2)))
     if args.out:
         print(f"logs and checkpoint: {args.out}")
     return 0
@@ -314,6 +421,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         output_dir=args.out,
         method_options=options,
         plots=not args.no_plots,
+        resume=not args.no_resume,
+        warmup_steps=args.warmup_steps,
         progress=_progress(args),
         log=lambda line: print(line, file=sys.stderr),
     )
@@ -332,6 +441,10 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         raise UsageError("a dataset name, --root or --data goes with 'datasets check NAME'")
     for info in available_datasets():
         print(f"{info.name}\n  {info.summary}\n  layout: {info.layout}")
+    from moo_multimodal.data.npz import NPZ_LAYOUT
+
+    print("PATH.npz\n  your own data in one file (--dataset path/to/data.npz)")
+    print(f"  layout: {NPZ_LAYOUT}")
     return 0
 
 
@@ -346,10 +459,7 @@ def _check_dataset(args: argparse.Namespace) -> int:
         progress=_progress(args) and importlib.util.find_spec("tqdm") is not None,
         **parse_assignments(args.data, "--data"),
     )
-    print(
-        f"{report.name}: {report.num_classes} classes, modalities "
-        f"{', '.join(report.modalities)}"
-    )
+    print(f"{report.name}: {report.num_classes} classes, modalities {', '.join(report.modalities)}")
     rows = [
         [
             s.split,

@@ -4,14 +4,22 @@
 ``output_dir/<method>/seed-<s>`` (so an interrupted comparison resumes run by run, and epoch by
 epoch inside a run), then writes
 
-- ``results.md``: one row per method with the final test metrics, mean ± std over seeds;
-- ``results.json``: every run's final record and the aggregate;
+- ``results.md``: two tables, one row per method, mean ± std over seeds: the test metrics
+  of each run's *selected* checkpoint (the epoch with the best validation metric,
+  ``TrainConfig.select_metric``; the mean selected epoch in the ``epoch`` column), then
+  those of the *last* epoch;
+- ``results.json``: every run's selected and last records;
 - ``accuracy.png``: per-modality accuracy over epochs (linear probes if computed, else the
   uni-modal heads), one panel per modality, one line per method (mean over seeds), plus
   fusion accuracy;
 - ``weights.png``: each method's weights over epochs (methods that choose weights);
-- ``robustness.png``: fusion accuracy with each sensor dropped (zeros), absent (its mean
-  input) or noised, per method.
+- ``robustness.png``: fusion accuracy of the selected checkpoints with each sensor dropped
+  (zeros), absent (its mean input) or noised, per method.
+
+Step times: before the first run, every method trains ``warmup_steps`` untimed steps on a
+throwaway model (`moo_multimodal.training.warm_up`), so that the process's one-time costs
+(allocator, thread pools, lazy initialization) are not charged to whichever method runs
+first and the ``step / joint`` column does not depend on the order of the methods.
 """
 
 from __future__ import annotations
@@ -20,16 +28,16 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from moo.io import atomic_write_bytes
 from moo.plotting import save_figure
-from moo.validation import require
+from moo.validation import check_int, require
 from moo_multimodal.data import DatasetSplits, load_dataset
 from moo_multimodal.methods import make_method
-from moo_multimodal.training import RunLock, RunResult, TrainConfig, train
+from moo_multimodal.training import RunLock, RunResult, TrainConfig, train, warm_up
 
 METHODS_DEFAULT: tuple[str, ...] = (
     "joint",
@@ -48,16 +56,20 @@ class Comparison:
     """What `compare` produced.
 
     Attributes:
-        table: the markdown table (also in ``results.md``).
-        runs: final records by method, one per seed.
+        table: the markdown tables (also in ``results.md``): selected checkpoints, then
+            last epochs.
+        runs: the last epoch's records by method, one per seed.
         histories: per-epoch records by method, one list per seed.
         files: paths of the written files (table, json, plots), by name.
+        selected: the selected epoch's records by method, one per seed (the epoch with the
+            best validation metric; the last epoch without a validation split).
     """
 
     table: str
     runs: dict[str, list[dict[str, float]]]
     histories: dict[str, list[list[dict[str, float]]]]
     files: dict[str, Path]
+    selected: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -85,12 +97,19 @@ def _columns(modalities: Sequence[str], has_probes: bool) -> list[tuple[str, str
 
 
 def format_table(
-    runs: dict[str, list[dict[str, float]]], modalities: Sequence[str], *, reference: str = "joint"
+    runs: dict[str, list[dict[str, float]]],
+    modalities: Sequence[str],
+    *,
+    reference: str = "joint",
+    epoch: bool = False,
 ) -> str:
-    """The markdown table of final records: accuracies in %, mean ± std over seeds, and the
-    step time relative to ``reference`` (when it was run)."""
+    """The markdown table of one record per run: accuracies in %, mean ± std over seeds, and
+    the step time relative to ``reference`` (when it was run); with ``epoch``, the records'
+    epoch (e.g. the selected one) as a column."""
     has_probes = any("worst_probe" in r for rs in runs.values() for r in rs)
     cols = _columns(modalities, has_probes)
+    if epoch:
+        cols.insert(0, ("epoch", "epoch", 1.0))
     ref = runs.get(reference)
     ref_step = _mean_std([r["step_ms"] for r in ref])[0] if ref else None
     header = ["method", "seeds", *(h for _, h, _ in cols)]
@@ -105,7 +124,7 @@ def format_table(
                 cells.append("–")
                 continue
             mean, std = _mean_std(vals)
-            digits = 1 if scale == 100.0 or key == "rule_us" else 2
+            digits = 1 if scale == 100.0 or key in ("rule_us", "epoch") else 2
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
         if ref_step:
             mean_step = _mean_std([r["step_ms"] for r in records])[0]
@@ -124,6 +143,8 @@ def compare(
     plots: bool = True,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    resume: bool = True,
+    warmup_steps: int = 3,
 ) -> Comparison:
     """Train each method with each seed from ``base`` and tabulate the final test metrics.
 
@@ -137,7 +158,11 @@ def compare(
         method_options: hyperparameters per method name (override ``base.method_options``).
         plots: write the PNG plots (needs matplotlib).
         progress: progress bars per run.
-        log: called with one line per finished run (e.g. ``print``).
+        log: called with one line per finished run (e.g. ``print``), and with the runs'
+            resume and early-stop lines.
+        resume: reuse the runs found in ``output_dir`` (``False``: train every run anew).
+        warmup_steps: untimed training steps of every method, on a throwaway model, before
+            the first run (see the module's docstring); 0: none.
 
     The folder is locked for the whole comparison (`moo_multimodal.training.RunLock`): a
     second comparison into it gets `moo_multimodal.training.RunLockedError`.
@@ -157,6 +182,7 @@ def compare(
         raise ValueError("seeds must hold at least one seed, got an empty list")
     base = base or TrainConfig()
     options = method_options or {}
+    warmup_steps = check_int(warmup_steps, "warmup_steps", low=0)
     out = Path(output_dir)
     # every run's configuration and method, checked before anything is trained
     configs = {
@@ -177,7 +203,10 @@ def compare(
         for config in method_configs:
             make_method(config.method, run_seed=config.seed, **config.method_options)
     with RunLock(out):  # one comparison per folder (each run also locks its own)
-        return _compare(methods, seeds, base, configs, out, plots, progress, log)
+        splits = load_dataset(base.dataset, root=base.root, **base.dataset_options)
+        for method in methods:  # every method warms up before any run is timed
+            warm_up(configs[method][0], splits, warmup_steps)
+        return _compare(methods, seeds, base, configs, splits, out, plots, progress, log, resume)
 
 
 def _compare(
@@ -185,36 +214,63 @@ def _compare(
     seeds: list[int],
     base: TrainConfig,
     configs: dict[str, list[TrainConfig]],
+    splits: DatasetSplits,
     out: Path,
     plots: bool,
     progress: bool,
     log: Callable[[str], None] | None,
+    resume: bool,
 ) -> Comparison:
-    splits: DatasetSplits = load_dataset(base.dataset, root=base.root, **base.dataset_options)
     runs: dict[str, list[dict[str, float]]] = {}
+    selected: dict[str, list[dict[str, float]]] = {}
     histories: dict[str, list[list[dict[str, float]]]] = {}
     for method in methods:
         for seed, config in zip(seeds, configs[method], strict=True):
             result: RunResult = train(
-                config, output_dir=out / method / f"seed-{seed}", splits=splits, progress=progress
+                config,
+                output_dir=out / method / f"seed-{seed}",
+                splits=splits,
+                progress=progress,
+                resume=resume,
+                log=log,
             )
             runs.setdefault(method, []).append(result.final)
+            selected.setdefault(method, []).append(result.selected)
             histories.setdefault(method, []).append(result.history)
             if log is not None:
-                f = result.final
+                f = result.selected
                 log(
-                    f"{method:>9} seed {seed}: fusion acc {100 * f['fusion_acc']:.1f}%, "
-                    f"worst head {100 * f['worst_acc']:.1f}%, step {f['step_ms']:.2f} ms"
+                    f"{method:>9} seed {seed}: selected epoch {result.selected_epoch} of "
+                    f"{len(result.history)}: fusion acc {100 * f['fusion_acc']:.1f}%, "
+                    f"worst head {100 * f['worst_acc']:.1f}%, step "
+                    f"{result.final['step_ms']:.2f} ms"
                 )
     modalities = list(splits.train.modalities)
-    table = format_table(runs, modalities)
+    metric = f"val/{base.select_metric}"
+    chosen = (
+        f"the epoch with the best validation {base.select_metric}"
+        if any(metric in r for rs in selected.values() for r in rs)
+        else "no validation split: the last epoch"
+    )
+    table = (
+        f"## Selected checkpoints ({chosen})\n\n"
+        + format_table(selected, modalities, epoch=True)
+        + "\n## Last epoch\n\n"
+        + format_table(runs, modalities)
+    )
     files = {"table": out / "results.md", "json": out / "results.json"}
     atomic_write_bytes(files["table"], table.encode())
-    payload = {"methods": methods, "seeds": seeds, "base": base.to_dict(), "runs": runs}
+    payload = {
+        "methods": methods,
+        "seeds": seeds,
+        "base": base.to_dict(),
+        "selected": selected,
+        "runs": runs,
+    }
     atomic_write_bytes(files["json"], json.dumps(payload, indent=1).encode())
     if plots:
-        files.update(_plots(histories, modalities, out))
-    return Comparison(table, runs, histories, files)
+        files.update(_plots(histories, selected, modalities, out))
+    return Comparison(table, runs, histories, files, selected)
 
 
 def _mean_curve(histories: list[list[dict[str, float]]], key: str) -> tuple[list[int], list[float]]:
@@ -225,9 +281,13 @@ def _mean_curve(histories: list[list[dict[str, float]]], key: str) -> tuple[list
 
 
 def _plots(
-    histories: dict[str, list[list[dict[str, float]]]], modalities: list[str], out: Path
+    histories: dict[str, list[list[dict[str, float]]]],
+    selected: dict[str, list[dict[str, float]]],
+    modalities: list[str],
+    out: Path,
 ) -> dict[str, Path]:
     Figure = require("matplotlib.figure", "plots", "plot").Figure
+    integer_ticks = require("matplotlib.ticker", "plots", "plot").MaxNLocator
     files: dict[str, Path] = {}
     first = next(iter(histories.values()))[0][-1]
     prefix = "probe/" if f"probe/{modalities[0]}" in first else "acc/"
@@ -242,6 +302,7 @@ def _plots(
             f"{title} ({'probe' if prefix == 'probe/' and key != 'fusion_acc' else 'test'} acc)"
         )
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(integer_ticks(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy")
     axes[0][-1].legend(fontsize=7)
@@ -260,6 +321,7 @@ def _plots(
                 ax.plot(xs, ys, marker="o", markersize=3, label=key.removeprefix("weight/"))
             ax.set_title(method)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(integer_ticks(integer=True))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel("mean weight over the epoch")
@@ -267,19 +329,20 @@ def _plots(
 
     methods = list(histories)
     # the perturbations the metrics report (noise and absent exist for float inputs only)
-    final = histories[methods[0]][0][-1]
+    final = selected[methods[0]][0]
     bars = [f"{k}/{m}" for k in ("drop", "absent", "noise") for m in modalities]
     bars = [key for key in bars if key in final]
     fig = Figure(figsize=(max(6.0, 1.2 * len(methods) * len(bars) / 3), 3.6), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(bars)
     for j, key in enumerate(bars):
-        vals = [sum(h[-1][key] for h in histories[m]) / len(histories[m]) for m in methods]
+        vals = [sum(r[key] for r in selected[m]) / len(selected[m]) for m in methods]
         ax.bar([i + j * width for i in range(len(methods))], vals, width, label=key)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods, rotation=20)
     ax.set_ylabel("fusion accuracy")
-    ax.set_title("robustness: one sensor dropped, absent or noised at test time")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("robustness (selected checkpoints): one sensor dropped, absent or noised")
+    # the legend outside the axes, right of them: it never covers a bar
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(axis="y", alpha=0.3)
     files["robustness"] = save_figure(fig, out / "robustness.png")
     return files

@@ -163,6 +163,7 @@ def evaluate(
 
     Keys:
         ``"fusion_acc"``, ``"fusion_f1"``: accuracy and macro-F1 of the fusion head;
+        ``"fusion_loss"``: the mean cross-entropy of the fusion head;
         ``"acc/<m>"``: accuracy of modality ``m``'s uni-modal head;
         ``"worst_acc"``: the minimum of ``acc/<m>``;
         ``"imbalance"``: ``max_m acc/<m> / min_m acc/<m>`` (``inf`` when the minimum is 0);
@@ -197,6 +198,9 @@ def evaluate(
     hits: dict[tuple[str, str], torch.Tensor] = {}
     preds: list[torch.Tensor] = []
     all_labels: list[torch.Tensor] = []
+    # summed in float64 (float32 on MPS, which has no float64)
+    loss_dtype = torch.float32 if device.type == "mps" else torch.float64
+    loss_sum = torch.zeros((), dtype=loss_dtype, device=device)
 
     def count(kind: str, m: str, pred: torch.Tensor, labels: torch.Tensor) -> None:
         correct = (pred == labels).sum()
@@ -213,6 +217,9 @@ def evaluate(
             out = model(inputs)
             preds.append(out.fusion.argmax(dim=1))
             all_labels.append(labels)
+            loss_sum = loss_sum + torch.nn.functional.cross_entropy(
+                out.fusion.to(loss_dtype), labels, reduction="sum"
+            )
             for m in modalities:
                 count("uni", m, out.unimodal[m].argmax(dim=1), labels)
                 count("drop", m, fused({**inputs, m: torch.zeros_like(inputs[m])}), labels)
@@ -235,6 +242,7 @@ def evaluate(
     result: dict[str, float] = {
         "fusion_acc": accuracy(pred, labels),
         "fusion_f1": macro_f1(pred, labels, dataset.num_classes),
+        "fusion_loss": float(loss_sum) / n,
     }
     uni = {m: rate["uni", m] for m in modalities}
     for m in modalities:

@@ -27,8 +27,10 @@ never executed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
+import inspect
 import io
 import json
 import math
@@ -49,7 +51,14 @@ import torch
 from moo.io import atomic_write_bytes
 from moo.validation import check_choice, check_int, check_real, require
 from moo_multimodal.augment import ModalityDropout
-from moo_multimodal.data import DatasetSplits, MultimodalDataset, iterate_batches, load_dataset
+from moo_multimodal.data import (
+    DatasetSplits,
+    EmptyHoldoutError,
+    MultimodalDataset,
+    holdout_split,
+    iterate_batches,
+    load_dataset,
+)
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.metrics import evaluate, linear_probe
 from moo_multimodal.models import MultimodalModel, build_model
@@ -58,6 +67,9 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULERS: tuple[str, ...] = ("none", "step", "cosine")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+SELECTED_MODEL = "selected.pt"
+RESULTS = "results.json"
+CUSTOM_DATASET = "custom"
 # the files a run writes with atomic_write_bytes (their temporary files are ".NAME.*.tmp")
 _RUN_FILES: tuple[str, ...] = (
     CHECKPOINT,
@@ -66,6 +78,8 @@ _RUN_FILES: tuple[str, ...] = (
     "metrics.csv",
     "config.json",
     "dataset.txt",
+    SELECTED_MODEL,
+    RESULTS,
 )
 
 
@@ -75,6 +89,23 @@ class RunLockedError(OSError):
 
 class CheckpointWarning(UserWarning):
     """A damaged checkpoint was skipped (the run resumed from the previous one)."""
+
+
+class ResumeRefusedError(ValueError):
+    """A run folder's checkpoint cannot be resumed with this configuration (another
+    configuration, more finished epochs, no usable checkpoint, an unsafe file).
+
+    ``str(error)`` names the Python ways out (``resume=False``, another ``output_dir``);
+    `cli_message` names those of ``moo-mm`` (``--no-resume``, another ``--out``).
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(template.format(restart="resume=False", elsewhere="another output_dir"))
+
+    def cli_message(self) -> str:
+        """The message with the command line's flags."""
+        return self.template.format(restart="--no-resume", elsewhere="another --out")
 
 
 class RunLock:
@@ -204,6 +235,26 @@ class TrainConfig:
         modality_dropout: the probability that a training sample loses one modality (replaced
             by its mean training input; see `moo_multimodal.augment.ModalityDropout`), in
             ``[0, 1)``; 0 (default) trains on complete inputs.
+        valid_fraction: the fraction of the training split held out as the validation split
+            of model selection when the dataset has no validation split of its own: a
+            stratified hold-out (``round(valid_fraction · n_c)`` samples of each class, at
+            least one and at most ``n_c - 1``) drawn with `valid_seed`, in ``[0, 1)``;
+            default 0.1. 0 holds out nothing: without a validation split of the dataset's
+            own, no model selection (the last epoch is the selected one); the same, with a
+            warning, when no sample can be held out (every class has a single sample). The
+            dataset's own validation split (av-mnist, cmu-mosei, ur-funny, an ``.npz`` with
+            ``valid_idx``) is used whatever this says.
+        valid_seed: the seed of the hold-out (fixed across training seeds by default, so
+            that every seed of a comparison trains and selects on the same data).
+        select_metric: the validation metric that selects the checkpoint (a key of
+            `moo_multimodal.metrics.evaluate`: ``fusion_acc`` (default), ``fusion_f1``,
+            ``fusion_loss``, ``worst_acc``, ``imbalance``, ``acc/<m>``, ``worst_drop``,
+            ``drop/<m>``, ``worst_absent``, ...); lower is better for ``fusion_loss`` and
+            ``imbalance``, higher for the others. The first epoch with the best value is
+            selected (ties keep the earlier one).
+        patience: early stopping: stop when `select_metric` has not improved for
+            ``patience`` epochs; ``None`` (default) trains every epoch. Needs a validation
+            split.
     """
 
     dataset: str = "synthetic"
@@ -230,6 +281,10 @@ class TrainConfig:
     noise_std: float = 1.0
     eval_batch_size: int = 512
     modality_dropout: float = 0.0
+    valid_fraction: float = 0.1
+    valid_seed: int = 0
+    select_metric: str = "fusion_acc"
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         self.epochs = check_int(self.epochs, "epochs", low=1)
@@ -247,6 +302,13 @@ class TrainConfig:
         self.modality_dropout = check_real(
             self.modality_dropout, "modality_dropout", low=0.0, high=1.0, high_open=True
         )
+        self.valid_fraction = check_real(
+            self.valid_fraction, "valid_fraction", low=0.0, high=1.0, high_open=True
+        )
+        self.valid_seed = check_int(self.valid_seed, "valid_seed", low=0)
+        self.select_metric = _check_select_metric(self.select_metric)
+        if self.patience is not None:
+            self.patience = check_int(self.patience, "patience", low=1)
         self.device = _check_device(self.device)
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
@@ -266,6 +328,35 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig keys {unknown}; known: {sorted(known)}")
         return cls(**dict(data))
+
+
+# validation metrics of `evaluate` where lower is better (higher for every other one)
+LOWER_IS_BETTER: frozenset[str] = frozenset({"fusion_loss", "imbalance"})
+_SELECT_METRICS: tuple[str, ...] = (
+    "fusion_acc",
+    "fusion_f1",
+    "fusion_loss",
+    "worst_acc",
+    "imbalance",
+    "worst_drop",
+    "worst_noise",
+    "worst_absent",
+)
+_PER_MODALITY_METRICS: tuple[str, ...] = ("acc/", "drop/", "noise/", "absent/")
+
+
+def _check_select_metric(metric: Any) -> str:
+    if not isinstance(metric, str):
+        raise TypeError(f"select_metric must be a metric name (str), got {metric!r}")
+    name = metric.removeprefix("val/")
+    per_modality = any(name.startswith(p) and len(name) > len(p) for p in _PER_MODALITY_METRICS)
+    if name not in _SELECT_METRICS and not per_modality:
+        raise ValueError(
+            f"select_metric {metric!r} is not a validation metric; one of "
+            f"{', '.join(_SELECT_METRICS)}, or acc/<m>, drop/<m>, noise/<m>, absent/<m> for a "
+            "modality m"
+        )
+    return name
 
 
 def _check_device(device: Any) -> str:
@@ -296,11 +387,22 @@ def _check_device(device: Any) -> str:
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"device {device!r}: this machine has {count} CUDA GPU(s)")
         return device
-    backend = getattr(torch, dev.type, None)
-    if dev.type == "mps":
-        backend = getattr(torch.backends, "mps", None)
-    available = getattr(backend, "is_available", None)
-    if callable(available) and not available():
+    try:
+        backend = getattr(torch.backends, "mps", None) if dev.type == "mps" else None
+        if backend is None:
+            backend = getattr(torch, dev.type, None)
+        available = getattr(backend, "is_available", None)
+        usable = bool(available()) if callable(available) else None
+    except Exception:  # a backend module that fails to import or answer: not usable
+        usable = False
+    if usable is None:
+        # torch parses the type but has no backend for it here (ipu, xla, hpu, mkldnn, ...):
+        # moving a model there fails deep inside torch
+        raise ValueError(
+            f"device {device!r}: this torch build cannot train on {dev.type!r} devices (it "
+            f"has no torch.{dev.type} backend); use 'cpu', 'cuda' or 'mps'"
+        )
+    if not usable:
         raise ValueError(f"device {device!r}: {dev.type} is not available on this machine")
     return device
 
@@ -310,19 +412,48 @@ class RunResult:
     """A finished (or resumed-and-finished) run.
 
     Attributes:
-        history: one record per epoch (see `fit`); ``final`` is the last one.
-        model: the trained model; method: the method (with its final state).
+        history: one record per epoch (see `fit`); ``final`` is the last one, ``selected``
+            the one of the selected epoch.
+        model: the trained model (the last epoch's); method: the method (with its final
+            state).
         output_dir: where logs and the checkpoint are, or ``None``.
+        selected_epoch: the epoch with the best validation ``config.select_metric`` (the
+            first one on ties), or the last epoch when there is no validation split.
+        selected_state: the model's ``state_dict`` (on the CPU) at ``selected_epoch``
+            (``None`` when it is the last epoch's: ``model``'s own).
+        stopped_early: the run stopped before ``config.epochs`` (``config.patience``).
+        resumed_from: the finished epochs read from a checkpoint (0: a fresh run).
+        config: the configuration as recorded (``config.json``): the method and dataset
+            names are those of what was trained (`fit`).
     """
 
     history: list[dict[str, float]]
     model: MultimodalModel
     method: Method
     output_dir: Path | None = None
+    selected_epoch: int = 0
+    selected_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+    resumed_from: int = 0
+    config: TrainConfig | None = None
 
     @property
     def final(self) -> dict[str, float]:
+        """The last epoch's record."""
         return self.history[-1]
+
+    @property
+    def selected(self) -> dict[str, float]:
+        """The selected epoch's record (its test metrics are those of the selected model)."""
+        return self.history[(self.selected_epoch or len(self.history)) - 1]
+
+    def selected_model(self) -> MultimodalModel:
+        """A copy of ``model`` holding the selected epoch's weights (``model`` itself stays
+        the last epoch's)."""
+        model = copy.deepcopy(self.model)
+        if self.selected_state is not None:
+            model.load_state_dict(self.selected_state)
+        return model
 
 
 def _write_logs(out: Path, history: list[dict[str, float]]) -> None:
@@ -396,14 +527,17 @@ def train(
     tensorboard: bool = False,
     callback: Callable[[dict[str, float]], None] | None = None,
     splits: DatasetSplits | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run one training run described by ``config`` (see `fit` for the loop and its outputs).
+    """Run one training run described by ``config`` (see `fit` for the loop, the
+    validation split and model selection, and the outputs).
 
     Args:
         config: the run.
         output_dir: where ``config.json``, ``dataset.txt`` (the loaded data's description),
-            ``metrics.jsonl``, ``metrics.csv`` and the checkpoint go; ``None`` keeps
-            everything in memory.
+            ``metrics.jsonl``, ``metrics.csv``, the checkpoint, ``results.json`` (the
+            selected and the last epoch's records) and ``selected.pt`` (the selected model's
+            weights) go; ``None`` keeps everything in memory.
         resume: continue from ``output_dir``'s checkpoint when there is one (its config must
             equal ``config`` up to ``epochs``, which may grow, not shrink: see `fit`).
         progress: a tqdm progress bar over epochs (needs ``tqdm``).
@@ -411,6 +545,11 @@ def train(
             the ``tensorboard`` package).
         callback: called with each epoch's record after it is saved.
         splits: data already loaded (skips ``load_dataset``; must be what ``config`` names).
+        log: called with a line when the run resumes (saying from which epoch) or stops
+            early (``moo-mm`` prints them).
+
+    The validation split is the dataset's own (`DatasetSplits.valid`) where it has one,
+    else a stratified hold-out of its training split (``config.valid_fraction``).
     """
     splits, model, method = build_run(config, splits)
     return fit(
@@ -419,6 +558,9 @@ def train(
         splits.train,
         splits.test,
         config,
+        valid_data=splits.valid,
+        dataset=config.dataset,
+        log=log,
         output_dir=output_dir,
         resume=resume,
         progress=progress,
@@ -426,6 +568,51 @@ def train(
         callback=callback,
         data_description=splits.description,
     )
+
+
+def warm_up(config: TrainConfig, splits: DatasetSplits, steps: int = 3) -> int:
+    """Train a throwaway model and method of ``config``'s run for ``steps`` untimed steps on
+    the batches of ``splits.train`` (in order, from the first again when there are fewer), so
+    that the process's one-time costs (allocator,
+    thread pools, lazy initialization, on a GPU the kernels' first launches) are paid before
+    any run is timed. Nothing is kept or written and torch's global random state is put back;
+    runs seed themselves (`build_run`), so a warm-up does not change any run's result.
+
+    Returns:
+        the steps trained: ``steps``.
+
+    Raises:
+        ValueError: ``steps`` is not a non-negative integer.
+    """
+    steps = check_int(steps, "steps", low=0)
+    if steps == 0:
+        return 0
+    rng = torch.get_rng_state()
+    try:
+        _, model, method = build_run(config, splits)
+        device = torch.device(config.device)
+        model.to(device)
+        opt, _ = _make_optimizer(model, config)
+        done = 0
+        while done < steps:  # the training split's batches, again from the first if needed
+            for inputs, labels in iterate_batches(splits.train, config.batch_size):
+                if done == steps:
+                    break
+                inputs, labels = _to(inputs, device), labels.to(device)
+                opt.zero_grad(set_to_none=True)
+                output = model(
+                    inputs,
+                    detach_unimodal=method.detach_unimodal,
+                    detach_fusion=method.detach_fusion,
+                )
+                method.backward(model, output, labels, epoch=0)
+                opt.step()
+                done += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    finally:
+        torch.set_rng_state(rng)
+    return done
 
 
 def _check_modalities(model: MultimodalModel, data: MultimodalDataset, name: str) -> None:
@@ -524,11 +711,13 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
         allowed = {f"{g.__module__}.{g.__qualname__}" for g in _LEGACY_SAFE_GLOBALS}
         unsafe = [g for g in unsafe if g not in allowed]
         if unsafe:
-            raise ValueError(
-                f"checkpoint {path} holds pickled objects that are not tensors, numbers, "
-                f"strings or containers ({', '.join(unsafe)}): refused, nothing in it was "
-                "loaded or run. Checkpoints are read with torch.load(weights_only=True); "
-                "delete the file, or use resume=False to start over, if you do not trust it"
+            raise ResumeRefusedError(
+                _braces(
+                    f"checkpoint {path} holds pickled objects that are not tensors, numbers, "
+                    f"strings or containers ({', '.join(unsafe)}): refused, nothing in it was "
+                    "loaded or run. Checkpoints are read with torch.load(weights_only=True); "
+                )
+                + "delete the file, or use {restart} to start over, if you do not trust it"
             ) from exc
         raise _DamagedCheckpoint(f"{type(exc).__name__}: {exc}") from exc
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
@@ -570,11 +759,16 @@ def _find_checkpoint(out: Path) -> tuple[Path, dict[str, Any]] | None:
         return path, state
     if problems:
         listed = "; ".join(f"{path} ({reason})" for path, reason in problems)
-        raise ValueError(
-            f"no usable checkpoint in {out}: {listed}. Use resume=False (moo-mm: another "
-            "--out, or delete the checkpoint files) to start over"
+        raise ResumeRefusedError(
+            _braces(f"no usable checkpoint in {out}: {listed}. ")
+            + "Use {restart} ({elsewhere}, or delete the checkpoint files) to start over"
         )
     return None
+
+
+def _braces(text: str) -> str:
+    """``text`` with its braces doubled (a literal part of a `ResumeRefusedError` template)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _load_checkpoint(
@@ -592,17 +786,19 @@ def _load_checkpoint(
     mine.pop("epochs", None)
     if saved != mine:
         diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-        raise ValueError(
-            f"{path} holds a run with a different configuration (differs in {diff}): use "
-            "another output_dir, or resume=False to start over"
+        raise ResumeRefusedError(
+            _braces(f"{path} holds a run with a different configuration (differs in {diff}): ")
+            + "use {elsewhere}, or {restart} to start over"
         )
     history = list(state["history"])
     if len(history) > config.epochs:
-        raise ValueError(
-            f"{path.parent} holds a run with {len(history)} finished epochs, more than "
-            f"epochs={config.epochs}: a run cannot be shortened (its model is the "
-            f"{len(history)}-epoch one). Use epochs={len(history)} for the finished run, "
-            "another output folder, or resume=False to start over"
+        raise ResumeRefusedError(
+            _braces(
+                f"{path.parent} holds a run with {len(history)} finished epochs, more than "
+                f"epochs={config.epochs}: a run cannot be shortened (its model is the "
+                f"{len(history)}-epoch one). Use epochs={len(history)} for the finished run, "
+            )
+            + "{elsewhere}, or {restart} to start over"
         )
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
@@ -637,7 +833,13 @@ def _rebuild_cosine(
 
 
 # TrainConfig fields added after runs were saved without them, with the value those runs had
-_ADDED_FIELDS: dict[str, Any] = {"modality_dropout": 0.0}
+_ADDED_FIELDS: dict[str, Any] = {
+    "modality_dropout": 0.0,
+    "valid_fraction": 0.0,
+    "valid_seed": 0,
+    "select_metric": "fusion_acc",
+    "patience": None,
+}
 
 
 def _save_checkpoint(
@@ -648,6 +850,7 @@ def _save_checkpoint(
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
     history: list[dict[str, float]],
+    selection: _Selection,
 ) -> None:
     state = {
         "config": config.to_dict(),
@@ -658,6 +861,12 @@ def _save_checkpoint(
         "method": _encode_state(method.state_dict()),
         "torch_rng": torch.get_rng_state(),
         "history": history,
+        # the selected epoch and, when it is not this one, its weights (so that the best
+        # model so far survives a resume)
+        "selection": {
+            "epoch": selection.epoch,
+            "model": None if selection.epoch == len(history) else selection.state,
+        },
     }
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -666,6 +875,66 @@ def _save_checkpoint(
     if path.exists():
         os.replace(path, path.with_name(PREVIOUS_CHECKPOINT))
     atomic_write_bytes(path, buf.getvalue())
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s ``state_dict`` on the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+@dataclass
+class _Selection:
+    """Model selection on the validation metric ``val/<metric>``: the best epoch so far
+    (0: none yet), its value and, when known, its weights (on the CPU)."""
+
+    metric: str
+    lower: bool
+    epoch: int = 0
+    value: float = math.nan
+    state: dict[str, torch.Tensor] | None = None
+
+    @classmethod
+    def start(cls, config: TrainConfig) -> _Selection:
+        return cls(config.select_metric, config.select_metric in LOWER_IS_BETTER)
+
+    @property
+    def key(self) -> str:
+        return f"val/{self.metric}"
+
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far (strictly; NaN never does)."""
+        if math.isnan(value):
+            return False
+        if self.epoch == 0 or math.isnan(self.value):
+            return True
+        return value < self.value if self.lower else value > self.value
+
+    def update(self, record: Mapping[str, float], model: torch.nn.Module | None) -> bool:
+        """Take ``record``'s epoch if it improves (its weights from ``model`` if given)."""
+        value = record.get(self.key)
+        if value is None or not self.improves(float(value)):
+            return False
+        self.epoch, self.value = int(record["epoch"]), float(value)
+        self.state = None if model is None else _cpu_state(model)
+        return True
+
+    def since(self, done: int) -> int:
+        """Epochs finished since the last improvement (all of them when there was none)."""
+        return done - self.epoch
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.lower else "max"
+
+
+def _stopped(selection: _Selection, config: TrainConfig, done: int, validated: bool) -> bool:
+    """Early stopping: ``config.patience`` epochs without improvement."""
+    return (
+        validated
+        and config.patience is not None
+        and done > 0
+        and selection.since(done) >= config.patience
+    )
 
 
 def _clean_temporary_files(out: Path) -> None:
@@ -692,6 +961,68 @@ def _to(inputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, t
     return {m: x.to(device, non_blocking=True) for m, x in inputs.items()}
 
 
+def _method_options(method: Method) -> dict[str, Any]:
+    """The hyperparameters of a method object, as far as they can be read: a moo rule's
+    `hyperparameters()`, else the constructor parameters kept as attributes of the same
+    name; values that JSON cannot hold are left out."""
+    rule = getattr(method, "rule", None)
+    hyper = getattr(rule, "hyperparameters", None)
+    if callable(hyper):
+        found = dict(hyper())
+    else:
+        try:
+            parameters = inspect.signature(type(method).__init__).parameters
+        except (TypeError, ValueError):
+            return {}
+        found = {
+            name: getattr(method, name)
+            for name, p in parameters.items()
+            if name != "self"
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and hasattr(method, name)
+        }
+    kept: dict[str, Any] = {}
+    for name, value in found.items():
+        try:
+            kept[name] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            continue
+    return kept
+
+
+def _named_method(config: TrainConfig) -> str:
+    """The name of the method `make_method` builds from ``config`` (``rule@extraction``
+    when the options give an extraction other than the default)."""
+    extraction = config.method_options.get("extraction")
+    if "@" in config.method or extraction in (None, "groups"):
+        return config.method
+    return f"{config.method}@{extraction}"
+
+
+def _recorded_config(config: TrainConfig, method: Method, dataset: str | None) -> TrainConfig:
+    """``config`` with the method and dataset that are trained: ``method.name`` (and the
+    hyperparameters read from it) when the method object is not the one ``config`` names,
+    and ``dataset`` (`CUSTOM_DATASET` for data given to `fit` without a name)."""
+    changes: dict[str, Any] = {}
+    if method.name != _named_method(config):
+        changes["method"] = method.name
+        changes["method_options"] = _method_options(method)
+    name = CUSTOM_DATASET if dataset is None else dataset
+    if name != config.dataset:
+        changes["dataset"] = name
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _describe(
+    data: MultimodalDataset, valid: MultimodalDataset | None, test: MultimodalDataset
+) -> str:
+    parts = [f"train: {data!r}"]
+    if valid is not None:
+        parts.append(f"valid: {valid!r}")
+    parts.append(f"test: {test!r}")
+    return f"{CUSTOM_DATASET} data given to fit; " + "; ".join(parts)
+
+
 def fit(
     model: MultimodalModel,
     method: Method,
@@ -699,93 +1030,162 @@ def fit(
     test_data: MultimodalDataset,
     config: TrainConfig,
     *,
+    valid_data: MultimodalDataset | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     resume: bool = True,
     progress: bool = False,
     tensorboard: bool = False,
     callback: Callable[[dict[str, float]], None] | None = None,
     data_description: str | None = None,
+    dataset: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Train ``model`` with ``method`` for ``config.epochs`` epochs (the optimizer, schedule,
-    batch size, seed, device and metrics options come from ``config``).
+    batch size, seed, device, validation and metrics options come from ``config``).
+
+    **Validation and model selection.** The validation split is ``valid_data`` when given,
+    else a seeded stratified hold-out of ``train_data`` (``config.valid_fraction`` of each
+    class, drawn with ``config.valid_seed``; the rest is trained on), else none
+    (``valid_fraction=0``). After each epoch it is scored (``val/<metric>`` keys) and the
+    epoch with the best ``val/<config.select_metric>`` is selected (the first on ties); with
+    ``config.patience`` the run stops when that many epochs passed without improvement. The
+    test split is scored every epoch as well, so the selected epoch's record holds the
+    selected model's test metrics and the last record the last epoch's; nothing is selected
+    on the test split.
 
     Each epoch's record holds: ``epoch`` (finished epochs), ``lr``, ``train/fusion_loss``,
     ``train/loss/<m>`` (epoch means), ``weight/<name>`` (mean of the method's weights),
     ``step_ms`` (mean time of forward + method + optimizer step: host wall time on CPU, CUDA
     events on a GPU, read once per epoch so that the timing adds no synchronization), ``rule_us``
-    (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate` and, with
+    (mean subroutine time), the test metrics of `moo_multimodal.metrics.evaluate`, the same
+    on the validation split prefixed ``val/`` (when there is one) and, with
     ``config.probes``, ``probe/<m>``, ``worst_probe`` and ``probe_imbalance``; and
     ``data/unreadable``, the training clips found unreadable so far and replaced, when a
     dataset read with ``missing="skip"`` met one.
 
+    **What is recorded.** ``config.json`` and the checkpoint hold ``config`` with the method
+    and the data actually trained: ``method.name`` (and the hyperparameters read from the
+    method object) when ``method`` is not the method ``config`` names, and ``dataset``
+    (``"custom"`` when not given: data of your own; `train` passes ``config.dataset``).
+
     With ``output_dir``: ``data_description`` (what `train` passes: the loaded
-    `DatasetSplits.description`, with the label order a published layout was read in) is
-    written to ``dataset.txt``; the folder is locked for the whole call (`RunLock`; a second writer
-    gets `RunLockedError`), temporary files of interrupted writes are removed, and with
-    ``resume`` the run continues from the newest usable checkpoint (`CheckpointWarning` when
-    the last one is damaged and the previous one is used). Resuming with a larger
+    `DatasetSplits.description`, with the label order a published layout was read in;
+    without it, the datasets' own descriptions) is written to ``dataset.txt``; the folder is
+    locked for the whole call (`RunLock`; a second writer gets `RunLockedError`), temporary
+    files of interrupted writes are removed, and with ``resume`` the run continues from the
+    newest usable checkpoint (`CheckpointWarning` when the last one is damaged and the
+    previous one is used), the best model so far included. Resuming with a larger
     ``config.epochs`` extends the run; a ``cosine`` schedule is then rebuilt as the longer
     run has it (the remaining epochs get the rates a fresh run of ``config.epochs`` epochs
-    has at those epochs; the finished ones keep the rates they were trained with).
+    has at those epochs; the finished ones keep the rates they were trained with). At the
+    end, ``results.json`` holds the selected and the last epoch's records and
+    ``selected.pt`` the selected model's ``state_dict``.
+
+    Args:
+        valid_data: the validation split (a dataset's own); ``None``: held out of
+            ``train_data`` as ``config`` says.
+        dataset: the name the data are recorded under (see above).
+        log: called with a line when the run resumes (from which epoch) or stops early.
+
+    The other arguments are `train`'s.
 
     Raises:
-        ValueError: the model's modalities or classes differ from the data's; a checkpoint
-            with another configuration in ``output_dir``, or with more finished epochs than
-            ``config.epochs``; a checkpoint holding pickled objects other than tensors and
-            plain containers (refused, not run); no usable checkpoint where files exist;
-            non-finite losses or gradients (named by objective).
+        ValueError: the model's modalities or classes differ from the data's; a
+            ``config.patience`` without a validation split; a hold-out that leaves no
+            validation sample; non-finite losses or gradients (named by objective).
+        ResumeRefusedError: (a ``ValueError``) a checkpoint with another configuration in
+            ``output_dir``, or with more finished epochs than ``config.epochs``; a
+            checkpoint holding pickled objects other than tensors and plain containers
+            (refused, not run); no usable checkpoint where files exist.
         RunLockedError: another writer holds ``output_dir``.
         ImportError: ``progress`` without tqdm, ``tensorboard`` without tensorboard.
     """
     _check_modalities(model, train_data, "training")
     _check_modalities(model, test_data, "test")
+    if valid_data is not None:
+        _check_modalities(model, valid_data, "validation")
+    config = _recorded_config(config, method, dataset)
+    if valid_data is None and config.valid_fraction > 0:
+        try:
+            train_data, valid_data = holdout_split(
+                train_data, config.valid_fraction, seed=config.valid_seed
+            )
+        except EmptyHoldoutError as exc:
+            # a toy dataset (one sample per class): train on it all, select nothing
+            warnings.warn(
+                f"valid_fraction={config.valid_fraction:g}: {exc}; training without a "
+                "validation split (the last epoch is the selected one)",
+                UserWarning,
+                stacklevel=2,
+            )
+    if config.patience is not None and valid_data is None:
+        raise ValueError(
+            f"patience={config.patience} (early stopping) needs a validation split: the data "
+            "have none of their own and valid_fraction=0; set valid_fraction > 0"
+        )
+    if data_description is None:
+        data_description = _describe(train_data, valid_data, test_data)
     out = None if output_dir is None else Path(output_dir)
     with contextlib.ExitStack() as stack:
         if out is not None:
             stack.enter_context(RunLock(out))
             _clean_temporary_files(out)
-            if data_description is not None:
-                text = data_description.rstrip() + "\n"
-                atomic_write_bytes(out / "dataset.txt", text.encode())
+            text = data_description.rstrip() + "\n"
+            atomic_write_bytes(out / "dataset.txt", text.encode())
         return _fit(
             model,
             method,
-            train_data,
-            test_data,
+            _Data(train_data, valid_data, test_data),
             config,
             out,
             resume,
             progress,
             tensorboard,
             callback,
+            log,
         )
+
+
+@dataclass
+class _Data:
+    train: MultimodalDataset
+    valid: MultimodalDataset | None
+    test: MultimodalDataset
 
 
 def _fit(
     model: MultimodalModel,
     method: Method,
-    train_data: MultimodalDataset,
-    test_data: MultimodalDataset,
+    data: _Data,
     config: TrainConfig,
     out: Path | None,
     resume: bool,
     progress: bool,
     tensorboard: bool,
     callback: Callable[[dict[str, float]], None] | None,
+    log: Callable[[str], None] | None,
 ) -> RunResult:
     """`fit`'s loop (holding the run folder's lock when there is one)."""
+    train_data, test_data = data.train, data.test
     device = torch.device(config.device)
     model.to(device)
     opt, sched = _make_optimizer(model, config)
     history: list[dict[str, float]] = []
+    selection = _Selection.start(config)
+    validated = data.valid is not None
     if out is not None:
         found = _find_checkpoint(out) if resume else None
         if found is not None:
             path, state = found
             history = _load_checkpoint(path, state, config, model, method, opt, sched)
+            _restore_selection(selection, state, history)
+            if log is not None:
+                log(_resume_line(out, path, history, config, selection, validated))
         atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+    resumed_from = len(history)
+    stopped = _stopped(selection, config, len(history), validated)
     writer = _tensorboard(out) if tensorboard else None
-    epochs = range(len(history), config.epochs)
+    epochs = range(len(history), len(history) if stopped else config.epochs)
     bar: Any = epochs
     if progress:
         tqdm = require("tqdm", "progress=True", "progress").tqdm
@@ -849,6 +1249,20 @@ def _fit(
                 seed=config.seed,
             )
         )
+        if data.valid is not None:
+            scores = evaluate(
+                model,
+                data.valid,
+                batch_size=config.eval_batch_size,
+                noise_std=config.noise_std,
+                seed=config.seed,
+            )
+            if f"{selection.metric}" not in scores:
+                raise ValueError(
+                    f"select_metric {selection.metric!r} is not measured on these data; "
+                    f"measured: {', '.join(scores)}"
+                )
+            record.update({f"val/{k}": v for k, v in scores.items()})
         if config.probes:
             probes = linear_probe(
                 model, train_data, test_data, seed=config.seed, batch_size=config.eval_batch_size
@@ -861,18 +1275,105 @@ def _fit(
         if unreadable:
             record["data/unreadable"] = unreadable
         history.append(record)
+        selection.update(record, model)
         if out is not None:
             _write_logs(out, history)
-            _save_checkpoint(out / CHECKPOINT, config, model, method, opt, sched, history)
+            _save_checkpoint(
+                out / CHECKPOINT, config, model, method, opt, sched, history, selection
+            )
         if writer is not None:
             for k, v in record.items():
                 writer.add_scalar(k, v, epoch + 1)
             writer.flush()
         if callback is not None:
             callback(record)
+        if _stopped(selection, config, len(history), validated):
+            stopped = True
+            if log is not None:
+                log(
+                    f"early stop after epoch {epoch + 1}: {selection.key} has not improved "
+                    f"for {config.patience} epochs (best: epoch {selection.epoch}, "
+                    f"{selection.value:.4g})"
+                )
+            break
     if writer is not None:
         writer.close()
-    return RunResult(history, model, method, out)
+    result = RunResult(
+        history,
+        model,
+        method,
+        out,
+        selected_epoch=selection.epoch if validated and selection.epoch else len(history),
+        selected_state=(
+            selection.state if validated and selection.epoch not in (0, len(history)) else None
+        ),
+        stopped_early=stopped and len(history) < config.epochs,
+        resumed_from=resumed_from,
+        config=config,
+    )
+    if out is not None and history:
+        _write_results(out, result, selection if validated else None)
+    return result
+
+
+def _restore_selection(
+    selection: _Selection, state: Mapping[str, Any], history: list[dict[str, float]]
+) -> None:
+    """The best epoch so far and its weights, from a checkpoint (older checkpoints hold no
+    weights: the best epoch is found from the history, its weights are known only when it
+    is the checkpoint's own epoch)."""
+    for record in history:
+        selection.update(record, None)
+    saved = state.get("selection")
+    if selection.epoch == 0:
+        return
+    if selection.epoch == len(history):
+        selection.state = {k: v.detach().clone() for k, v in state["model"].items()}
+    elif isinstance(saved, Mapping) and saved.get("epoch") == selection.epoch:
+        selection.state = saved.get("model")
+
+
+def _resume_line(
+    out: Path,
+    path: Path,
+    history: list[dict[str, float]],
+    config: TrainConfig,
+    selection: _Selection,
+    validated: bool,
+) -> str:
+    done = len(history)
+    if _stopped(selection, config, done, validated):
+        return (
+            f"{out}: the run stopped early after epoch {done} (best: epoch {selection.epoch}); "
+            "nothing left to train"
+        )
+    if done >= config.epochs:
+        return f"{out}: the run is complete ({done} epochs); nothing left to train"
+    return (
+        f"resuming {out} from epoch {done} of {config.epochs} ({path.name}): training epochs "
+        f"{done + 1} to {config.epochs}"
+    )
+
+
+def _write_results(out: Path, result: RunResult, selection: _Selection | None) -> None:
+    """``results.json`` (the selected and the last epoch's records) and ``selected.pt`` (the
+    selected model's ``state_dict``), both atomically."""
+    payload = {
+        "select_metric": None if selection is None else selection.key,
+        "mode": None if selection is None else selection.mode,
+        "selected_epoch": result.selected_epoch,
+        "epochs_run": len(result.history),
+        "stopped_early": result.stopped_early,
+        "selected": result.selected,
+        "last": result.final,
+    }
+    atomic_write_bytes(out / RESULTS, json.dumps(payload, indent=1).encode())
+    state = result.selected_state
+    if state is None:
+        state = _cpu_state(result.model)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(out / SELECTED_MODEL, buf.getvalue())
 
 
 def _tensorboard(out: Path | None) -> Any:

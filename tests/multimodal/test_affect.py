@@ -33,6 +33,7 @@ def test_cmu_mosei_labels(tmp_path: Path) -> None:
     assert seven.train.labels.tolist() == [0, 3, 3, 5, 6] and seven.num_classes == 7
     valid = load_dataset("cmu-mosei", root=root, test_split="valid")
     assert len(valid.test) == 3
+    assert valid.valid is None and splits.valid is not None and len(splits.valid) == 3
     assert splits.encoders["text"] == ("gru", {"hidden": 512})
     normed = load_dataset("cmu-mosei", root=root, z_norm=True)
     assert abs(float(normed.train.inputs["vision"].mean(dim=1).abs().max())) < 1e-5

@@ -27,6 +27,9 @@ def test_av_mnist(tmp_path: Path) -> None:
     )
     valid = load_dataset("av-mnist", root=tmp_path, n_valid=2, test_split="valid")
     assert valid.test.labels.tolist() == [4, 5]
+    assert valid.valid is None  # the validation split is the test split here
+    assert splits.valid is not None and splits.valid.labels.tolist() == [4, 5]
+    assert load_dataset("av-mnist", root=tmp_path, n_valid=0).valid is None
     assert splits.encoders["image"] == ("cnn", {"channels": (6, 12, 24, 48)})
 
 
@@ -43,4 +46,3 @@ def test_av_mnist_errors_name_the_file(tmp_path: Path) -> None:
     (root / "train_labels.npy").unlink()
     with pytest.raises(FileNotFoundError, match=r"train_labels\.npy"):
         load_dataset("av-mnist", root=root, n_valid=2)
-

@@ -153,7 +153,7 @@ def test_evaluate_drop_and_noise_follow_the_modality_used() -> None:
     assert result["absent/b"] == 1.0
     assert result["worst_absent"] == result["absent/a"]
     assert set(result) == {
-        "fusion_acc", "fusion_f1", "acc/a", "acc/b", "worst_acc", "imbalance",
+        "fusion_acc", "fusion_f1", "fusion_loss", "acc/a", "acc/b", "worst_acc", "imbalance",
         "drop/a", "drop/b", "noise/a", "noise/b", "worst_drop", "worst_noise",
         "absent/a", "absent/b", "worst_absent",
     }  # fmt: skip

@@ -11,6 +11,8 @@ audio-visual clips ``"crema-d"``, ``"ave"``, ``"kinetics-sounds"``, ``"vggsound"
 (MultiBench's ``"cmu-mosei"`` and ``"ur-funny"``). `moo_multimodal.data.audio` computes the
 spectrograms of raw audio (``av-digits``' log-mel, the clip sets' ``.wav`` files).
 `check_dataset` walks a user's copy end to end (``moo-mm datasets check``).
+`holdout_split` holds a seeded stratified validation split out of a training split;
+`load_npz` reads one's own data from an ``.npz`` archive (``load_dataset("path/data.npz")``).
 """
 
 from __future__ import annotations
@@ -32,22 +34,36 @@ from moo_multimodal.data._registry import (
     register_dataset,
     require_root,
 )
+from moo_multimodal.data._split import (
+    EmptyHoldoutError,
+    SubsetDataset,
+    dataset_labels,
+    holdout_split,
+    stratified_indices,
+)
 from moo_multimodal.data.check import DatasetCheck, SplitCheck, check_dataset
+from moo_multimodal.data.npz import load_npz
 from moo_multimodal.data.synthetic import ModalitySpec, make_synthetic
 
 __all__ = [
     "DatasetCheck",
     "DatasetInfo",
     "DatasetSplits",
+    "EmptyHoldoutError",
     "ModalitySpec",
     "MultimodalDataset",
     "SplitCheck",
+    "SubsetDataset",
     "TensorDataset",
     "available_datasets",
     "check_dataset",
+    "dataset_labels",
+    "holdout_split",
     "iterate_batches",
     "load_dataset",
+    "load_npz",
     "make_synthetic",
     "register_dataset",
     "require_root",
+    "stratified_indices",
 ]

@@ -239,6 +239,9 @@ class DatasetSplits:
         encoders: the recommended encoder per modality: ``(kind, options)`` for
             ``moo_multimodal.models.make_encoder`` (e.g. ``("mlp", {"hidden": (64, 64)})``).
         description: a human-readable description (sizes, options used, provenance).
+        valid: the dataset's own validation split, or ``None`` when it has none (the
+            trainer then holds out a seeded stratified part of ``train``:
+            ``TrainConfig.valid_fraction``).
 
     Raises:
         ValueError: the splits disagree on modalities or classes, or ``encoders`` does not
@@ -250,18 +253,23 @@ class DatasetSplits:
     test: MultimodalDataset
     encoders: dict[str, tuple[str, dict[str, Any]]]
     description: str
+    valid: MultimodalDataset | None = None
 
     def __post_init__(self) -> None:
-        if tuple(self.train.modalities) != tuple(self.test.modalities):
-            raise ValueError(
-                f"train and test modalities differ: {self.train.modalities} vs "
-                f"{self.test.modalities}"
-            )
-        if self.train.num_classes != self.test.num_classes:
-            raise ValueError(
-                f"train and test num_classes differ: {self.train.num_classes} vs "
-                f"{self.test.num_classes}"
-            )
+        others = [("test", self.test)]
+        if self.valid is not None:
+            others.append(("valid", self.valid))
+        for name, split in others:
+            if tuple(self.train.modalities) != tuple(split.modalities):
+                raise ValueError(
+                    f"train and {name} modalities differ: {self.train.modalities} vs "
+                    f"{split.modalities}"
+                )
+            if self.train.num_classes != split.num_classes:
+                raise ValueError(
+                    f"train and {name} num_classes differ: {self.train.num_classes} vs "
+                    f"{split.num_classes}"
+                )
         if set(self.encoders) != set(self.train.modalities):
             raise ValueError(
                 f"encoders must have one entry per modality {self.train.modalities}, "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from moo_multimodal.data._dataset import DatasetSplits
+from moo_multimodal.data.npz import is_npz_name, load_npz_dataset
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def load_dataset(
     """Load the registered dataset ``name``: ``loader(root=root, seed=seed, **options)``.
 
     Args:
-        name: a registry name (see `available_datasets`).
+        name: a registry name (see `available_datasets`), or the path of an ``.npz`` archive
+            of one's own data (a name ending in ``.npz``; relative to ``root`` when given and
+            the path is relative; layout: `moo_multimodal.data.npz`).
         root: the folder holding the dataset's files (ignored by generated datasets).
         seed: seeds generation, splits or subsampling, whatever the loader randomizes.
         **options: loader-specific options (e.g. ``n_train`` for the synthetic data).
@@ -97,9 +100,12 @@ def load_dataset(
             (the message lists the accepted ones) or a bad option value.
         FileNotFoundError: a loader that reads files got no ``root`` or a missing path.
     """
+    if isinstance(name, str) and name not in _REGISTRY and is_npz_name(name):
+        return load_npz_dataset(name, root=root, seed=seed, **options)
     if not isinstance(name, str) or name not in _REGISTRY:
         raise ValueError(
-            f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY)) or '(none)'}"
+            f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY)) or '(none)'}, "
+            "or the path of an .npz file (a name ending in .npz)"
         )
     loader, _ = _REGISTRY[name]
     _check_options(name, loader, options)

@@ -287,17 +287,20 @@ def _affect_splits(
             drop_empty_text=drop_empty_text,
             source=f"dataset {name!r}: {str(path)!r}[{split!r}]",
         )
-        for split in ("train", test_split)
+        for split in dict.fromkeys(("train", test_split, "valid"))
     }
     train, test = made["train"], made[test_split]
-    for m in AFFECT_MODALITIES:
-        if train.input_shapes[m][1] != test.input_shapes[m][1]:
-            raise ValueError(
-                f"dataset {name!r}: {str(path)!r}: {m!r} has {train.input_shapes[m][1]} features "
-                f"in 'train' but {test.input_shapes[m][1]} in {test_split!r}"
-            )
+    # the validation split of model selection: the pickle's, unless it is the test split here
+    valid = made["valid"] if test_split == "test" else None
+    for split, other in made.items():
+        for m in AFFECT_MODALITIES:
+            if train.input_shapes[m][1] != other.input_shapes[m][1]:
+                raise ValueError(
+                    f"dataset {name!r}: {str(path)!r}: {m!r} has {train.input_shapes[m][1]} "
+                    f"features in 'train' but {other.input_shapes[m][1]} in {split!r}"
+                )
     shapes = ", ".join(f"{m} {train.input_shapes[m]}" for m in AFFECT_MODALITIES)
-    dropped = train.dropped + test.dropped
+    dropped = sum(split.dropped for split in made.values())
     return DatasetSplits(
         name=name,
         train=train,
@@ -305,12 +308,15 @@ def _affect_splits(
         # MultiBench's late-fusion GRU widths for these datasets
         encoders={m: ("gru", {"hidden": hidden[m]}) for m in AFFECT_MODALITIES},
         description=(
-            f"{name}: {len(train)} train / {len(test)} {test_split} samples, labels {labels} "
+            f"{name}: {len(train)} train / "
+            + (f"{len(valid)} valid / " if valid is not None else "")
+            + f"{len(test)} {test_split} samples, labels {labels} "
             f"({train.num_classes} classes), {shapes}"
             + (", z-normalized" if z_norm else "")
             + (f"; {dropped} sample(s) with empty text dropped" if dropped else "")
             + f"; MultiBench pickle {str(path)!r}"
         ),
+        valid=valid,
     )
 
 

@@ -127,12 +127,20 @@ def _load_av_mnist(
     test_split: str = "test",
 ) -> DatasetSplits:
     """The ``"av-mnist"`` loader: train on the training file's first ``N - n_valid`` samples,
-    test on ``test_split`` (``"test"`` or ``"valid"``)."""
+    test on ``test_split`` (``"test"`` or ``"valid"``); with ``test_split="test"`` the last
+    ``n_valid`` samples are the validation split of model selection (none when
+    ``n_valid=0``)."""
     name = "av-mnist"
     base = require_root(root, name, AVMNIST_LAYOUT)
     check_choice(test_split, "test_split", ("test", "valid"))
     train = AVMNIST(base, "train", normalize=normalize, n_valid=n_valid)
     test = AVMNIST(base, test_split, normalize=normalize, n_valid=n_valid)
+    # the validation split of model selection: MultiBench's, unless it is the test split here
+    valid = (
+        AVMNIST(base, "valid", normalize=normalize, n_valid=n_valid)
+        if test_split == "test" and n_valid > 0
+        else None
+    )
     return DatasetSplits(
         name=name,
         train=train,
@@ -143,11 +151,14 @@ def _load_av_mnist(
             "audio": ("cnn", {"channels": (6, 12, 24, 48, 96, 192)}),
         },
         description=(
-            f"av-mnist: {len(train)} train / {len(test)} {test_split} samples, 10 classes, "
+            f"av-mnist: {len(train)} train / "
+            + (f"{len(valid)} valid / " if valid is not None else "")
+            + f"{len(test)} {test_split} samples, 10 classes, "
             f"image (1, 28, 28), audio (1, 112, 112)"
             + (", divided by 255" if normalize else "")
             + f"; MultiBench layout at {str(base)!r}"
         ),
+        valid=valid,
     )
 
 
