@@ -15,6 +15,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.linalg.lapack import dpotrf, dpotrs, dpstrf, dtrtrs
 
 from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._dense import backward, forward
@@ -39,6 +40,16 @@ _SLACK = 1e-13
 _EPS = float(np.finfo(np.float64).eps)
 # From this K on, the K-vectors ``G[:, S] w`` are computed with NumPy (cheaper than lists).
 _NUMPY_COMBINE = 6
+# Faces of at least this many vertices keep their factor in a NumPy array and solve with
+# LAPACK (`_Face`); smaller ones on Python lists.
+_ARRAY_FACE = 8
+# From this K on, `_active_set` tries to guess the final face before the path is followed.
+_GUESS_K = 8
+# Rounds of `_active_set` (each one factorization of the candidate face) before it gives up.
+_GUESS_ROUNDS = 8
+# A guessed solution is returned only when its certificate is below this (the path's own
+# accuracy: rounding of the face solves on a Gramian scaled to max_i G_ii = 1).
+_GUESS_RESIDUAL = 1e-13
 
 
 class CAGradSolution(NamedTuple):
@@ -85,6 +96,16 @@ def cagrad_weights(gramian: FloatArray, c: float) -> CAGradSolution:
         w = np.zeros(k)
         w[j] = 1.0
         return CAGradSolution(np.zeros(k), w, b[j] * scale, 0.0, 0, g0_sq <= 0.0)
+    if k >= _GUESS_K:
+        guessed = _active_set(gn, s2)
+        if guessed is not None:
+            mu_arr, rounds = guessed
+            dual_arr = mu_arr / mu_arr.sum()
+            value, residual = _certificate_np(
+                gn, gn.sum(axis=1) / k, math.sqrt(s2), mu_arr.tolist(), dual_arr.tolist()
+            )
+            if residual <= _GUESS_RESIDUAL:
+                return CAGradSolution(mu_arr, dual_arr, value * scale, residual, rounds, False)
     mu, dual, pieces, degenerate = _path(g, b, s2, gn)
     if k >= _NUMPY_COMBINE:
         value, residual = _certificate_np(gn, np.asarray(b), math.sqrt(s2), mu, dual)
@@ -159,6 +180,57 @@ def _certificate_np(
     return value, gap + excess
 
 
+def _active_set(gn: FloatArray, s2: float) -> tuple[FloatArray, int] | None:
+    """The solution on a guessed final face, or ``None`` when the guess does not settle.
+
+    On a face ``S`` with ``G_SS`` non-singular, the conditions ``(b + Gμ)_i = t`` (``i ∈ S``)
+    and ``||Jᵀμ||² = s2`` give ``μ_S = t p − q`` with ``p = G_SS⁻¹1``, ``q = G_SS⁻¹b_S`` and
+    ``t`` the larger root of ``t² 1ᵀp − 2t 1ᵀq + b_Sᵀq − s2 = 0`` (the path's level rises
+    while ``||Jᵀμ||`` grows). Starting from a maximal independent set of gradients (a pivoted
+    Cholesky factor of the correlation matrix), a round drops the members with ``μ_i <= 0`` or,
+    when all are positive, adds the objectives with ``(b + Gμ)_i < t``. When it stops with
+    ``μ_S > 0`` and no objective below ``t``, ``μ`` satisfies the optimality conditions (the
+    caller still checks the certificate). Each round is one O(|S|³) factorization in LAPACK; a
+    face with singular ``G_SS``, a level the face cannot reach (no real root) or too many
+    rounds give ``None`` and the exact path is followed instead.
+    """
+    k = gn.shape[0]
+    root = np.sqrt(gn.diagonal())
+    if root.min() <= 0.0:
+        return None
+    corr = gn / np.multiply.outer(root, root)
+    b = gn.sum(axis=1) / k
+    _, pivots, rank, _ = dpstrf(corr, tol=1e-10, lower=1)
+    face = np.sort(pivots[:rank] - 1)
+    for rounds in range(1, _GUESS_ROUNDS + 1):
+        low, info = dpotrf(corr.take(face, 0).take(face, 1), lower=1, clean=1)
+        if info != 0:
+            return None
+        inv_root = 1.0 / root[face]
+        pq = dpotrs(low, np.stack([inv_root, b[face] * inv_root], axis=1), lower=1)[0]
+        p = pq[:, 0] * inv_root
+        q = pq[:, 1] * inv_root
+        a, h = float(p.sum()), float(q.sum())
+        disc = h * h - a * (float(b[face] @ q) - s2)
+        if disc < 0.0 or a <= 0.0:
+            return None
+        level = (h + math.sqrt(disc)) / a
+        mu_face = level * p - q
+        positive = mu_face > 0.0
+        if not positive.all():
+            face = face[positive]
+            if face.size == 0:
+                return None
+            continue
+        mu = np.zeros(k)
+        mu[face] = mu_face
+        below = b + gn @ mu - level < -_SLACK * root
+        if not below.any():
+            return mu, rounds
+        face = np.union1d(face, np.flatnonzero(below))
+    return None
+
+
 def _path(
     g: list[list[float]], b: list[float], s2: float, gn: FloatArray
 ) -> tuple[list[float], list[float], int, bool]:
@@ -176,7 +248,7 @@ def _path(
     diag = [g[i][i] for i in range(k)]
     roots = [math.sqrt(v) for v in diag]
     support = [b.index(min(b))]
-    face = _Face(g, diag, roots, support)
+    face = _Face(g, diag, roots, support, gn)
     alpha = 0.0
     blocked = -1  # an index that just left the face may not re-enter at the same alpha
     max_pieces = 20 * k + 20
@@ -315,17 +387,25 @@ class _Face:
     ``S[0]`` is the base of the affine coordinates and is kept at the shortest gradient of
     the face, so that differences of long gradients do not swamp short ones. The factor is
     of ``M_ij = (g_i − g_0)ᵀ(g_j − g_0)``, ``i, j ∈ S[1:]``; it is extended by one row when a
-    vertex joins at the end and rebuilt otherwise.
+    vertex joins at the end and rebuilt otherwise. A factor of `_ARRAY_FACE` rows or more is
+    built by LAPACK and kept in a NumPy array (the triangular solves too), unless it has a
+    dependent direction (a zero pivot), which only the list code handles.
     """
 
     def __init__(
-        self, g: list[list[float]], diag: list[float], roots: list[float], support: list[int]
+        self,
+        g: list[list[float]],
+        diag: list[float],
+        roots: list[float],
+        support: list[int],
+        gn: FloatArray,
     ) -> None:
         self.g = g
+        self.gn = gn
         self.diag = diag
         self.roots = roots
         self.support = support
-        self.low: list[list[float]] | None = [] if len(support) == 1 else None
+        self.low: list[list[float]] | FloatArray | None = [] if len(support) == 1 else None
         # forward and back solutions of the last solve (y_p, y_q, τ_p, τ_q) and, after a
         # vertex joined at the end, its new row of the factor (l, pivot, L⁻ᵀl): the next
         # solve then costs O(|S|) instead of O(|S|²)
@@ -362,6 +442,8 @@ class _Face:
             last_p, last_q = yp[-1] / piv, yq[-1] / piv
             tp = [*(a - last_p * v for a, v in zip(tp, coords, strict=True)), last_p]
             tq = [*(a - last_q * v for a, v in zip(tq, coords, strict=True)), last_q]
+        elif isinstance(self.low, np.ndarray):
+            yp, yq, tp, tq = _solve2_array(self.low, r0, db)
         else:
             yp, yq, tp, tq = _solve2(self.low, r0, db)
         self.cache = (yp, yq, tp, tq)
@@ -373,7 +455,11 @@ class _Face:
         nw = sum(abs(v) * self.roots[i] for v, i in zip(wp, support, strict=True))
         return wp, wq, max(pi_p, 0.0), max(psi_q, 0.0), nw
 
-    def _factor(self) -> list[list[float]]:
+    def _factor(self) -> list[list[float]] | FloatArray:
+        if len(self.support) > _ARRAY_FACE:
+            array = self._factor_array()
+            if array is not None:
+                return array
         g = self.g
         base = self.support[0]
         row0 = g[base]
@@ -396,6 +482,22 @@ class _Face:
                 rowi[j] = (m_ij - sum(map(mul, rowi[:j], rowj[:j]))) / piv
         return low
 
+    def _factor_array(self) -> FloatArray | None:
+        """The factor by LAPACK, or ``None`` when a pivot is at or below the dependence
+        threshold of `_factor` (that factor then has a zero column)."""
+        base = self.support[0]
+        rest = np.array(self.support[1:])
+        gn = self.gn
+        row0 = gn[base].take(rest)
+        diff = gn.take(rest, 0).take(rest, 1) - row0[:, None] - row0[None, :] + gn[base, base]
+        low, info = dpotrf(diff, lower=1, clean=1)
+        if info != 0:
+            return None
+        roots = np.sqrt(gn.diagonal().take(rest))
+        if np.any(low.diagonal() ** 2 <= _DEPENDENT * (roots + self.roots[base]) ** 2):
+            return None
+        return np.asarray(low)
+
     def try_add(self, new: int) -> list[float] | None:
         """Add ``new`` to the face and return ``None``; or, when ``g_new`` lies on the face's
         affine hull (up to `_DEPENDENT`), leave the face as it is and return the affine
@@ -410,9 +512,14 @@ class _Face:
         if self.low is None:
             self.low = self._factor()
         col = [g[i][new] - row0[i] - row0[new] + g00 for i in rest]
-        y = forward(self.low, col)
+        if isinstance(self.low, np.ndarray):
+            y_arr = dtrtrs(self.low, col, lower=1)[0]
+            y = y_arr.tolist()
+            coords = dtrtrs(self.low, y_arr, lower=1, trans=1)[0].tolist()
+        else:
+            y = forward(self.low, col)
+            coords = backward(self.low, y)
         schur = m_new - sum(v * v for v in y)
-        coords = backward(self.low, y)
         lam = [1.0 - sum(coords), *coords]
         noise = self.roots[new] + sum(
             abs(v) * self.roots[i] for v, i in zip(lam, support, strict=True)
@@ -424,9 +531,19 @@ class _Face:
             self._shortest_first()
             return None
         piv = math.sqrt(schur)
-        for row in self.low:
-            row.append(0.0)
-        self.low.append([*y, piv])
+        n = len(y)
+        if isinstance(self.low, np.ndarray):
+            grown = np.zeros((n + 1, n + 1))
+            grown[:n, :n] = self.low
+            grown[n, :n] = y
+            grown[n, n] = piv
+            self.low = grown
+        elif n + 1 > _ARRAY_FACE:
+            self.low = None  # refactored as an array by the next solve
+        else:
+            for row in self.low:
+                row.append(0.0)
+            self.low.append([*y, piv])
         support.append(new)
         self.joined = (y, piv, coords)
         return None
@@ -434,7 +551,10 @@ class _Face:
     def remove(self, position: int) -> None:
         self.support.pop(position)
         if position == len(self.support) and self.low is not None and position > 0:
-            self.low = [row[:-1] for row in self.low[:-1]]  # the last vertex: truncate
+            if isinstance(self.low, np.ndarray):  # the last vertex: truncate
+                self.low = self.low[:-1, :-1]
+            else:
+                self.low = [row[:-1] for row in self.low[:-1]]
             self.cache = self.joined = None
         else:
             self._shortest_first()
@@ -451,6 +571,17 @@ class _Face:
             support.insert(0, support.pop(n))
         self.low = None
         self.cache = self.joined = None
+
+
+def _solve2_array(
+    low: FloatArray, r1: list[float], r2: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """`_solve2` with a factor in a NumPy array (no zero pivots): two LAPACK solves."""
+    y = dtrtrs(low, np.array([r1, r2]).T, lower=1)[0]
+    x = dtrtrs(low, y, lower=1, trans=1)[0]
+    y1, y2 = y.T.tolist()
+    x1, x2 = x.T.tolist()
+    return y1, y2, x1, x2
 
 
 def _solve2(
