@@ -1,7 +1,8 @@
 """Benchmark: Gramian update rules in moo against torchjd and a reference solve.
 
-For each K, a few seeded random Gramians ``G = J Jᵀ`` (J of shape K×d) are drawn and each
-contender computes the rule's weights from ``G``:
+For each K, a few seeded random Gramians ``G = J Jᵀ`` (J of shape K×d, d = ``--dim``, from
+the families ``--families``) are drawn and each contender computes the rule's weights from
+``G``:
 
 * ``moo``: the rule in :mod:`moo.solvers` (``Rule().weights(G, losses)``);
 * ``torchjd``: the matching ``torchjd.aggregation`` weighting, called on a float64 CPU tensor of
@@ -33,8 +34,14 @@ Adding a rule: write its contender factories (``k -> Solver``) and add one :clas
 :data:`RULES`; a contender that needs the Jacobian rather than the Gramian reads
 ``Instance.jacobian`` in its ``prepare``.
 
+``--plot FILE`` also draws time against K on log–log axes, one colour per rule, moo solid and
+torchjd dashed (needs matplotlib).
+
 Run: ``python benchmarks/bench_gramian_rules.py [--ks 2,3,5,10] [--repeats 30] [--rules MGDA]
-[--interleave] [--out FILE]``.
+[--families scaled,low-rank] [--dim 100] [--interleave] [--out FILE] [--plot FILE]``. Many
+objectives, in the setting of issue 15 (correlated gradients, d = 4000): ``--ks
+2,3,5,10,20,40,64 --families correlated --dim 4000`` (the full command is in
+``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -79,8 +86,10 @@ from moo.solvers.upgrad import upgrad_weights
 FloatArray = npt.NDArray[np.float64]
 
 CONTENDERS: tuple[str, ...] = ("moo", "torchjd", "reference")
-DIM = 100  # length d of each gradient (columns of J)
+DIM = 100  # default length d of each gradient (columns of J; --dim)
+# the families cycled by default (--families), and every family make_instance knows
 FAMILIES: tuple[str, ...] = ("scaled", "near-parallel", "near-parallel-unequal", "low-rank")
+ALL_FAMILIES: tuple[str, ...] = (*FAMILIES, "correlated")
 CAGRAD_C = 0.4  # CAGrad's radius factor c for every contender (moo's default)
 MIN_REPEATS = 3  # timed calls per Gramian at least, whatever --budget says
 MAX_REDRAWS = 1000  # redraws of one rejected Gramian before it is left out
@@ -112,7 +121,11 @@ def make_instance(rng: np.random.Generator, k: int, family: str, dim: int = DIM)
     * ``near-parallel-unequal``: the same rows with norms log-uniform in ``[0.5, 2]``: the
       optimum is the vertex of the shortest gradient;
     * ``low-rank``: rank ``max(1, K // 2)`` rows with norms log-uniform in ``[1e-1, 1e1]``
-      (singular ``G``, non-unique weights, often a zero min-norm point).
+      (singular ``G``, non-unique weights, often a zero min-norm point);
+    * ``correlated``: a shared component plus task noise, ``ρ u + √(1 − ρ²) n_i`` with
+      Gaussian ``u, n_i`` (entries of variance ``1/d``), one ``ρ`` uniform in ``[0.5, 0.99]``
+      and norms times a factor uniform in ``[0.5, 2]``: the gradients of tasks that share a
+      trunk (``moo.testing``'s ``"correlated"`` family; the setting of issue 15 with d = 4000).
     """
     if family == "scaled":
         rows = rng.standard_normal((k, dim)) / np.sqrt(dim)
@@ -127,13 +140,20 @@ def make_instance(rng: np.random.Generator, k: int, family: str, dim: int = DIM)
             scales = np.full(k, 10.0 ** rng.uniform(-2.0, 2.0))
         else:
             scales = 10.0 ** rng.uniform(-0.3, 0.3, size=k)
+    elif family == "correlated":
+        rho = float(rng.uniform(0.5, 0.99))
+        shared = rng.standard_normal(dim)
+        rows = (rho * shared + math.sqrt(1.0 - rho * rho) * rng.standard_normal((k, dim))) / (
+            np.sqrt(dim)
+        )
+        scales = rng.uniform(0.5, 2.0, size=k)
     elif family == "low-rank":
         rank = max(1, k // 2)
         rows = rng.standard_normal((k, rank)) @ rng.standard_normal((rank, dim))
         rows /= np.linalg.norm(rows, axis=1, keepdims=True)
         scales = 10.0 ** rng.uniform(-1.0, 1.0, size=k)
     else:
-        raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown family {family!r}; valid: {', '.join(ALL_FAMILIES)}")
     jac = scales[:, None] * rows
     gram = jac @ jac.T
     gram = 0.5 * (gram + gram.T)
@@ -141,10 +161,16 @@ def make_instance(rng: np.random.Generator, k: int, family: str, dim: int = DIM)
     return Instance(family, jac, gram, losses)
 
 
-def make_instances(seed: int, k: int, count: int) -> list[Instance]:
-    """``count`` instances for this K, cycling through :data:`FAMILIES`; seeded by (seed, K)."""
+def make_instances(
+    seed: int,
+    k: int,
+    count: int,
+    families: Sequence[str] = FAMILIES,
+    dim: int = DIM,
+) -> list[Instance]:
+    """``count`` instances for this K, cycling through ``families``; seeded by (seed, K)."""
     rng = np.random.default_rng([seed, k])
-    return [make_instance(rng, k, FAMILIES[i % len(FAMILIES)]) for i in range(count)]
+    return [make_instance(rng, k, families[i % len(families)], dim) for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -161,7 +187,12 @@ class Draw:
 
 
 def draw_instances(
-    seed: int, k: int, count: int, accept: Callable[[Instance], bool] | None = None
+    seed: int,
+    k: int,
+    count: int,
+    accept: Callable[[Instance], bool] | None = None,
+    families: Sequence[str] = FAMILIES,
+    dim: int = DIM,
 ) -> Draw:
     """:func:`make_instances`, with each instance that ``accept`` rejects redrawn.
 
@@ -171,7 +202,7 @@ def draw_instances(
     redrawn: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     out: list[Instance] = []
-    for i, inst in enumerate(make_instances(seed, k, count)):
+    for i, inst in enumerate(make_instances(seed, k, count, families, dim)):
         attempt = 0
         candidate: Instance | None = inst
         while candidate is not None and accept is not None and not accept(candidate):
@@ -182,7 +213,7 @@ def draw_instances(
                 candidate = None
             else:
                 rng = np.random.default_rng([seed, k, i, attempt])
-                candidate = make_instance(rng, k, inst.family)
+                candidate = make_instance(rng, k, inst.family, dim)
         if candidate is not None:
             out.append(candidate)
     return Draw(out, redrawn, dropped)
@@ -692,7 +723,7 @@ RULES: dict[str, RuleSpec] = {
                 "moo": "NashMTL() (max_norm=None, damped Newton); reset() before every call, "
                 "so every call starts cold (inside the timing; it sets two attributes)",
                 "torchjd": "NashMTL(n_tasks=K, max_norm=0.0).weighting, a matrix weighting called "
-                "on the float64 Jacobian J (K×100; it forms J Jᵀ itself, a few µs): the "
+                "on the float64 Jacobian J (K×d; it forms J Jᵀ itself): the "
                 "reference code's sequential convex iteration, up to optim_niter=20 ECOS solves "
                 "on G / ||G||_F; prvs_alpha reset to ones before every call (cold start, as "
                 "reset() does, without rebuilding the CVXPY problem); its α is mapped back to "
@@ -1139,8 +1170,8 @@ def report(results: Sequence[RunResult], args: argparse.Namespace, elapsed: floa
     lines += [
         "### Settings",
         "",
-        f"- {args.gramians} Gramians per K (families cycled: {', '.join(FAMILIES)}), "
-        f"J of shape K×{DIM}, seed {args.seed}",
+        f"- {args.gramians} Gramians per K (families cycled: {', '.join(args.families)}), "
+        f"J of shape K×{args.dim}, seed {args.seed}",
         f"- time: median over up to {args.repeats} calls (after up to {args.warmup} warm-up "
         f"calls; a contender stops once its timed calls, or its warm-up calls, have taken "
         f"{args.budget:g} s on a Gramian, after at least {MIN_REPEATS} timed calls) per "
@@ -1175,7 +1206,7 @@ def report(results: Sequence[RunResult], args: argparse.Namespace, elapsed: floa
         per_family = [
             summarize(spec.name, res.k, fam, [r for r in res.records if r.family == fam])
             for res in mine
-            for fam in FAMILIES
+            for fam in args.families
             if any(r.family == fam for r in res.records)
         ]
         lines += [f"### {spec.name}", "", "All Gramians:", "", *markdown_table(spec, overall)]
@@ -1196,6 +1227,68 @@ def report(results: Sequence[RunResult], args: argparse.Namespace, elapsed: floa
 
 
 # --------------------------------------------------------------------------------------------
+# Plot
+# --------------------------------------------------------------------------------------------
+
+PLOTTED: dict[str, str] = {"moo": "-", "torchjd": "--"}  # contender: line style
+
+
+def time_curves(results: Sequence[RunResult]) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """``(rule, contender) -> [(K, mean µs), ...]`` sorted by K, for the contenders of
+    :data:`PLOTTED` (moo and torchjd) that were measured (the table's "all Gramians" times)."""
+    curves: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for res in results:
+        if not res.records:
+            continue
+        row = summarize(res.spec.name, res.k, "all", res.records)
+        for name in PLOTTED:
+            if name in row.time_us and res.spec.factories().get(name) is not None:
+                curves.setdefault((res.spec.name, name), []).append((res.k, row.time_us[name]))
+    return {key: sorted(points) for key, points in curves.items()}
+
+
+def plot_times(results: Sequence[RunResult], path: str, subtitle: str) -> None:
+    """Time per call against K on log–log axes: one colour per rule, moo solid, torchjd
+    dashed; written to ``path`` (the format from its suffix, e.g. ``.png`` or ``.svg``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = time_curves(results)
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    colours: dict[str, Any] = {}
+    for (rule, name), points in curves.items():
+        if rule not in colours:
+            colours[rule] = f"C{len(colours) % 10}"
+        ks, times = zip(*points, strict=True)
+        ax.plot(
+            ks,
+            times,
+            PLOTTED[name],
+            color=colours[rule],
+            marker="o" if name == "moo" else "s",
+            markersize=4,
+            label=f"{rule} ({name})",
+        )
+    ks_all = sorted({k for points in curves.values() for k, _ in points})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if ks_all:
+        ax.set_xticks(ks_all)
+        ax.set_xticklabels([str(k) for k in ks_all])
+        ax.minorticks_off()
+    ax.set_xlabel("K (objectives)")
+    ax.set_ylabel("time per call (µs, mean over Gramians)")
+    ax.set_title(f"Weights from a K×K Gramian: moo (solid) vs torchjd (dashed)\n{subtitle}")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
 
@@ -1209,6 +1302,13 @@ def _int_list(text: str) -> list[int]:
         ) from exc
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _name_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
     return values
 
 
@@ -1238,7 +1338,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="alternate the contenders call by call instead of timing each in a hot loop",
     )
+    parser.add_argument("--dim", type=int, default=DIM, help="length d of each gradient (J is K×d)")
+    parser.add_argument(
+        "--families",
+        type=_name_list,
+        default=list(FAMILIES),
+        help=f"comma-separated Gramian families to cycle through (default: {','.join(FAMILIES)}; "
+        f"available: {', '.join(ALL_FAMILIES)})",
+    )
     parser.add_argument("--out", default=None, help="also write the Markdown report to this file")
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE",
+        help="also draw time against K (log-log; moo solid, torchjd dashed) into this image "
+        "file (needs matplotlib)",
+    )
     args = parser.parse_args(argv)
     for name in ("repeats", "gramians"):
         if getattr(args, name) < 1:
@@ -1247,6 +1362,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if not args.budget > 0.0:
         parser.error(f"--budget must be > 0, got {args.budget}")
+    if args.dim < 1:
+        parser.error(f"--dim must be >= 1, got {args.dim}")
+    unknown_families = [f for f in args.families if f not in ALL_FAMILIES]
+    if unknown_families:
+        parser.error(
+            f"unknown famil(ies) {', '.join(unknown_families)}; available: "
+            f"{', '.join(ALL_FAMILIES)}"
+        )
+    if args.plot is not None:
+        _, reason = _optional("matplotlib")
+        if reason is not None:
+            parser.error(
+                f"--plot needs matplotlib ({reason}); install it (pip install matplotlib, or "
+                "the 'plot' extra) or leave --plot out"
+            )
     unknown = [r for r in args.rules.split(",") if r not in RULES]
     if unknown:
         parser.error(f"unknown rule(s) {', '.join(unknown)}; available: {', '.join(RULES)}")
@@ -1284,7 +1414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         for k in args.ks:
-            draw = draw_instances(args.seed, k, args.gramians, spec.accept)
+            draw = draw_instances(args.seed, k, args.gramians, spec.accept, args.families, args.dim)
             records = measure(
                 spec,
                 k,
@@ -1306,6 +1436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(text)
+    if args.plot:
+        plot_times(results, args.plot, f"d = {args.dim}, families: {', '.join(args.families)}")
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Smoke tests: the step benchmarks and the GPU script run end to end on tiny sizes (CPU).
+"""Smoke tests: the step benchmarks, the Gramian-rule benchmark (with its plot) and the GPU
+script run end to end on tiny sizes (CPU).
 
 They measure nothing worth keeping; they make sure that a session lent a GPU for a few minutes
 does not lose them to a script that no longer runs. The CPU memory columns are checked too:
@@ -67,6 +68,27 @@ def test_multimodal_step_benchmark_runs(tmp_path: Path) -> None:
     for name in ("joint", "mimo", "mgda", "mgda@batched", "mgda@representation"):
         assert f"| {name} |" in report
     assert "failed" not in report and "## Machine" in report
+
+
+def test_gramian_rules_benchmark_runs_and_plots(tmp_path: Path) -> None:
+    """Tiny settings, the correlated family of issue 15 with ``--dim``, and ``--plot``."""
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "time-vs-k.png"
+    report = _run(
+        [
+            str(BENCH / "bench_gramian_rules.py"),
+            *("--ks", "2,3", "--repeats", "2", "--warmup", "1", "--gramians", "2"),
+            *("--budget", "0.05", "--rules", "MGDA,UPGrad", "--families", "correlated"),
+            *("--dim", "20", "--plot", str(plot)),
+        ],
+        tmp_path,
+    )
+    assert "### MGDA" in report and "### UPGrad" in report and "### CAGrad" not in report
+    assert "families cycled: correlated), J of shape K×20" in report
+    for rule in ("MGDA", "UPGrad"):
+        for k in (2, 3):
+            assert f"| {rule} | {k} | correlated |" in report
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@
 - Strategies `jacobians`, `gramians`, `loss_vectors` covering well-conditioned,
   rank-deficient, near-parallel, wildly scaled and duplicated gradients (`FAMILIES`), and,
   opt-in, nearly weakly stationary, tiny-singular-value and float32-rounded ones
-  (`HARD_FAMILIES`).
+  (`HARD_FAMILIES`), and for many objectives (K up to 64) random, correlated, conflicting,
+  rank-deficient and badly scaled ones (`LARGE_K_FAMILIES`).
 """
 
 try:
@@ -17,6 +18,7 @@ from moo.testing.checks import check_update_rule
 from moo.testing.strategies import (
     FAMILIES,
     HARD_FAMILIES,
+    LARGE_K_FAMILIES,
     gramians,
     jacobians,
     loss_vectors,
@@ -26,6 +28,7 @@ from moo.testing.strategies import (
 __all__ = [
     "FAMILIES",
     "HARD_FAMILIES",
+    "LARGE_K_FAMILIES",
     "check_update_rule",
     "gramians",
     "jacobians",

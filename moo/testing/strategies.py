@@ -10,6 +10,18 @@ multi-objective solvers:
 - ``"scaled"``: gaussian rows multiplied by factors spread over ``1e-4 .. 1e4``;
 - ``"duplicated"``: repeated rows, possibly with a zero row.
 
+Opt-in families for many objectives (pass ``families=LARGE_K_FAMILIES``, K up to 64), with
+`jacobians`'s ``dim_ratio`` to tie ``d`` to ``K`` (``d >= K``, or ``d < K`` for rank
+deficiency): ``"gaussian"`` (random), ``"rank-deficient"``, ``"scaled"`` (badly scaled) and
+
+- ``"correlated"``: a shared component plus task noise, ``g_i = s_i (ρ u + √(1 − ρ²) n_i)``
+  with one correlation ``ρ`` in ``0.5 .. 0.99`` and norms ``s_i`` in ``0.5 .. 2`` (the
+  setting of multitask training, where task gradients share most of their direction);
+- ``"conflicting"``: groups of 2 to 4 opposing gradients, ``g_i = s_i (σ_i b_g + η n_i)``
+  with signs ``σ_i`` of both kinds in every group, noise ``η`` in ``1e-3 .. 1`` and norms
+  ``s_i`` in ``0.5 .. 2`` (Pareto-stationary up to the noise: supports spread over many
+  objectives).
+
 Opt-in families, not in `FAMILIES` (pass ``families=HARD_FAMILIES``): hard but valid input
 near a weakly Pareto-stationary point, where solvers of ill-conditioned duals lose accuracy:
 
@@ -24,6 +36,7 @@ near a weakly Pareto-stationary point, where solvers of ill-conditioned duals lo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +49,13 @@ HARD_FAMILIES: tuple[str, ...] = (
     "nearly-weakly-stationary",
     "tiny-singular-value",
     "float32-rounded",
+)
+LARGE_K_FAMILIES: tuple[str, ...] = (
+    "gaussian",
+    "correlated",
+    "conflicting",
+    "rank-deficient",
+    "scaled",
 )
 
 
@@ -59,6 +79,14 @@ def make_jacobian(family: str, k: int, d: int, seed: int) -> FloatArray:
         if k > 1 and rng.random() < 0.3:
             jac[rng.integers(k)] = 0.0
         return jac
+    if family == "correlated":
+        rho = float(rng.uniform(0.5, 0.99))
+        shared = rng.normal(size=(1, d))
+        mixed = rho * shared + math.sqrt(1.0 - rho * rho) * rng.normal(size=(k, d))
+        correlated: FloatArray = mixed * rng.uniform(0.5, 2.0, size=(k, 1))
+        return correlated
+    if family == "conflicting":
+        return _conflicting(rng, k, d)
     if family == "nearly-weakly-stationary":
         jac, top = _weakly_stationary(rng, k, d)
         if rng.random() < 0.75:
@@ -81,8 +109,27 @@ def make_jacobian(family: str, k: int, d: int, seed: int) -> FloatArray:
         inner = make_jacobian(pick, k, d, int(rng.integers(2**32)))
         rounded: FloatArray = inner.astype(np.float32).astype(np.float64)
         return rounded
-    names = ", ".join(FAMILIES + HARD_FAMILIES)
+    names = ", ".join(dict.fromkeys(FAMILIES + LARGE_K_FAMILIES + HARD_FAMILIES))
     raise ValueError(f"family must be one of {names}; got {family!r}")
+
+
+def _conflicting(rng: np.random.Generator, k: int, d: int) -> FloatArray:
+    """Rows in consecutive groups of 2 to 4 (the last may be a single row), each group around
+    one random direction ``b_g`` with signs ``+, −`` then random: ``g_i = s_i (σ_i b_g + η
+    n_i)``, one noise level ``η`` in ``1e-3 .. 1`` and norms ``s_i`` in ``0.5 .. 2``."""
+    eta = float(10.0 ** rng.uniform(-3, 0))
+    signs = np.empty(k)
+    bases = np.empty((k, d))
+    start = 0
+    while start < k:
+        size = min(int(rng.integers(2, 5)), k - start)
+        group = np.concatenate([[1.0, -1.0], rng.choice([-1.0, 1.0], size=2)])[:size]
+        signs[start : start + size] = group
+        bases[start : start + size] = rng.normal(size=d)
+        start += size
+    rows = signs[:, None] * bases + eta * rng.normal(size=(k, d))
+    conflicting: FloatArray = rows * rng.uniform(0.5, 2.0, size=(k, 1))
+    return conflicting
 
 
 def _orthonormal_complement(rng: np.random.Generator, basis: FloatArray) -> FloatArray:
@@ -127,10 +174,24 @@ def jacobians(
     min_dim: int = 1,
     max_dim: int = 20,
     families: Sequence[str] = FAMILIES,
+    dim_ratio: tuple[float, float] | None = None,
 ) -> FloatArray:
-    """Strategy for K×d Jacobians from the families above."""
+    """Strategy for K×d Jacobians from the families above.
+
+    K is drawn from ``min_objectives .. max_objectives``. d is drawn from
+    ``min_dim .. max_dim``, or, with ``dim_ratio = (low, high)``, from
+    ``ceil(low K) .. floor(high K)`` (at least 1), ignoring ``min_dim`` and ``max_dim``: for many
+    objectives ``(1, 2)`` gives ``K <= d <= 2K`` and ``(0.25, 0.75)`` rank-deficient ``d < K``.
+    """
     k = draw(st.integers(min_objectives, max_objectives))
-    d = draw(st.integers(min_dim, max_dim))
+    if dim_ratio is None:
+        d = draw(st.integers(min_dim, max_dim))
+    else:
+        low, high = dim_ratio
+        if not 0.0 < low <= high:
+            raise ValueError(f"dim_ratio must be (low, high) with 0 < low <= high, got {dim_ratio}")
+        lowest = max(1, math.ceil(low * k))
+        d = draw(st.integers(lowest, max(lowest, math.floor(high * k))))
     family = draw(st.sampled_from(list(families)))
     seed = draw(st.integers(0, 2**32 - 1))
     return make_jacobian(family, k, d, seed)
@@ -142,12 +203,20 @@ def gramians(
     *,
     min_objectives: int = 1,
     max_objectives: int = 12,
+    min_dim: int = 1,
+    max_dim: int = 20,
     families: Sequence[str] = FAMILIES,
+    dim_ratio: tuple[float, float] | None = None,
 ) -> FloatArray:
-    """Strategy for K×K Gramians ``J Jᵀ`` of `jacobians`."""
+    """Strategy for K×K Gramians ``J Jᵀ`` of `jacobians` (same arguments)."""
     jac = draw(
         jacobians(
-            min_objectives=min_objectives, max_objectives=max_objectives, families=families
+            min_objectives=min_objectives,
+            max_objectives=max_objectives,
+            min_dim=min_dim,
+            max_dim=max_dim,
+            families=families,
+            dim_ratio=dim_ratio,
         )
     )
     gram: FloatArray = jac @ jac.T

@@ -4,14 +4,23 @@
   of the PCGrad, IMTL-G and UPGrad tests;
 - MoCo and MoDo keep a λ on the simplex and share their state, reset and convergence
   checks: `random_jacobians`, `QUADRATICS`, `TOL`, `mean_gradient_norm`, and the
-  ``check_*`` bodies their test files call with their own rules.
+  ``check_*`` bodies their test files call with their own rules;
+- independent CVXPY (Clarabel) formulations on the Jacobian, for differential tests of the
+  exact rules (``test_large_k.py``): `cvxpy_min_norm` (MGDA), `cvxpy_cagrad_dual` with
+  `cagrad_parts`, `cagrad_dual` and `cagrad_floor` (CAGrad), `cvxpy_dual_cone` (UPGrad's
+  projections), `cvxpy_nash` with `nash_objective` (Nash-MTL), and `gram_scale`
+  (max_i G_ii, the unit of their tolerances). Each skips the test when cvxpy is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import pytest
 
 import moo
 from moo.solvers import min_norm_weights, pareto_stationarity
@@ -160,3 +169,142 @@ def check_converges_in_expectation_under_gradient_noise(
     start, end = runs.mean(axis=0)
     assert end <= 0.06, end
     assert end <= start / 25.0, (start, end)
+
+
+# ----------------------------------------------------------------------------------------------
+# CVXPY references on the Jacobian
+# ----------------------------------------------------------------------------------------------
+
+# Clarabel's gap and feasibility tolerances: tight enough that its objective values agree with
+# an exact solver to ~1e-9 relative, loose enough that it converges on badly scaled rows.
+CLARABEL_TOL = 1e-12
+
+
+def gram_scale(gram: np.ndarray) -> float:
+    """``max_i G_ii``, the unit of the scale-free tolerances (at least 1e-300)."""
+    return max(float(np.max(np.diag(gram))), 1e-300)
+
+
+def _cvxpy() -> Any:
+    return pytest.importorskip("cvxpy")
+
+
+def _solve(problem: Any, tol: float = CLARABEL_TOL) -> None:
+    """Solve with Clarabel at ``tol``; where it stops on numerical trouble, retry at 1e-9
+    (the tests then compare against what the returned point attains, recomputed on J)."""
+    cp = _cvxpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Solution may be inaccurate": the tests measure it
+        try:
+            problem.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
+        except cp.error.SolverError:
+            problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+
+
+def _on_simplex(value: Any) -> np.ndarray:
+    w = np.clip(np.asarray(value, dtype=float), 0.0, None)
+    return w / w.sum()
+
+
+def cvxpy_min_norm(jac: np.ndarray) -> tuple[np.ndarray, float]:
+    """MGDA's ``min_{w ∈ Δ} ||Jᵀw||²`` by CVXPY on ``J / max_i ||g_i||``; returns ``w`` (clipped
+    to the simplex) and the value it attains, ``||Jᵀw||²`` recomputed on ``J``."""
+    cp = _cvxpy()
+    unit = jac / max_norm(jac)
+    w = cp.Variable(jac.shape[0])
+    _solve(cp.Problem(cp.Minimize(cp.sum_squares(unit.T @ w)), [w >= 0, cp.sum(w) == 1]))
+    ref = _on_simplex(w.value)
+    return ref, float(np.sum((jac.T @ ref) ** 2))
+
+
+def cagrad_parts(jac: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """CAGrad's ``(g0, b, √φ)``: the mean gradient, ``b = J g0 = G1/K`` and ``c ||g0||``."""
+    g0 = jac.mean(axis=0)
+    return g0, jac @ g0, c * float(np.linalg.norm(g0))
+
+
+def cagrad_dual(jac: np.ndarray, c: float, w: np.ndarray) -> float:
+    """CAGrad's dual ``F(w) = wᵀb + √φ ||Jᵀw||``, evaluated on ``J``."""
+    _, b, s = cagrad_parts(jac, c)
+    return float(w @ b) + s * float(np.linalg.norm(jac.T @ w))
+
+
+def cagrad_floor(jac: np.ndarray, c: float, extra: np.ndarray, tol: float) -> float:
+    """Rounding floor of CAGrad's certificate for ``d = g0 + Jᵀμ`` (μ = ``extra``), in units of
+    ``max_i G_ii``: ``tol`` plus what the Gramian's rounding (entries known to ~1e-16
+    ``||g_i|| ||g_j||``) does to ``||Jᵀμ||²`` (~1e-16 ``(Σ μ_i ||g_i||)²``) and ``||g0||²``
+    (~1e-16 ``K max G_ii``), over ``2 √φ √(max G_ii)``: large when μ is large against the
+    radius (nearly opposite gradients in the support). The floor of ``test_cagrad.py``."""
+    k = jac.shape[0]
+    norms = np.linalg.norm(jac, axis=1)
+    radius = c * float(np.linalg.norm(jac.mean(axis=0)))
+    if radius <= 0.0:
+        return tol
+    top = float(norms.max())
+    amplified = float(extra @ norms) ** 2 + c * c * k * top * top
+    return tol + 1e-15 * amplified / (radius * top)
+
+
+def cvxpy_cagrad_dual(jac: np.ndarray, c: float) -> np.ndarray:
+    """A minimizer of CAGrad's dual on the simplex by CVXPY (a second-order cone), on
+    ``J / max_i ||g_i||`` (the minimizer does not change), clipped to the simplex."""
+    cp = _cvxpy()
+    unit = jac / max_norm(jac)
+    _, b, s = cagrad_parts(unit, c)
+    w = cp.Variable(jac.shape[0])
+    _solve(cp.Problem(cp.Minimize(b @ w + s * cp.norm(unit.T @ w)), [w >= 0, cp.sum(w) == 1]))
+    return _on_simplex(w.value)
+
+
+def cvxpy_dual_cone(jac: np.ndarray, rows: Sequence[int]) -> list[tuple[np.ndarray, float]]:
+    """UPGrad's problems ``v = argmin_{v >= e_i} ||Jᵀv||²`` by CVXPY, one QP per row ``i`` of
+    ``rows`` (each with ``g_i ≠ 0``).
+
+    Solved on the unit rows ``u_j = g_j / ||g_j||`` of the non-zero gradients (in
+    ``z_j = v_j ||g_j|| / ||g_i||``, so that the value is in units of ``||g_i||²``), compiled
+    once with the bound ``e_i`` as a parameter; returns, per row, ``v`` (clipped to
+    ``v >= e_i``) and the value ``||Jᵀv||² / ||g_i||²`` it attains, recomputed on ``J``.
+    """
+    cp = _cvxpy()
+    k = jac.shape[0]
+    norms = np.linalg.norm(jac, axis=1)
+    nonzero = np.flatnonzero(norms > 0.0)
+    units = jac[nonzero] / norms[nonzero, None]
+    bound = cp.Parameter(nonzero.size)
+    z = cp.Variable(nonzero.size)
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(units.T @ z)), [z >= bound])
+    out = []
+    for i in rows:
+        e_i = (nonzero == i).astype(float)
+        bound.value = e_i
+        _solve(problem)
+        v = np.zeros(k)
+        v[nonzero] = np.maximum(np.asarray(z.value, dtype=float), e_i) * norms[i] / norms[nonzero]
+        out.append((v, float(np.sum((jac.T @ v) ** 2)) / float(norms[i]) ** 2))
+    return out
+
+
+def cvxpy_nash(jac: np.ndarray) -> np.ndarray | None:
+    """Nash-MTL's ``argmin_{α > 0} ½||Jᵀα||² − Σ log α_i`` by CVXPY (exponential cones).
+
+    Solved in ``β_i = α_i ||g_i||`` on the unit rows (the same problem up to a constant,
+    scale-free); returns ``α``, or ``None`` when CVXPY finds no optimum (unbounded: the point is
+    Pareto-stationary).
+    """
+    cp = _cvxpy()
+    norms = np.linalg.norm(jac, axis=1)
+    units = jac / norms[:, None]
+    beta = cp.Variable(jac.shape[0])
+    problem = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(units.T @ beta) - cp.sum(cp.log(beta))))
+    _solve(problem)
+    if problem.status not in ("optimal", "optimal_inaccurate") or beta.value is None:
+        return None
+    alpha: np.ndarray = np.asarray(beta.value, dtype=float) / norms
+    return alpha
+
+
+def nash_objective(jac: np.ndarray, alpha: np.ndarray) -> float:
+    """``φ(α) = ½||Jᵀα||² − Σ log α_i`` on ``J`` (``inf`` unless ``α > 0``)."""
+    if not np.all(alpha > 0.0):
+        return math.inf
+    return 0.5 * float(np.sum((jac.T @ alpha) ** 2)) - float(np.sum(np.log(alpha)))
