@@ -74,7 +74,10 @@ def as_vector(value: ArrayLike, name: str, *, size: int | None = None) -> FloatA
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if size is not None and arr.shape[0] != size:
         raise ValueError(f"{name} must have length {size}, got length {arr.shape[0]}")
-    if not np.all(np.isfinite(arr)):
+    # a finite sum means finite entries (NaN and infinities propagate); a sum that overflows
+    # goes to the entry-wise check. On Python floats below `_SMALL_K` entries (cheaper there).
+    total = sum(arr.tolist()) if arr.shape[0] <= _SMALL_K else float(arr.sum())
+    if not math.isfinite(total) and not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"{name} must be finite, got {name}[{bad}] = {arr[bad]}")
     return arr
@@ -179,8 +182,16 @@ def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
 def _small_gramian_passes(rows: list[list[float]], rtol: float) -> bool:
     """The checks of `check_gramian` on a small matrix as Python floats: ``True`` when all
     pass (``False`` sends the matrix to the NumPy checks, which say what failed)."""
-    scale = max(max(map(abs, row)) for row in rows)
-    if not math.isfinite(scale) or not math.isfinite(sum(map(sum, rows))):  # NaN, infinity
+    if len(rows) == 2:  # the commonest case, unrolled
+        (a, c), (c2, b) = rows
+        scale = max(abs(a), abs(b), abs(c), abs(c2))
+        if not math.isfinite(scale + a + b + c + c2) or a < 0.0 or b < 0.0:  # NaN, infinity
+            return False
+        tol = rtol * scale
+        return abs(c - c2) <= tol and abs(c) - math.sqrt(a) * math.sqrt(b) <= tol
+    flat = [v for row in rows for v in row]
+    scale = max(max(flat), -min(flat))
+    if not math.isfinite(scale + sum(flat)):  # NaN, infinity
         return False
     tol = rtol * scale
     root = []

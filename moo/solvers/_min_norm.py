@@ -89,26 +89,37 @@ def min_norm_weights(gramian: FloatArray) -> MinNormSolution:
     this is several times faster than NumPy calls.
     """
     k = gramian.shape[0]
+    if k <= 2:
+        return _at_most_two(gramian.tolist())
     diag = gramian.diagonal()
     scale = float(diag.max())
-    if k == 1:
-        return MinNormSolution(np.ones(1), scale, 0.0, 0)
     if scale <= 0.0:  # every gradient is zero: any w is optimal; the uniform one is symmetric
         return MinNormSolution(np.full(k, 1.0 / k), 0.0, 0.0, 0)
-    if k == 2:
-        g: list[list[float]] = (gramian / scale).tolist()
-        w1 = _two_objectives(g[0][0], g[1][1], g[0][1])
-        lam, support, iterations = [w1, 1.0 - w1], [0, 1], 0
-        gx = [g[0][0] * w1 + g[0][1] * lam[1], g[1][0] * w1 + g[1][1] * lam[1]]
-        xx = w1 * gx[0] + lam[1] * gx[1]
-    elif k >= _ARRAY_K and (found := _wolfe_array(gramian / scale)) is not None:
+    if k >= _ARRAY_K and (found := _wolfe_array(gramian / scale)) is not None:
         w, gmin, xx, iterations = found
         return MinNormSolution(w, max(xx, 0.0) * scale, max(xx - gmin, 0.0), iterations)
-    else:
-        lam, support, gx, xx, iterations = _wolfe((gramian / scale).tolist(), int(diag.argmin()))
+    lam, support, gx, xx, iterations = _wolfe((gramian / scale).tolist(), int(diag.argmin()))
     w = np.zeros(k)
     w[support] = lam
     return MinNormSolution(w, max(xx, 0.0) * scale, max(xx - min(gx), 0.0), iterations)
+
+
+def _at_most_two(g: list[list[float]]) -> MinNormSolution:
+    """K = 1 (``w = [1]``) and K = 2 (closed form, `_two_objectives`) on Python floats."""
+    if len(g) == 1:
+        return MinNormSolution(np.ones(1), g[0][0], 0.0, 0)
+    (a, c), (_, b) = g
+    scale = max(a, b)
+    if scale <= 0.0:  # both gradients are zero
+        return MinNormSolution(np.full(2, 0.5), 0.0, 0.0, 0)
+    w1 = _two_objectives(a, b, c)
+    w2 = 1.0 - w1
+    gx1 = a * w1 + c * w2
+    gx2 = c * w1 + b * w2
+    xx = w1 * gx1 + w2 * gx2
+    return MinNormSolution(
+        np.array([w1, w2]), max(xx, 0.0), max(xx - min(gx1, gx2), 0.0) / scale, 0
+    )
 
 
 def _wolfe(

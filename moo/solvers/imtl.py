@@ -10,6 +10,7 @@ References:
 from __future__ import annotations
 
 import math
+from operator import mul
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +27,8 @@ _CANCEL = 1e-12
 _ORTHOGONAL = 1e-8
 # max |C β − 1| above this means equal projections are not attained (least squares).
 _EQUAL = 1e-8
+# Up to this K, a well-conditioned correlation matrix is solved on Python floats.
+_SMALL_K = 8
 
 
 class IMTLGSolution(NamedTuple):
@@ -63,6 +66,10 @@ def imtlg_weights(gramian: FloatArray) -> IMTLGSolution:
             to 0, so they cannot be normalized to sum to 1 (IMTL-G is undefined there).
     """
     k = gramian.shape[0]
+    if k <= _SMALL_K:
+        fast = _small_full_rank(gramian.tolist())
+        if fast is not None:
+            return fast
     sq = gramian.diagonal()
     if sq.min() > 0.0:
         nonzero = None
@@ -116,6 +123,71 @@ def imtlg_weights(gramian: FloatArray) -> IMTLGSolution:
     # is C β − 1 (0 up to rounding when 1 ∈ range(C), the least-squares defect otherwise)
     residual = float(np.abs(corr @ beta - 1.0).max())
     return _embed(alpha, nonzero, k, 1.0 / total, residual, rank, residual > _EQUAL)
+
+
+def _small_full_rank(g: list[list[float]]) -> IMTLGSolution | None:
+    """`imtlg_weights` on Python floats for a small K whose correlation matrix ``C`` is
+    certainly of full rank; ``None`` otherwise (a zero gradient, or ``C`` near singular).
+
+    ``β = C⁻¹1`` by a Cholesky factor. Full rank in the sense of the eigenvalue cutoff of the
+    general path (``λ_min > _RCOND λ_max``) is certain when ``det C = Π_i L_ii²`` exceeds
+    ``_RCOND λ̄^K`` with ``λ̄`` Gershgorin's bound on ``λ_max`` (``λ_min >= det C / λ_max^(K-1)``);
+    then both paths compute the same ``C⁻¹1``, the general one by an eigendecomposition.
+    """
+    k = len(g)
+    if k == 2:  # β = (1, 1) / (1 + ρ): α = (||g_2||, ||g_1||) / (||g_1|| + ||g_2||)
+        (a, c), (_, b) = g
+        if a <= 0.0 or b <= 0.0:
+            return None
+        n1, n2 = math.sqrt(a), math.sqrt(b)
+        rho = min(max(c / (n1 * n2), -1.0), 1.0)
+        if 1.0 - rho * rho <= _RCOND * (1.0 + abs(rho)) ** 2:
+            return None
+        beta = 1.0 / (1.0 + rho)
+        residual = abs(beta * (1.0 + rho) - 1.0)
+        weights = np.array([n2 / (n1 + n2), n1 / (n1 + n2)])
+        return IMTLGSolution(weights, 1.0 / (beta / n1 + beta / n2), residual, 2, 0, False)
+    roots = [math.sqrt(g[i][i]) if g[i][i] > 0.0 else 0.0 for i in range(k)]
+    if min(roots) <= 0.0:
+        return None
+    inv = [1.0 / r for r in roots]
+    corr = [[g[i][j] * inv[i] * inv[j] for j in range(k)] for i in range(k)]
+    for i in range(k):
+        corr[i][i] = 1.0
+    low: list[list[float]] = []
+    det = 1.0
+    for i in range(k):
+        row = corr[i]
+        li: list[float] = []
+        for j in range(i):
+            lj = low[j]
+            li.append((row[j] - sum(map(mul, li, lj[:j]))) / lj[j])
+        pivot = 1.0 - sum(v * v for v in li)
+        if pivot <= 0.0:
+            return None
+        det *= pivot
+        li.append(math.sqrt(pivot))
+        low.append(li)
+    bound = max(sum(map(abs, row)) for row in corr)
+    if det <= _RCOND * bound**k:
+        return None
+    y: list[float] = []
+    for i, li in enumerate(low):
+        y.append((1.0 - sum(map(mul, li[:i], y))) / li[i])
+    beta = [0.0] * k
+    for i in range(k - 1, -1, -1):
+        acc = y[i]
+        for j in range(i + 1, k):
+            acc -= low[j][i] * beta[j]
+        beta[i] = acc / low[i][i]
+    alpha = [b * v for b, v in zip(beta, inv, strict=True)]
+    total = sum(alpha)
+    spread = sum(map(abs, alpha))
+    if abs(total) <= _CANCEL * spread:
+        return None  # the general path raises with its message
+    residual = max(abs(sum(map(mul, row, beta)) - 1.0) for row in corr)
+    weights = np.array(alpha) / total
+    return IMTLGSolution(weights, 1.0 / total, residual, k, 0, residual > _EQUAL)
 
 
 def _embed(

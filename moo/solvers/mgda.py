@@ -86,8 +86,9 @@ class MGDA(Weighting):
                 return RuleResult(zero / zero.sum(), 0.0, {"objective": 0.0, "iterations": 0})
             sol = min_norm_weights(gramian / np.outer(s, s))
             w = sol.weights / s
-        info = {"objective": float(w @ gramian @ w), "iterations": sol.iterations}
-        return RuleResult(w, sol.residual, info)
+        # wᵀGw of the raw gradients: the min-norm value, rescaled by the normalization
+        objective = sol.value if self._normalization == "none" else float(w @ gramian @ w)
+        return RuleResult(w, sol.residual, {"objective": objective, "iterations": sol.iterations})
 
     def scale_error(
         self, weights: FloatArray, gramian: FloatArray | None, losses: FloatArray

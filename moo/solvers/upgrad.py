@@ -24,6 +24,8 @@ from moo.validation import FloatArray
 _DEPENDENT = 1e-12
 # Above this size, C z and the free-set systems are computed with NumPy, not on Python floats.
 _NUMPY = 12
+# Up to this K (and no zero gradient) the whole rule runs on Python floats (`_small`).
+_SMALL_K = 8
 # Optimality tolerance on the gradient C z, in units of max(1, Σ_j z_j) (C has unit diagonal).
 _TOL = 1e-13
 
@@ -81,6 +83,10 @@ def upgrad_weights(gramian: FloatArray) -> UPGradSolution:
     returned residual is the largest over the K problems.
     """
     k = gramian.shape[0]
+    if k <= _SMALL_K:
+        g = gramian.tolist()
+        if min(g[i][i] for i in range(k)) > 0.0:
+            return _small(g)
     sq = gramian.diagonal()
     nonzero = np.flatnonzero(sq > 0.0)
     m = nonzero.size
@@ -113,6 +119,33 @@ def upgrad_weights(gramian: FloatArray) -> UPGradSolution:
     return UPGradSolution(w, residual, iterations, projected)
 
 
+def _small(g: list[list[float]]) -> UPGradSolution:
+    """`upgrad_weights` on Python floats, for a small K with no zero gradient."""
+    k = len(g)
+    norms = [math.sqrt(g[i][i]) for i in range(k)]
+    if k == 2:  # closed form: v^(i) = e_i + max(0, −G_ij) / G_jj e_j (PCGrad's projection)
+        g_ab = g[0][1]
+        push = [[1.0, 0.0], [0.0, 1.0]]
+        if g_ab < 0.0:
+            push[0][1] = -g_ab / g[1][1]
+            push[1][0] = -g_ab / g[0][0]
+        w = [(push[0][0] + push[1][0]) / 2.0, (push[0][1] + push[1][1]) / 2.0]
+        return UPGradSolution(np.array(w), 0.0, int(g_ab < 0.0) * 2, np.array(push))
+    corr = [[g[a][b] / (norms[a] * norms[b]) for b in range(k)] for a in range(k)]
+    for a in range(k):
+        corr[a][a] = 1.0
+    residual = 0.0
+    iterations = 0
+    rows: list[list[float]] = []
+    for a in range(k):
+        z, res, its = _project(corr, a, None)
+        rows.append([zj * norms[a] / nj for zj, nj in zip(z, norms, strict=True)])
+        residual = max(residual, res)
+        iterations += its
+    w = [sum(col) / k for col in zip(*rows, strict=True)]
+    return UPGradSolution(np.array(w), residual, iterations, np.array(rows))
+
+
 def dual_cone_weights(gramian: FloatArray, i: int) -> DualConeSolution:
     """Weights of the projection of ``g_i`` onto the dual cone of the rows (one UPGrad QP).
 
@@ -138,13 +171,16 @@ def dual_cone_weights(gramian: FloatArray, i: int) -> DualConeSolution:
     return DualConeSolution(v, res, its)
 
 
-def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float], float, int]:
+def _project(
+    c: list[list[float]], i: int, cn: FloatArray | None
+) -> tuple[list[float], float, int]:
     """``argmin_{z >= e_i} zᵀ C z`` for a unit-diagonal PSD ``C``: ``(z, residual, changes)``.
 
     Lawson-Hanson active set on the bounds. Up to `_NUMPY` free variables, ``C_FF`` is kept as
     a Cholesky factor on Python floats (``c``: ``C`` as nested lists), extended by one row when
     a variable is freed and rebuilt when variables return to their bounds; above, the systems
-    are solved with NumPy (``cn``: ``C`` as an array), whose per-call cost is then the smaller.
+    are solved with NumPy (``cn``: ``C`` as an array, which may be ``None`` when ``C`` has at
+    most `_NUMPY` rows), whose per-call cost is then the smaller.
     """
     m = len(c)
     low = _bounds(m, i)
@@ -177,6 +213,7 @@ def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float],
             if pivot > _DEPENDENT:
                 factor.append([*row, math.sqrt(pivot)])
         else:  # the Schur complement C_tt − C_tF C_FF⁻¹ C_Ft, i.e. the squared pivot
+            assert cn is not None  # given whenever more than _NUMPY variables can be free
             col = cn[free, t]
             pivot = float(cn[t, t] - col @ _solve(cn, free, col))
             factor = None
@@ -192,6 +229,7 @@ def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float],
             if factor is not None:
                 sol = backward(factor, forward(factor, rhs))
             else:
+                assert cn is not None
                 sol = _solve(cn, free, np.asarray(rhs)).tolist()
             if all(sj > low[j] for sj, j in zip(sol, free, strict=True)):
                 for sj, j in zip(sol, free, strict=True):
@@ -220,7 +258,7 @@ def _project(c: list[list[float]], i: int, cn: FloatArray) -> tuple[list[float],
             if not free:
                 break
         # the gradient on the bound variables (it is 0 on the free ones, which never re-enter)
-        if m > _NUMPY:
+        if cn is not None and m > _NUMPY:
             y = [0.0 if f else v for v, f in zip((cn @ z).tolist(), is_free, strict=True)]
         else:
             y = [0.0 if f else sum(map(mul, r, z)) for r, f in zip(c, is_free, strict=True)]
