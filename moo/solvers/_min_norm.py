@@ -265,35 +265,32 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
 def _affine_minimizer(g: list[list[float]], support: list[int]) -> list[float]:
     """Coefficients (summing to 1) of the min-norm point of the affine hull of ``support``.
 
-    With ``p_0`` the first vertex and ``t`` the coefficients of ``p_i − p_0`` (``i >= 1``), the
-    point ``p_0 + Σ t_i (p_i − p_0)`` has minimal norm when ``M t = r`` with
-    ``M_ij = G_ij − G_i0 − G_0j + G_00`` and ``r_i = G_00 − G_i0``; ``M`` is positive
-    definite for an affinely independent corral. Sizes 2 and 3 use closed forms.
+    They solve the bordered system ``[G_SS 1; 1ᵀ 0] [μ; ν] = [0; 1]`` (the KKT conditions of
+    ``min μᵀ G_SS μ`` s.t. ``Σ μ = 1``), by Gaussian elimination with partial pivoting, which
+    is backward stable: ``(G_SS μ)_i`` come out equal up to rounding of ``G``'s entries, so the
+    Frank-Wolfe gap closes to rounding even for nearly dependent gradients. (Coordinates
+    relative to one vertex, ``M_ij = G_ij − G_i0 − G_0j + G_00``, would lose the digits that
+    cancel in forming ``M``: a gap of 1e-9 on conflicting gradients with cond(G) ~ 1e9.) A
+    singular system (an affinely dependent corral) gets one of its solutions. Two vertices
+    use the closed form ``μ_1 = (G_00 − G_01) / (G_00 + G_11 − 2 G_01)``.
     """
     n = len(support)
-    b = support[0]
-    g0 = g[b]
-    g00 = g0[b]
-    rest = support[1:]
-    r = [g00 - g0[i] for i in rest]
     if n == 2:
-        i = rest[0]
-        m = g[i][i] - 2.0 * g0[i] + g00
-        t = [r[0] / m if m > 0.0 else 0.5]
-    else:
-        m_rows = [[g[i][j] - g0[i] - g0[j] + g00 for j in rest] for i in rest]
-        if n == 3:
-            (a11, a12), (a21, a22) = m_rows
-            det = a11 * a22 - a12 * a21
-            if det > 1e-14 * (a11 * a22):
-                t = [(r[0] * a22 - a12 * r[1]) / det, (a11 * r[1] - a21 * r[0]) / det]
-            else:
-                t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
-        elif n - 1 > _SMALL:
-            t = np.linalg.lstsq(np.asarray(m_rows), np.asarray(r), rcond=None)[0].tolist()
-        else:
-            t = solve([[*row, ri] for row, ri in zip(m_rows, r, strict=True)])
-    return [1.0 - sum(t), *t]
+        b, i = support
+        g0 = g[b]
+        m = g[i][i] - 2.0 * g0[i] + g0[b]
+        t = (g0[b] - g0[i]) / m if m > 0.0 else 0.5
+        return [1.0 - t, t]
+    rows = [[*(g[i][j] for j in support), 1.0, 0.0] for i in support]
+    rows.append([*([1.0] * n), 0.0, 1.0])
+    if n > _SMALL:
+        arr = np.asarray(rows)
+        try:
+            x = np.linalg.solve(arr[:, :-1], arr[:, -1])
+        except np.linalg.LinAlgError:
+            x = np.linalg.lstsq(arr[:, :-1], arr[:, -1], rcond=None)[0]
+        return list(x[:n].tolist())
+    return solve(rows)[:n]
 
 
 def _two_objectives(a: float, b: float, c: float) -> float:

@@ -257,21 +257,16 @@ def test_agrees_with_cvxpy(rule: str, family: str, k: int, data: st.DataObject) 
 
 
 # ----------------------------------------------------------------------------------------------
-# known defects: (family, K, d, seed) of `make_jacobian`, found by the slow sweep
+# regressions: (family, K, d, seed) of `make_jacobian`, found by the slow sweep
 # ----------------------------------------------------------------------------------------------
 
-# MGDA stops with a KKT residual far above rounding on nearly dependent, conflicting
-# gradients (cond G 1e7 to 1e9, interior or face optimum): 1.8e-9 on the first, 7.2e-11 on
-# the second, where the exact optimum (solved in 50-digit arithmetic) rounds to a residual of
-# 2.7e-17 on the first. Its certificate reports it honestly.
+# Nearly dependent, conflicting gradients (cond G 1e7 to 1e9, interior or face optimum): MGDA
+# once stopped with KKT residuals 1.8e-9 and 7.2e-11 here, its corral's affine minimizer
+# solved in coordinates relative to one vertex (differences that cancel); the exact optimum,
+# solved in 50-digit arithmetic, rounds to a residual of 2.7e-17 on the first.
 MGDA_NOT_AT_ROUNDING = [("conflicting", 3, 3, 150), ("conflicting", 4, 5, 44)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MGDA: KKT residual 1e-10 to 2e-9 instead of rounding level on nearly dependent "
-    "conflicting gradients (issue 15's certificates 'exact to ~1e-12 relative')",
-)
 @pytest.mark.parametrize(("family", "k", "d", "seed"), MGDA_NOT_AT_ROUNDING)
 def test_mgda_reaches_rounding_on_nearly_dependent_conflicts(
     family: str, k: int, d: int, seed: int
