@@ -143,10 +143,10 @@ def _small_full_rank(g: list[list[float]]) -> IMTLGSolution | None:
         rho = min(max(c / (n1 * n2), -1.0), 1.0)
         if 1.0 - rho * rho <= _RCOND * (1.0 + abs(rho)) ** 2:
             return None
-        beta = 1.0 / (1.0 + rho)
-        residual = abs(beta * (1.0 + rho) - 1.0)
+        both = 1.0 / (1.0 + rho)  # β_1 = β_2
+        residual = abs(both * (1.0 + rho) - 1.0)
         weights = np.array([n2 / (n1 + n2), n1 / (n1 + n2)])
-        return IMTLGSolution(weights, 1.0 / (beta / n1 + beta / n2), residual, 2, 0, False)
+        return IMTLGSolution(weights, 1.0 / (both / n1 + both / n2), residual, 2, 0, False)
     roots = [math.sqrt(g[i][i]) if g[i][i] > 0.0 else 0.0 for i in range(k)]
     if min(roots) <= 0.0:
         return None
