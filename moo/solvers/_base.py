@@ -213,7 +213,8 @@ class UpdateRule(metaclass=_RuleMeta):
         """Forget any state carried between steps (no-op for stateless rules)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """State carried between steps, as plain Python/NumPy values (empty if stateless)."""
+        """State carried between steps, as plain Python values (numbers, strings, lists: what
+        ``torch.load(weights_only=True)`` reads); empty if stateless."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

@@ -283,10 +283,11 @@ class MIMO(Weighting):
     def state_dict(self) -> dict[str, Any]:
         """``step`` (calls since `reset`), ``tracked`` (``u``), ``reference`` (``u⁰`` of
         ``relative``) and ``dual`` (the ascent's logits ``log λ + c`` for logsumexp, ``λ`` for
-        quadratic); arrays are ``None`` until used."""
+        quadratic); these are lists of floats, ``None`` until used. Plain Python values only,
+        so that the state loads with ``torch.load(weights_only=True)``."""
 
-        def arr(v: list[float] | None) -> FloatArray | None:
-            return None if v is None else np.array(v)
+        def arr(v: list[float] | None) -> list[float] | None:
+            return None if v is None else [float(x) for x in v]
 
         return {
             "step": self._step,
@@ -296,7 +297,8 @@ class MIMO(Weighting):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what `state_dict` returned (checked: keys, sizes, finiteness)."""
+        """Restore what `state_dict` returned (checked: keys, sizes, finiteness); the vectors
+        may also be arrays, as older states hold them."""
         if set(state) != set(_STATE_KEYS):
             raise ValueError(f"state must have the keys {list(_STATE_KEYS)}, got {sorted(state)}")
         step = check_int(state["step"], "state['step']", low=0)

@@ -56,7 +56,7 @@ class MoCo(DirectionRule):
     ``"objective"`` (``||d||²``), ``"tracking_gap"`` (``||Y − J||_F`` after the update) and
     ``"direction"`` (``d = Yᵀλ``).
 
-    State: ``λ`` and ``Y`` (`state_dict` ``{"lambda": array, "tracked": array}``, both
+    State: ``λ`` and ``Y`` (`state_dict` ``{"lambda": list, "tracked": list of lists}``, both
     ``None`` before the first call). `reset` forgets both. A call whose Jacobian shape differs
     from the stored state raises ``ValueError``.
 
@@ -137,16 +137,17 @@ class MoCo(DirectionRule):
         self._tracked = None
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"lambda": copy of λ, "tracked": copy of Y}``, both ``None`` before the first
-        call."""
+        """``{"lambda": λ, "tracked": Y}`` as plain Python lists of floats (``Y`` one list per
+        objective; exact, and loadable with ``torch.load(weights_only=True)``), both ``None``
+        before the first call."""
         return {
-            "lambda": None if self._lambda is None else self._lambda.copy(),
-            "tracked": None if self._tracked is None else self._tracked.copy(),
+            "lambda": None if self._lambda is None else self._lambda.tolist(),
+            "tracked": None if self._tracked is None else self._tracked.tolist(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore `state_dict`: both ``None``, or ``λ`` on the simplex (K,) and a finite
-        ``Y`` of shape (K, d)."""
+        ``Y`` of shape (K, d), as lists or arrays."""
         check_state_keys(state, {"lambda", "tracked"}, self.name)
         lam_value, tracked_value = state["lambda"], state["tracked"]
         if lam_value is None and tracked_value is None:

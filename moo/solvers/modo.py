@@ -107,7 +107,7 @@ class MoDo(Weighting):
     of the current Gramian. ``info["objective"]`` is ``λᵀJ¹J²ᵀλ`` (``||d||²`` in the
     deterministic case).
 
-    State: ``λ`` (`state_dict` ``{"lambda": array or None}``; ``None`` before the first call,
+    State: ``λ`` (`state_dict` ``{"lambda": list or None}``; ``None`` before the first call,
     when ``λ`` is uniform). `reset` forgets it. A call with a different number of objectives
     than the stored ``λ`` raises ``ValueError``.
 
@@ -188,11 +188,13 @@ class MoDo(Weighting):
         self._lambda = None
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"lambda": copy of λ, or None before the first call}``."""
-        return {"lambda": None if self._lambda is None else self._lambda.copy()}
+        """``{"lambda": λ as a list of floats, or None before the first call}`` (plain Python:
+        exact, and loadable with ``torch.load(weights_only=True)``)."""
+        return {"lambda": None if self._lambda is None else self._lambda.tolist()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore `state_dict`; ``λ`` must be a finite 1-D array on the simplex or ``None``."""
+        """Restore `state_dict`; ``λ`` must be a finite 1-D list or array on the simplex, or
+        ``None``."""
         check_state_keys(state, {"lambda"}, self.name)
         value = state["lambda"]
         self._lambda = None if value is None else check_lambda_state(value, "lambda")

@@ -372,18 +372,21 @@ class NashMTL(Weighting):
         self._calls = 0
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"alpha": the last computed α or None, "calls": calls so far}``.
+        """``{"alpha": the last computed α (a list of floats) or None, "calls": calls so far}``.
 
-        ``alpha`` is all zeros when the last computation stopped at a Pareto-stationary point
-        (``on_stationary="stop"``); the next computation then starts cold.
+        Plain Python values only (exact: a float64 is a Python float), so that the state
+        loads with ``torch.load(weights_only=True)``. ``alpha`` is all zeros when the last
+        computation stopped at a Pareto-stationary point (``on_stationary="stop"``); the next
+        computation then starts cold.
         """
         return {
-            "alpha": None if self._alpha is None else self._alpha.copy(),
+            "alpha": None if self._alpha is None else self._alpha.tolist(),
             "calls": self._calls,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
+        """Restore what `state_dict` returned (``alpha`` may also be an array, as older
+        states hold it)."""
         if set(state) != {"alpha", "calls"}:
             raise ValueError(f"state must have keys ['alpha', 'calls'], got {sorted(state)}")
         calls = check_int(state["calls"], "calls", low=0)

@@ -166,7 +166,8 @@ class PCGrad(Weighting):
         self._rng = np.random.default_rng(self._seed)
 
     def state_dict(self) -> dict[str, Any]:
-        """``{"rng": state}``: the state of the NumPy bit generator (a plain dict)."""
+        """``{"rng": state}``: the state of the NumPy bit generator (a plain dict of strings
+        and Python ints, loadable with ``torch.load(weights_only=True)``)."""
         return {"rng": copy.deepcopy(self._rng.bit_generator.state)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

@@ -11,12 +11,14 @@ of each task parameter, which the same backward passes give for free.
   with ``batched``: the rounds are the rows of one batched backward.
 
 `representation_rows` is the MGDA-UB variant: the gradients with respect to shared activations.
-`task_leaves` finds the task parameters from the losses' graphs when none are declared.
+`task_leaves` finds the task parameters from the losses' graphs when none are declared;
+`reach_masks` says which shared parameters each loss's graph reaches (the batched mode's check
+of a loss that reaches none of its shared parameters, see `Extracted.verify`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,14 @@ class Extracted:
         task: ``∇ Σ_i L_i`` per task parameter, flattened (``None`` where no loss reached it).
         passes: the backward passes made.
         mode: the mode taken (``StepInfo.info["extraction"]``).
+        verify: ``None`` when the extraction has already checked that every loss reaches one
+            of its shared parameters (separate backward passes see it: ``None`` gradients).
+            Otherwise (one batched backward, where a loss that reaches nothing gets a zero
+            row like a loss whose gradient is numerically zero) a check to call, before the
+            rule, with the objectives whose rows are exactly zero (``G_ii = 0``): it walks
+            their graphs and raises the same ``ValueError`` as the separate passes for one
+            that reaches none of its shared parameters. A loss that does reach them has a
+            structural path, so a rule only ever sees a zero row it would have seen anyway.
     """
 
     mats: list[torch.Tensor]
@@ -43,6 +53,7 @@ class Extracted:
     task: list[torch.Tensor | None]
     passes: int
     mode: str
+    verify: Callable[[Sequence[int]], None] | None = None
 
 
 def unreached(index: int, p: torch.Tensor, name: str = "shared_params") -> ValueError:
@@ -50,6 +61,15 @@ def unreached(index: int, p: torch.Tensor, name: str = "shared_params") -> Value
     return ValueError(
         f"{name}[{index}] ({describe(p)}) is reached by no loss: remove it from {name} "
         "(or check that the model uses it)"
+    )
+
+
+def loss_unreached(index: int) -> ValueError:
+    """The error for a loss that reaches none of the shared parameters of its group."""
+    return ValueError(
+        f"losses[{index}] reaches none of its shared parameters: its gradient would be a "
+        "zero row that the rule weighs like any other (MGDA would call the point "
+        "Pareto-stationary); drop that objective, or check that its graph uses them"
     )
 
 
@@ -228,11 +248,7 @@ def _extract_rounds(
             raise unreached(b, params[b])
     for i, ok in enumerate(reaches):
         if not ok and groups[i]:
-            raise ValueError(
-                f"losses[{i}] reaches none of its shared parameters: its gradient would be a "
-                "zero row that the rule weighs like any other (MGDA would call the point "
-                "Pareto-stationary); drop that objective, or check that its graph uses them"
-            )
+            raise loss_unreached(i)
     return Extracted(mats, [_rows(r, len(losses)) for r in rows], task_acc, len(rounds), mode)
 
 
@@ -271,7 +287,78 @@ def _extract_batched(
     task_acc: list[torch.Tensor | None] = [
         None if g is None else g.sum(0).reshape(-1) for g in grads[len(params) :]
     ]
-    return Extracted(mats, rows, task_acc, 1, mode)
+    verify = _reach_check(losses, params, groups, rounds)
+    return Extracted(mats, rows, task_acc, 1, mode, verify)
+
+
+def _reach_check(
+    losses: list[torch.Tensor],
+    params: list[torch.Tensor],
+    groups: list[list[int]],
+    rounds: list[list[int]],
+) -> Callable[[Sequence[int]], None]:
+    """`Extracted.verify` of the batched modes: what the separate passes of `_extract_rounds`
+    check, from the graph. Objective ``i`` (of round ``n``) reaches its group when the graph
+    of round ``n``'s summed losses reaches a parameter of ``groups[i]`` (the passes attribute
+    a round's gradient of a block to the objective that declared it, in the same way)."""
+
+    def verify(zero: Sequence[int]) -> None:
+        round_of = {i: n for n, objectives in enumerate(rounds) for i in objectives}
+        suspects = [i for i in sorted(set(zero)) if groups[i]]
+        if not suspects:
+            return
+        needed = sorted({j for i in suspects for j in rounds[round_of[i]]})
+        masks = dict(zip(needed, reach_masks([losses[j] for j in needed], params), strict=True))
+        for i in suspects:
+            reached = 0
+            for j in rounds[round_of[i]]:
+                reached |= masks[j]
+            if not any(reached >> b & 1 for b in groups[i]):
+                raise loss_unreached(i)
+
+    return verify
+
+
+def reach_masks(roots: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> list[int]:
+    """For each root, the shared parameters its backward graph reaches, as a bit mask (bit
+    ``b``: ``params[b]``).
+
+    One memoized walk of the graph from the roots' ``grad_fn`` through ``next_functions``
+    (each node once, whatever the number of roots; the edges outlive a backward pass that did
+    not retain the graph); ``AccumulateGrad`` nodes are the leaves, as in `task_leaves`. This
+    is the reachability autograd itself uses: ``torch.autograd.grad`` returns ``None`` for a
+    parameter exactly when its mask bit is 0. A root that is itself a leaf reaches itself.
+    """
+    bit = {id(p): 1 << b for b, p in enumerate(params)}
+    memo: dict[Any, int] = {}
+    out: list[int] = []
+    for root in roots:
+        fn = root.grad_fn
+        if fn is None:
+            out.append(bit.get(id(root), 0))
+            continue
+        stack: list[tuple[Any, bool]] = [(fn, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:  # every child is done: combine their masks
+                mask = 0
+                for child, _ in node.next_functions:
+                    if child is not None:
+                        mask |= memo[child]
+                memo[node] = mask
+                continue
+            if node in memo:
+                continue
+            leaf = getattr(node, "variable", None)  # AccumulateGrad: its leaf tensor
+            if leaf is not None:
+                memo[node] = bit.get(id(leaf), 0)
+                continue
+            stack.append((node, True))
+            for child, _ in node.next_functions:
+                if child is not None and child not in memo:
+                    stack.append((child, False))
+        out.append(memo[fn])
+    return out
 
 
 def representation_rows(losses: list[torch.Tensor], reps: list[torch.Tensor]) -> list[torch.Tensor]:

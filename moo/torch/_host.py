@@ -7,7 +7,8 @@ representation, Jacobian; distributed or not):
    allows: ``[G | f]`` (K×(K+1), one copy) for a weighting that reads the Gramian, ``f`` alone
    for one that reads the losses only, ``J`` and then ``f`` for a direction rule (its
    ``G = J Jᵀ``, for the record and the check, is formed on the host);
-2. check that the losses and ``G`` are finite, naming the first bad objective;
+2. check that the losses and ``G`` are finite, naming the first bad objective (and, after a
+   batched extraction, that an objective with a zero row reaches its shared parameters);
 3. call the rule's one entry point, ``rule.weights(G, f)`` or ``rule.direction(J, f)``, and
    time that call alone (`StepInfo.rule_time`). The call runs in a training context:
    ``stationary_policy("keep")``, so that a Nash-MTL rule built without ``on_stationary``
@@ -20,7 +21,7 @@ representation, Jacobian; distributed or not):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -94,6 +95,7 @@ def run_rule(
     gramian: torch.Tensor | None = None,
     jacobian: torch.Tensor | None = None,
     what: str = "gradient",
+    verify: Callable[[Sequence[int]], None] | None = None,
 ) -> RuleRun:
     """The host-side step: copy, check finite, call the rule (timed).
 
@@ -105,10 +107,14 @@ def run_rule(
         jacobian: ``J`` (K×d, float64) on the device.
         what: what ``G`` is the Gramian of, for the messages (``"gradient"`` or ``"gradient
             with respect to the representation"``).
+        verify: called, before the rule, with the objectives whose row of ``J`` is exactly
+            zero (``G_ii = 0``), when there are some (`moo.torch._extract.Extracted.verify`);
+            ``None``: no such check.
 
     Raises:
         ValueError: a non-finite loss (named by objective), a non-finite diagonal of ``G``
-            (the objective whose gradient is not finite) or another non-finite entry of ``G``.
+            (the objective whose gradient is not finite) or another non-finite entry of ``G``;
+            whatever ``verify`` raises.
     """
     if jacobian is not None:
         j_host: FloatArray | None = jacobian.cpu().numpy()
@@ -121,6 +127,10 @@ def run_rule(
         g_host = j_host @ j_host.T
     if g_host is not None:
         _check_gramian_finite(g_host, what)
+        if verify is not None:
+            diag = g_host.diagonal()
+            if not diag.all():  # some row is exactly zero: was it reached at all?
+                verify(np.flatnonzero(diag == 0.0).tolist())
     direction: FloatArray | None = None
     with stationary_policy("keep"):  # a training step: a zero gradient must not abort the run
         start = time.perf_counter()

@@ -21,7 +21,8 @@ def jacobian(
 
     For tests and inspection: it concatenates all parameters (K×d memory). ``extraction`` is
     ``"autograd"`` (K backward passes) or ``"batched"`` (one ``is_grads_batched`` backward).
-    ``.grad`` is not touched. A parameter reached by no loss raises ``ValueError``.
+    ``.grad`` is not touched. A parameter reached by no loss, or a loss that reaches none of
+    ``params``, raises ``ValueError`` (with either extraction).
     """
     loss_list, _ = check_losses(losses)
     plist = check_params(params, "params")
@@ -37,4 +38,9 @@ def jacobian(
         batched=extraction == "batched",
         retain_graph=retain_graph,
     )
-    return torch.cat([m.detach() for m in ext.mats], dim=1)
+    full = torch.cat([m.detach() for m in ext.mats], dim=1)
+    if ext.verify is not None:  # batched: a loss that reaches no parameter has a zero row
+        zero = torch.nonzero(~full.any(dim=1)).flatten().tolist()
+        if zero:
+            ext.verify(zero)
+    return full

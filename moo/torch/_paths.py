@@ -137,7 +137,7 @@ def _gramian_step(call: Call) -> StepInfo:
     ``J_bᵀ w`` into each block's ``.grad`` in the parameters' dtype."""
     ext, f_dev = _extract_reduced(call)
     gram = block_gramian(ext.mats, ext.rows, len(call.losses), call.params[0].device)
-    run = run_rule(call.rule, f_dev, gramian=gram)
+    run = run_rule(call.rule, f_dev, gramian=gram, verify=ext.verify)
     w = run.result.weights
     # the weights go to the device once per (rows, device, dtype), as non-blocking copies:
     # indexing a device tensor with a list of rows would be a synchronizing copy per block
@@ -168,7 +168,7 @@ def _jacobian_step(call: Call) -> StepInfo:
         else:
             full[r, offset : offset + n] = block
         offset += n
-    run = run_rule(call.rule, f_dev, jacobian=full)
+    run = run_rule(call.rule, f_dev, jacobian=full, verify=ext.verify)
     assert run.direction is not None  # a direction is returned whenever J is given
     d_dev = torch.from_numpy(np.ascontiguousarray(run.direction))
     offset = 0

@@ -216,13 +216,15 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_not_run(tmp_path) -> N
 def test_checkpoints_of_methods_with_array_state_load_weights_only(
     tmp_path, method, legacy
 ) -> None:
-    """The rules' NumPy state is stored as tensors; checkpoints written before, with pickled
+    """The rules' state is plain Python (lists); checkpoints written before, with pickled
     NumPy arrays, still resume (NumPy arrays are allow-listed)."""
     full = train(_config(epochs=2, method=method), output_dir=tmp_path / "full")
     train(_config(epochs=1, method=method), output_dir=tmp_path / "run")
     state = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     if legacy:
-        state["method"] = _decode_state(state["method"])
+        rule = _decode_state(state["method"])["rule"]
+        rule = {k: np.array(v) if isinstance(v, list) else v for k, v in rule.items()}
+        state["method"] = {**state["method"], "rule": rule}  # as older versions saved it
         assert any(isinstance(v, np.ndarray) for v in state["method"]["rule"].values())
         torch.save(state, tmp_path / "run" / CHECKPOINT)
     resumed = train(_config(epochs=2, method=method), output_dir=tmp_path / "run")

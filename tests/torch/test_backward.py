@@ -330,7 +330,7 @@ def test_moco_writes_its_own_direction() -> None:
     d, res = MoCo(beta=0.5).direction(ref, f)
     close(grads(shared(net)), d)
     np.testing.assert_allclose(info.weights, res.weights, rtol=1e-10)
-    assert rule.state_dict()["tracked"].shape == ref.shape
+    assert np.shape(rule.state_dict()["tracked"]) == ref.shape
 
 
 class TwoBranch(torch.nn.Module):  # type: ignore[misc]
@@ -754,14 +754,55 @@ def test_task_params_per_objective_bad_input() -> None:
         mt.backward(losses, shared(net), "mimo", task_params=[heads[0], heads[0], heads[2]])
 
 
-def test_a_loss_that_reaches_no_shared_parameter_is_an_error() -> None:
-    """It used to get its weight and a zero row, silently (MGDA: "Pareto-stationary")."""
+@pytest.mark.parametrize("extraction", ["autograd", "batched"])
+def test_a_loss_that_reaches_no_shared_parameter_is_an_error(extraction: str) -> None:
+    """It used to get its weight and a zero row, silently (MGDA: "Pareto-stationary"); the
+    batched mode went on doing so after the separate passes were fixed (one behaviour now)."""
     w = torch.nn.Parameter(torch.randn(3))
     v = torch.nn.Parameter(torch.randn(3))
     with pytest.raises(ValueError, match=r"losses\[1\] reaches none of its shared parameters"):
-        mt.backward([(w**2).sum(), (v**2).sum()], [w], "mgda")
+        mt.backward([(w**2).sum(), (v**2).sum()], [w], "mgda", extraction=extraction)
     # a loss whose gradient is zero but that does reach the parameters is fine
-    mt.backward([(w**2).sum(), (0.0 * w).sum()], [w], "mgda")
+    info = mt.backward([(w**2).sum(), (0.0 * w).sum()], [w], "mgda", extraction=extraction)
+    assert info.gramian is not None and info.gramian[1, 1] == 0.0
+
+
+@pytest.mark.parametrize("extraction", ["autograd", "batched"])
+def test_a_loss_reaching_no_shared_parameter_is_found_on_every_batched_form(
+    extraction: str,
+) -> None:
+    """The batched mode's check (from the graph, only when a row is exactly zero) covers a
+    direction rule, groups and `mt.jacobian`, and runs before the rule: a stateful rule's
+    state is unchanged by the refused step. (Losses given as one 1-D tensor share one node of
+    the graph, through which each reaches what any reaches: neither mode can tell there.)"""
+    net = Net()
+    x, y = data()
+    stray = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+
+    def make() -> list[Any]:
+        _, losses = losses_of(net, x, y)
+        return [*losses, (stray**2).sum()]  # objective 3 reaches no trunk parameter
+
+    match = r"losses\[3\] reaches none of its shared parameters"
+    nash = NashMTL()
+    for rule in (nash, "mgda", MoCo()):
+        with pytest.raises(ValueError, match=match):
+            mt.backward(make(), shared(net), rule, extraction=extraction)
+    assert nash.state_dict()["calls"] == 0
+    with pytest.raises(ValueError, match=match):
+        mt.jacobian(make(), shared(net), extraction)
+    # groups: objective 1 declares the first layer only, but reaches it; objective 0 declares
+    # the second layer and reaches nothing (a stray loss); 2 shares a round with 1
+    a, b = torch.nn.Linear(2, 2).double(), torch.nn.Linear(2, 2).double()
+    params = [*a.parameters(), *b.parameters()]
+    z = torch.randn(4, 2, dtype=torch.float64)
+    good = [(stray**2).sum(), a(z).pow(2).mean(), b(z).pow(2).mean()]
+    with pytest.raises(ValueError, match=r"losses\[0\] reaches none of its shared parameters"):
+        mt.backward(good, params, "mgda", groups=[[2, 3], [0, 1], [2, 3]], extraction=extraction)
+    # numerically zero gradients (a dead unit) stay legitimate in every form
+    zeros = [a(z).pow(2).mean(), 0.0 * b(z).sum()]
+    info = mt.backward(zeros, params, "mgda", groups=[[0, 1], [2, 3]], extraction=extraction)
+    assert info.gramian is not None and info.gramian[1, 1] == 0.0
 
 
 def test_a_parameter_on_the_meta_device_is_refused_by_name() -> None:
