@@ -212,11 +212,15 @@ def _active_set(gn: FloatArray, s2: float) -> tuple[FloatArray, int] | None:
         q = pq[:, 1] * inv_root
         a, h = float(p.sum()), float(q.sum())
         disc = h * h - a * (float(b[face] @ q) - s2)
-        if disc < 0.0 or a <= 0.0:
+        if a <= 0.0:
             return None
-        level = (h + math.sqrt(disc)) / a
+        # no real root: the face cannot reach the radius; its multipliers at the level of
+        # least ||Jᵀμ|| still show which members to drop
+        level = (h + math.sqrt(disc)) / a if disc >= 0.0 else h / a
         mu_face = level * p - q
         positive = mu_face > 0.0
+        if disc < 0.0 and positive.all():
+            return None
         if not positive.all():
             face = face[positive]
             if face.size == 0:
