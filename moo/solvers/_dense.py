@@ -1,7 +1,7 @@
 """Small dense linear algebra on Python lists, shared by the exact solvers whose active sets
-are a few objectives: triangular solves with a Cholesky factor (CAGrad's solution path,
-UPGrad's dual-cone QPs) and Gaussian elimination (the min-norm corral's affine system, which
-is indefinite: no Cholesky factor).
+are a few objectives: a Cholesky factor and triangular solves with it (CAGrad's solution
+path, UPGrad's dual-cone QPs, the min-norm corral's affine minimizer) and Gaussian elimination
+(for indefinite systems).
 
 At the sizes of multi-objective problems (K up to a few dozen) list arithmetic is several times
 faster than NumPy calls. A factor ``L`` is given by its rows, lower triangle only (row ``i`` may
@@ -12,6 +12,7 @@ first and the right-hand side after it (`solve`: in the matrix's last column). A
 
 from __future__ import annotations
 
+import math
 from operator import mul
 
 
@@ -36,6 +37,23 @@ def backward(low: list[list[float]], y: list[float]) -> list[float]:
                 acc -= low[j][i] * x[j]
             x[i] = acc / piv
     return x
+
+
+def cholesky(a: list[list[float]], tol: float) -> list[list[float]]:
+    """Lower factor ``L`` (rows, each ending at its diagonal) of a symmetric PSD ``A``; a pivot
+    ``<= tol · A_ii`` marks a dependent direction: its column is left 0 (`forward` and
+    `backward` then set that coordinate to 0, which solves a consistent singular system)."""
+    low: list[list[float]] = []
+    for i, row in enumerate(a):
+        li: list[float] = []
+        for j in range(i):
+            lj = low[j]
+            piv = lj[j]
+            li.append((row[j] - sum(map(mul, li, lj))) / piv if piv > 0.0 else 0.0)
+        d = row[i] - sum(v * v for v in li)
+        li.append(math.sqrt(d) if d > tol * row[i] else 0.0)
+        low.append(li)
+    return low
 
 
 def solve(a: list[list[float]]) -> list[float]:

@@ -21,14 +21,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.linalg.lapack import dpotrf, dpotrs, dpstrf, dtrtrs
 
-from moo.solvers._dense import solve
+from moo.solvers._dense import backward, cholesky, forward
 from moo.validation import FloatArray, check_gramian
 
 # Tolerance of the active-set method, in units of the largest diagonal entry of G.
 _TOL = 1e-14
-# Affine systems up to this size are solved with pure-Python elimination (cheaper than NumPy
-# calls at this size); larger ones with NumPy's least squares.
-_SMALL = 12
 # From this K on, Wolfe's method runs on NumPy arrays with a Cholesky factor of the corral that
 # grows by one row per added vertex (`_wolfe_array`); below it, on Python floats (`_wolfe`).
 _ARRAY_K = 10
@@ -265,32 +262,25 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
 def _affine_minimizer(g: list[list[float]], support: list[int]) -> list[float]:
     """Coefficients (summing to 1) of the min-norm point of the affine hull of ``support``.
 
-    They solve the bordered system ``[G_SS 1; 1ᵀ 0] [μ; ν] = [0; 1]`` (the KKT conditions of
-    ``min μᵀ G_SS μ`` s.t. ``Σ μ = 1``), by Gaussian elimination with partial pivoting, which
-    is backward stable: ``(G_SS μ)_i`` come out equal up to rounding of ``G``'s entries, so the
-    Frank-Wolfe gap closes to rounding even for nearly dependent gradients. (Coordinates
-    relative to one vertex, ``M_ij = G_ij − G_i0 − G_0j + G_00``, would lose the digits that
-    cancel in forming ``M``: a gap of 1e-9 on conflicting gradients with cond(G) ~ 1e9.) A
-    singular system (an affinely dependent corral) gets one of its solutions. Two vertices
-    use the closed form ``μ_1 = (G_00 − G_01) / (G_00 + G_11 − 2 G_01)``.
+    ``μ = Ĝ_SS⁻¹1 / (1ᵀĜ_SS⁻¹1)`` with the bordered Gramian ``Ĝ = G + 11ᵀ`` (the vertices with
+    an extra coordinate 1; see `_wolfe_array`), by a Cholesky factor: backward stable, so the
+    ``(G_SS μ)_i`` come out equal up to the rounding of ``G``'s entries and the Frank-Wolfe gap
+    closes to rounding even for nearly dependent gradients. (Coordinates relative to one
+    vertex, ``M_ij = G_ij − G_i0 − G_0j + G_00``, would lose the digits that cancel in forming
+    ``M``: a gap of 1e-9 on conflicting gradients with cond(G) ~ 1e9.) An affinely dependent
+    vertex (a pivot at rounding level) gets coefficient 0: the others span the same hull. Two
+    vertices use the closed form ``μ_1 = (G_00 − G_01) / (G_00 + G_11 − 2 G_01)``.
     """
-    n = len(support)
-    if n == 2:
+    if len(support) == 2:
         b, i = support
         g0 = g[b]
         m = g[i][i] - 2.0 * g0[i] + g0[b]
         t = (g0[b] - g0[i]) / m if m > 0.0 else 0.5
         return [1.0 - t, t]
-    rows = [[*(g[i][j] for j in support), 1.0, 0.0] for i in support]
-    rows.append([*([1.0] * n), 0.0, 1.0])
-    if n > _SMALL:
-        arr = np.asarray(rows)
-        try:
-            x = np.linalg.solve(arr[:, :-1], arr[:, -1])
-        except np.linalg.LinAlgError:
-            x = np.linalg.lstsq(arr[:, :-1], arr[:, -1], rcond=None)[0]
-        return list(x[:n].tolist())
-    return solve(rows)[:n]
+    low = cholesky([[g[i][j] + 1.0 for j in support] for i in support], _DEPENDENT)
+    v = backward(low, forward(low, [1.0] * len(support)))
+    total = sum(v)
+    return [x / total for x in v]
 
 
 def _two_objectives(a: float, b: float, c: float) -> float:

@@ -244,6 +244,10 @@ class IMTLG(Weighting):
       ``ValueError`` rather than return weights of size ``1e12``. Nearby, the weights are
       large, as in the paper's formula.
 
+    Complexity: O(K³): for K <= 8 with no zero gradient and a correlation matrix of certain
+    full rank, one Cholesky factor on Python floats; otherwise one symmetric eigendecomposition
+    (LAPACK). K = 2 in closed form.
+
     Scale: ``Σ α_i = 1`` (the paper's and torchjd's). K = 2 has the closed form
     ``α = (||g_2||, ||g_1||) / (||g_1|| + ||g_2||)``, ``d = ||g_1|| ||g_2|| (u_1 + u_2) /
     (||g_1|| + ||g_2||)``.

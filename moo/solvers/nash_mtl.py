@@ -274,6 +274,10 @@ class NashMTL(Weighting):
     best point of its ray. ``backend="cvxpy"`` runs the reference code's sequential convex
     iteration instead (for differential tests; needs cvxpy).
 
+    Complexity: O(K³) per Newton iteration (a K×K solve), typically 5 to 10 iterations from
+    the cold start, fewer warm; the ``stationary_tol`` check adds one min-norm solve
+    (`moo.solvers.min_norm_weights`).
+
     Certificate: ``residual = ||α ∘ (Gα) − 1||₂`` (`nash_residual`), scale-free; below 1 it
     certifies ``g_iᵀd > 0`` and bounds the relative error of every ``α_i`` by
     ``r / (1 − r)``. Its rounding floor grows like ``1e-16 / m²`` as the normalized

@@ -316,6 +316,11 @@ class UPGrad(Weighting):
     conflicts with no other (``(G e_i) >= 0``) costs nothing: ``v^(i) = e_i``. For K = 2 the
     result is PCGrad's with ``reduction="mean"``.
 
+    Complexity: K problems; each active-set change costs O(K) for the gradient on the bound
+    variables and O(|F|²) to extend the free set's Cholesky factor by one row (O(|F|³) to
+    rebuild it after a variable returns to its bound), with ``F`` the free variables: at most
+    O(K³) per problem when ``F`` grows monotonically, O(K⁴) in all. Without conflicts, O(K²).
+
     Certificate: ``residual`` is the largest over the K problems of the larger of the dual
     infeasibility ``max_j (−g_jᵀπ(g_i))⁺ / (||g_i|| ||g_j||)`` (how far ``π(g_i)`` is from
     the dual cone) and the complementarity gap ``Σ_j |g_jᵀπ(g_i)| (v^(i) − e_i)_j /
