@@ -153,7 +153,8 @@ def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
         rtol = 16.0 * float(np.finfo(given).eps)
     if arr.shape[0] <= _SMALL_K and _small_gramian_passes(arr.tolist(), rtol):
         return arr
-    scale = float(np.abs(arr).max())
+    magnitude = np.abs(arr)
+    scale = float(magnitude.max())
     if not math.isfinite(scale):
         i, j = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
         raise ValueError(f"{name} must be finite, got {name}[{i}, {j}] = {arr[i, j]}")
@@ -168,7 +169,7 @@ def check_gramian(gramian: ArrayLike, name: str = "gramian") -> FloatArray:
             f"{name} must have a non-negative diagonal, got {name}[{k}, {k}] = {arr[k, k]}"
         )
     root = np.sqrt(diag)
-    excess = np.abs(arr) - np.multiply.outer(root, root)
+    excess = magnitude - np.multiply.outer(root, root)
     if float(excess.max()) > tol:
         i, j = (int(v) for v in np.unravel_index(int(np.argmax(excess)), excess.shape))
         raise ValueError(

@@ -185,13 +185,19 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
     k = gn.shape[0]
     gh = gn + 1.0
     ones = np.ones(k)
-    # pivoted Cholesky: its first `rank` pivots are an affinely independent corral to start from
-    factor, pivots, rank, _ = dpstrf(gh, tol=_START_TOL, lower=1)
-    idx = pivots[:rank] - 1
-    low = np.tril(factor[:rank, :rank])
+    # the start corral: all vertices when each is farther than _START_TOL from the affine hull
+    # of those before it (the squared pivots of a Cholesky factor of Ĝ); otherwise the first
+    # pivots of a pivoted Cholesky factor, which picks such a corral
+    low, info = dpotrf(gh, lower=1)  # LAPACK reads and writes its lower triangle only
+    if info == 0 and float(low.diagonal().min()) ** 2 > _START_TOL:
+        idx = np.arange(k)
+    else:
+        factor, pivots, rank, _ = dpstrf(gh, tol=_START_TOL, lower=1)
+        idx = pivots[:rank] - 1
+        low = factor[:rank, :rank]
     for _ in range(_PRUNE):
-        v = dpotrs(low, ones[: idx.size], lower=1)[0]
-        positive = v * v.sum() > 0.0
+        v = dpotrs(low, ones[: idx.size], lower=1)[0]  # Σ v = 1ᵀĜ⁻¹1 > 0
+        positive = v > 0.0
         if positive.all() or not positive.any():
             break
         smaller = idx[positive]

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.linalg.lapack import dpocon, dpotrf, dpotrs
 
 from moo.solvers._base import RuleResult, Weighting, register
 from moo.validation import FloatArray
@@ -27,8 +28,13 @@ _CANCEL = 1e-12
 _ORTHOGONAL = 1e-8
 # max |C β − 1| above this means equal projections are not attained (least squares).
 _EQUAL = 1e-8
-# Up to this K, a well-conditioned correlation matrix is solved on Python floats.
-_SMALL_K = 8
+# Up to this K, a well-conditioned correlation matrix is solved on Python floats; above, by
+# LAPACK (`_full_rank`).
+_SMALL_K = 3
+# `_full_rank` takes the Cholesky solution when LAPACK's estimate of the reciprocal condition
+# number of C (1-norm) is above this: 1000 times the eigenvalue cutoff `_RCOND`, a margin for
+# the estimate and for the 1-norm against the 2-norm (within a factor K).
+_RCOND_ESTIMATE = 1e-10
 
 
 class IMTLGSolution(NamedTuple):
@@ -66,10 +72,9 @@ def imtlg_weights(gramian: FloatArray) -> IMTLGSolution:
             to 0, so they cannot be normalized to sum to 1 (IMTL-G is undefined there).
     """
     k = gramian.shape[0]
-    if k <= _SMALL_K:
-        fast = _small_full_rank(gramian.tolist())
-        if fast is not None:
-            return fast
+    fast = _small_full_rank(gramian.tolist()) if k <= _SMALL_K else _full_rank(gramian)
+    if fast is not None:
+        return fast
     sq = gramian.diagonal()
     if sq.min() > 0.0:
         nonzero = None
@@ -190,6 +195,32 @@ def _small_full_rank(g: list[list[float]]) -> IMTLGSolution | None:
     return IMTLGSolution(weights, 1.0 / total, residual, k, 0, residual > _EQUAL)
 
 
+def _full_rank(gramian: FloatArray) -> IMTLGSolution | None:
+    """`imtlg_weights` by a LAPACK Cholesky factor of ``C`` when no gradient is zero and ``C``
+    is far from singular (estimated reciprocal condition number above `_RCOND_ESTIMATE`);
+    ``None`` otherwise (the eigendecomposition of the general path then decides the rank)."""
+    k = gramian.shape[0]
+    sq = gramian.diagonal()
+    if sq.min() <= 0.0:
+        return None
+    inv = 1.0 / np.sqrt(sq)
+    corr = gramian * np.multiply.outer(inv, inv)
+    np.fill_diagonal(corr, 1.0)
+    low, info = dpotrf(corr, lower=1, clean=1)
+    if info != 0:
+        return None
+    rcond, info = dpocon(low, float(np.abs(corr).sum(axis=0).max()), uplo="L")
+    if info != 0 or rcond <= _RCOND_ESTIMATE:
+        return None
+    beta = dpotrs(low, np.ones(k), lower=1)[0]
+    alpha = beta * inv
+    total = float(alpha.sum())
+    if abs(total) <= _CANCEL * float(np.abs(alpha).sum()):
+        return None  # the general path raises with its message
+    residual = float(np.abs(corr @ beta - 1.0).max())
+    return IMTLGSolution(alpha / total, 1.0 / total, residual, k, 0, residual > _EQUAL)
+
+
 def _embed(
     alpha: FloatArray,
     nonzero: NDArray[np.intp] | None,
@@ -244,9 +275,10 @@ class IMTLG(Weighting):
       ``ValueError`` rather than return weights of size ``1e12``. Nearby, the weights are
       large, as in the paper's formula.
 
-    Complexity: O(K³): for K <= 8 with no zero gradient and a correlation matrix of certain
-    full rank, one Cholesky factor on Python floats; otherwise one symmetric eigendecomposition
-    (LAPACK). K = 2 in closed form.
+    Complexity: O(K³): with no zero gradient and a correlation matrix far from singular, one
+    Cholesky factor (on Python floats for K = 3, where full rank is certain from its
+    determinant; by LAPACK above, where LAPACK's condition estimate must be below 1e10);
+    otherwise one symmetric eigendecomposition (LAPACK). K = 2 in closed form.
 
     Scale: ``Σ α_i = 1`` (the paper's and torchjd's). K = 2 has the closed form
     ``α = (||g_2||, ||g_1||) / (||g_1|| + ||g_2||)``, ``d = ||g_1|| ||g_2|| (u_1 + u_2) /

@@ -83,6 +83,8 @@ def upgrad_weights(gramian: FloatArray) -> UPGradSolution:
     returned residual is the largest over the K problems.
     """
     k = gramian.shape[0]
+    if float(gramian.min()) >= 0.0:  # no pair conflicts: every v^(i) = e_i, w = 1/K
+        return UPGradSolution(np.full(k, 1.0 / k), 0.0, 0, np.eye(k))
     if k <= _SMALL_K:
         g = gramian.tolist()
         if min(g[i][i] for i in range(k)) > 0.0:
