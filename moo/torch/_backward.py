@@ -157,7 +157,8 @@ def backward(
                 "extraction='representation' gives only a Gramian"
             )
     active, group, world = resolve_group(process_group)
-    f_dev = torch.stack([loss.detach().reshape(()).to(torch.float64) for loss in loss_list])
+    # check_losses made every loss a 0-d tensor: one stack, one conversion
+    f_dev = torch.stack([loss.detach() for loss in loss_list]).to(torch.float64)
     call = Call(
         rule=rule_obj,
         losses=loss_list,

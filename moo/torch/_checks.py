@@ -58,7 +58,7 @@ def check_losses(losses: Any) -> tuple[list[torch.Tensor], torch.Tensor | None]:
                 f"losses[{i}] does not require grad (no grad_fn): compute it from the "
                 "parameters outside torch.no_grad() and without .detach()"
             )
-        out.append(loss.reshape(()))
+        out.append(loss if loss.ndim == 0 else loss.reshape(()))
     return out, None
 
 
@@ -139,11 +139,18 @@ def check_task_params(task_params: Any, k: int) -> tuple[list[torch.Tensor], lis
         )
     flat: list[torch.Tensor] = []
     owner: list[int] = []
+    where: dict[int, int] = {}  # a tensor listed under two objectives
     for i, sub in enumerate(items):
         tensors = check_params(sub, f"task_params[{i}]")
-        flat.extend(tensors)
-        owner.extend([i] * len(tensors))
-    check_params(flat, "task_params")  # a tensor listed under two objectives
+        for p in tensors:
+            if id(p) in where:
+                raise ValueError(
+                    f"task_params[{len(flat)}] is the same tensor as task_params[{where[id(p)]}] "
+                    f"(listed under objectives {owner[where[id(p)]]} and {i})"
+                )
+            where[id(p)] = len(flat)
+            flat.append(p)
+            owner.append(i)
     return flat, owner
 
 

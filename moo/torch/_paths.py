@@ -90,7 +90,13 @@ class Call:
 
 def _accumulate(p: torch.Tensor, g: torch.Tensor) -> None:
     """Add ``g`` to ``p.grad`` like autograd's accumulation (a fresh contiguous tensor if unset)."""
-    g = g.detach().to(p.dtype).reshape(p.shape)
+    # each conversion only when needed: this runs once per parameter on every step
+    if g.requires_grad:
+        g = g.detach()
+    if g.dtype != p.dtype:
+        g = g.to(p.dtype)
+    if g.shape != p.shape:
+        g = g.reshape(p.shape)
     if p.grad is None:
         p.grad = g.contiguous() if g.data_ptr() != p.data_ptr() else g.clone()
     else:
@@ -186,10 +192,14 @@ def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Te
     """One synchronization: are all gradients finite? If not, name the first bad parameter."""
     if not grads:
         return
-    dev = grads[0].device
-    # one reduction per tensor and one synchronization; a sum is non-finite when an entry is
-    # (or when it overflows, which the exact check below then clears)
-    sums = torch.stack([g.sum().to(device=dev, dtype=torch.float32) for g in grads])
+    dev, dtype = grads[0].device, grads[0].dtype
+    # one reduction per tensor and one synchronization; Σ|g| (one fused call when the tensors
+    # share a device and dtype) or Σ g is non-finite when an entry is, or when it overflows,
+    # which the exact check below then clears
+    if all(g.device == dev and g.dtype == dtype for g in grads):
+        sums = torch.stack(torch._foreach_norm(grads, 1))
+    else:
+        sums = torch.stack([g.sum().to(device=dev, dtype=torch.float32) for g in grads])
     if bool(torch.isfinite(sums).all()):
         return
     flags = [bool(torch.isfinite(g).all()) for g in grads]
@@ -234,10 +244,15 @@ def _loss_only_heads(
     got = grad(call.weighted(w), inputs, call.retain_graph or bool(slow))
     grads = present(got[: len(params)], params, "shared_params")
     task_grads: list[torch.Tensor | None] = [None] * len(task)
+    scaled: list[torch.Tensor] = []
     for t, g in zip(fast, got[len(params) :], strict=True):
         if g is None:
             raise unreached(t, task[t], "task_params")
-        task_grads[t] = g / float(w[owner[t]])
+        scaled.append(g)
+    if scaled:  # head t's gradient is w_i ∇L_i here: one fused division by the weights
+        unscaled = torch._foreach_div(scaled, [float(w[owner[t]]) for t in fast])
+        for t, g in zip(fast, unscaled, strict=True):
+            task_grads[t] = g
     passes = 1
     if slow:
         zero = sorted({owner[t] for t in slow})
