@@ -197,7 +197,7 @@ def _check_grads_finite(grads: Sequence[torch.Tensor], params: Sequence[torch.Te
     # share a device and dtype) or Σ g is non-finite when an entry is, or when it overflows,
     # which the exact check below then clears
     if all(g.device == dev and g.dtype == dtype for g in grads):
-        sums = torch.stack(torch._foreach_norm(grads, 1))
+        sums = torch.stack(torch._foreach_norm(list(grads), 1))
     else:
         sums = torch.stack([g.sum().to(device=dev, dtype=torch.float32) for g in grads])
     if bool(torch.isfinite(sums).all()):
