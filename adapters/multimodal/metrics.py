@@ -1,5 +1,7 @@
 """Metrics of multimodal classifiers: accuracy, macro-F1, per-modality accuracy, imbalance,
-robustness to a dropped or noised sensor, and linear probes on frozen encoders.
+robustness to a dropped or noised sensor, linear probes on frozen encoders, and balance
+against each encoder trained alone (`balance_metrics`: stays meaningful when a sensor carries
+no signal).
 
 The model interface used here: ``model.modalities`` (a tuple of names), ``model(inputs)``
 returning an object with ``.fusion`` ``(B, C)`` logits and ``.unimodal`` (``{m: (B, C)}``
@@ -11,7 +13,7 @@ interface.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -372,3 +374,116 @@ def linear_probe(
         )
         result[f"probe/{m}"] = accuracy(x_test @ weight + bias, test_labels)
     return result
+
+
+# ---------------------------------------------------------------- balance against "alone"
+
+CHANCE_MARGIN = 0.05
+"""Default margin of `informative_modalities`: a modality is informative when its accuracy
+trained alone exceeds chance ``1/C`` by more than this (absolute accuracy). At 1000 test
+samples and ``C = 4`` chance accuracy has a sampling standard deviation of
+``sqrt(0.25 · 0.75 / 1000) ≈ 0.014``, so 0.05 is more than 3 standard deviations; pass a
+larger margin for smaller test sets (``3 · sqrt((1/C)(1 − 1/C)/n)`` is a good rule)."""
+
+
+def chance_level(num_classes: int) -> float:
+    """``1/C``: the accuracy of a predictor that ignores its input, on balanced classes."""
+    return 1.0 / check_int(num_classes, "num_classes", low=2)
+
+
+def reference_accuracies(record: Mapping[str, float], *, prefix: str = "probe") -> dict[str, float]:
+    """The per-modality accuracies ``{m: record["<prefix>/<m>"]}`` of a *reference* record.
+
+    The intended reference is the "trained alone" run: the same data, encoders, budget and
+    seed trained with the ``unimodal`` method (each encoder by its own uni-modal loss only,
+    the fusion head on frozen features), whose ``probe/<m>`` is the accuracy of encoder ``m``
+    trained alone. Use its selected or final record (`RunResult.selected`).
+
+    Raises:
+        ValueError: a bad ``prefix`` or a record without any ``<prefix>/<m>`` key.
+    """
+    if prefix not in ("probe", "acc"):
+        raise ValueError(f"prefix must be 'probe' or 'acc', got {prefix!r}")
+    out = {
+        key.split("/", 1)[1]: float(v)
+        for key, v in record.items()
+        if key.startswith(f"{prefix}/") and len(key) > len(prefix) + 1
+    }
+    if not out:
+        raise ValueError(
+            f"record has no '{prefix}/<m>' key (keys: {sorted(record)}); a run with probes=True "
+            "gives probe/<m>"
+        )
+    return out
+
+
+def informative_modalities(
+    alone: Mapping[str, float], num_classes: int, *, margin: float = CHANCE_MARGIN
+) -> tuple[str, ...]:
+    """The modalities whose accuracy trained alone exceeds chance by more than ``margin``:
+    ``alone[m] > 1/C + margin`` (`CHANCE_MARGIN` by default). The others are at chance: their
+    sensor carries no label information the encoder can learn within the budget.
+
+    Raises:
+        ValueError: ``num_classes < 2``, a negative or non-finite ``margin``, or an accuracy
+            outside ``[0, 1]`` (naming the modality).
+    """
+    chance = chance_level(num_classes)
+    margin = check_real(margin, "margin", low=0.0)
+    for m, value in alone.items():
+        check_real(value, f"alone[{m!r}]", low=0.0, high=1.0)
+    return tuple(m for m, value in alone.items() if value > chance + margin)
+
+
+def balance_metrics(
+    record: Mapping[str, float],
+    alone: Mapping[str, float],
+    num_classes: int,
+    *,
+    prefix: str = "probe",
+    margin: float = CHANCE_MARGIN,
+) -> dict[str, float]:
+    """Per-modality accuracy relative to the same encoder trained alone, and the worst
+    *informative* modality.
+
+    For each modality ``m`` of ``alone`` with ``a_m = record["<prefix>/<m>"]`` (the run's
+    linear-probe accuracy by default) and ``r_m = alone[m]`` (the reference trained alone,
+    see `reference_accuracies`):
+
+    - ``"balance/<m>"`` ``= a_m / r_m``: the **balance ratio**, 1 when the multimodal run
+      trained encoder ``m`` as well as training it alone does (it may exceed 1), ``nan`` when
+      ``r_m = 0``;
+    - ``"informative/<m>"``: 1.0 when ``r_m > 1/C + margin`` (`informative_modalities`), else
+      0.0: a modality at chance when trained alone is reported but not minimized over;
+    - ``"worst_informative"``: ``min a_m`` over the informative modalities, and
+      ``"worst_informative_balance"``: the least ratio ``a_m / r_m`` over them (both
+      ``nan`` when no modality is informative); ``"n_informative"``.
+
+    The plain ``worst_probe`` / ``worst_acc`` of `evaluate` always name a sensor without
+    signal when there is one; these do not.
+
+    Raises:
+        ValueError: a bad ``prefix``, ``num_classes`` or ``margin``, an accuracy outside
+            ``[0, 1]``, or a modality of ``alone`` without its key in ``record``.
+    """
+    if prefix not in ("probe", "acc"):
+        raise ValueError(f"prefix must be 'probe' or 'acc', got {prefix!r}")
+    informative = set(informative_modalities(alone, num_classes, margin=margin))
+    out: dict[str, float] = {}
+    worst: list[float] = []
+    worst_ratio: list[float] = []
+    for m, reference in alone.items():
+        key = f"{prefix}/{m}"
+        if key not in record:
+            raise ValueError(f"record lacks {key!r} (keys: {sorted(record)})")
+        value = check_real(record[key], f"record[{key!r}]", low=0.0, high=1.0)
+        ratio = value / reference if reference > 0 else math.nan
+        out[f"balance/{m}"] = ratio
+        out[f"informative/{m}"] = 1.0 if m in informative else 0.0
+        if m in informative:
+            worst.append(value)
+            worst_ratio.append(ratio)
+    out["worst_informative"] = min(worst) if worst else math.nan
+    out["worst_informative_balance"] = min(worst_ratio) if worst_ratio else math.nan
+    out["n_informative"] = float(len(informative))
+    return out

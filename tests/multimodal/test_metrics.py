@@ -242,3 +242,65 @@ def test_linear_probe_errors() -> None:
     other = TensorDataset(dict(data.inputs), data.labels, C + 1)
     with pytest.raises(ValueError, match="num_classes differ: 3 vs 4"):
         linear_probe(OneModalityModel(), data, other)
+
+
+# ---------------------------------------------------------------- balance against "alone"
+
+
+def test_balance_metrics_skip_a_modality_at_chance_alone() -> None:
+    from moo_multimodal.metrics import balance_metrics, informative_modalities
+
+    alone = {"fast": 0.92, "slow": 0.95, "blank": 0.27}
+    record = {"probe/fast": 0.9, "probe/slow": 0.6, "probe/blank": 0.25, "fusion_acc": 0.9}
+    out = balance_metrics(record, alone, 4)
+    assert out["balance/fast"] == pytest.approx(0.9 / 0.92)
+    assert out["balance/slow"] == pytest.approx(0.6 / 0.95)
+    assert out["balance/blank"] == pytest.approx(0.25 / 0.27)  # reported ...
+    assert out["informative/blank"] == 0.0 and out["informative/slow"] == 1.0
+    assert out["worst_informative"] == 0.6  # ... but not minimized over
+    assert out["worst_informative_balance"] == pytest.approx(0.6 / 0.95)
+    assert out["n_informative"] == 2.0
+    # the margin decides: 0.27 is informative with margin 0.01
+    assert informative_modalities(alone, 4, margin=0.01) == ("fast", "slow", "blank")
+    assert informative_modalities(alone, 4, margin=0.7) == ()
+    none = balance_metrics(record, {"blank": 0.27}, 4)
+    assert math.isnan(none["worst_informative"]) and none["n_informative"] == 0.0
+    zero = balance_metrics({"acc/a": 0.0}, {"a": 0.0}, 2, prefix="acc")
+    assert math.isnan(zero["balance/a"])
+
+
+def test_balance_metrics_errors() -> None:
+    from moo_multimodal.metrics import balance_metrics, chance_level, reference_accuracies
+
+    with pytest.raises(ValueError, match="record lacks 'probe/b'"):
+        balance_metrics({"probe/a": 0.5}, {"a": 0.9, "b": 0.9}, 4)
+    with pytest.raises(ValueError, match="prefix must be 'probe' or 'acc', got 'head'"):
+        balance_metrics({"probe/a": 0.5}, {"a": 0.9}, 4, prefix="head")
+    with pytest.raises(ValueError, match="margin"):
+        balance_metrics({"probe/a": 0.5}, {"a": 0.9}, 4, margin=-0.1)
+    with pytest.raises(ValueError, match=r"alone\['a'\]"):
+        balance_metrics({"probe/a": 0.5}, {"a": 1.5}, 4)
+    with pytest.raises(ValueError, match="num_classes"):
+        chance_level(1)
+    with pytest.raises(ValueError, match="record has no 'probe/<m>' key"):
+        reference_accuracies({"fusion_acc": 0.9})
+    assert reference_accuracies({"probe/a": 0.5, "acc/a": 0.4, "fusion_acc": 0.9}) == {"a": 0.5}
+
+
+def test_reference_run_flags_the_sensor_without_signal() -> None:
+    """The documented reference: a ``unimodal`` run's probes. A ``none`` sensor is at chance
+    alone, so it is not informative; the worst informative modality is a real one."""
+    from moo_multimodal import TrainConfig, train
+    from moo_multimodal.data.synthetic import ModalitySpec
+    from moo_multimodal.metrics import balance_metrics, reference_accuracies
+
+    specs = [ModalitySpec("a", "linear", dim=16), ModalitySpec("blank", "none", dim=16)]
+    options = {"modalities": specs, "n_train": 400, "n_test": 1000}
+    base = dict(dataset_options=options, epochs=2, valid_fraction=0.0, seed=0)
+    alone = reference_accuracies(train(TrainConfig(method="unimodal", **base)).final)
+    joint = train(TrainConfig(method="joint", **base)).final
+    out = balance_metrics(joint, alone, 4)
+    assert alone["a"] > 0.6 and abs(alone["blank"] - 0.25) < 0.05
+    assert out["informative/a"] == 1.0 and out["informative/blank"] == 0.0
+    assert out["worst_informative"] == joint["probe/a"]
+    assert joint["worst_probe"] == min(joint["probe/a"], joint["probe/blank"])

@@ -4,7 +4,8 @@
 the label, each with its own kind of cue (`ModalitySpec`): a *linear* cue (noisy Gaussian class
 means: learnt in a few steps, but never perfect), an *xor* cue (the label's bits are signs of
 products of coordinate pairs: no linear correlation with the label, an MLP needs a few epochs)
-and a *parity3* cue (products of three coordinates: slower still). ``spurious > 0`` adds a
+a *parity3* cue (products of three coordinates: slower still) and a *none* cue (pure noise:
+the modality carries no information about the label, a hopeless sensor). ``spurious > 0`` adds a
 training-only shortcut to the first modality. Everything is float32, in memory, generated in
 about 0.1 s; the same seed gives identical tensors.
 
@@ -52,8 +53,9 @@ an untrained encoder's features near chance (0.33; with dim 16 they already give
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,8 +66,9 @@ from moo.validation import check_int, check_real
 from moo_multimodal.data._dataset import DatasetSplits, TensorDataset
 from moo_multimodal.data._registry import register_dataset
 
-Cue = Literal["linear", "xor", "parity3"]
-CUES: tuple[str, ...] = ("linear", "xor", "parity3")
+Cue = Literal["linear", "xor", "parity3", "none"]
+CUES: tuple[str, ...] = ("linear", "xor", "parity3", "none")
+_SPEC_FIELDS: tuple[str, ...] = ("name", "cue", "dim", "signal", "noise")
 
 # Amplitude of each cue at ``signal == 1`` (in units of the noise at ``noise == 1``).
 # linear: the norm of the class means; 2.25 gives a Bayes accuracy of about 0.87 at C = 4.
@@ -95,10 +98,13 @@ class ModalitySpec:
             label, so a linear model on the raw input is at chance while an MLP learns it
             (at ``signal == noise == 1`` the cue is nearly noiseless: Bayes accuracy > 0.99);
             the more distractors, the slower;
-            ``"parity3"``: the same with products of three coordinates per bit (much slower).
+            ``"parity3"``: the same with products of three coordinates per bit (much slower);
+            ``"none"``: ``x = noise · ε``, independent of the label (a sensor without signal:
+            trained alone its encoder can only memorize the training set, its test accuracy
+            stays at chance ``1/C``; ``signal`` is ignored).
         dim: the input dimension (``xor`` needs ``2 · ceil(log2 C)``, ``parity3``
             ``3 · ceil(log2 C)`` coordinates).
-        signal: the cue's amplitude (``>= 0``).
+        signal: the cue's amplitude (``>= 0``; unused by ``"none"``).
         noise: the standard deviation of the additive Gaussian noise (``>= 0``).
 
     Raises:
@@ -125,9 +131,36 @@ class ModalitySpec:
 
     def min_dim(self, num_classes: int) -> int:
         """The smallest ``dim`` this cue needs for ``num_classes`` classes."""
-        if self.cue == "linear":
+        if self.cue in ("linear", "none"):
             return 1
         return _ARITY[self.cue] * _bits(num_classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "cue", "dim", "signal", "noise"}``: plain JSON values, the form
+        ``config.json`` records (`dataclasses.asdict` gives the same)."""
+        return {f: getattr(self, f) for f in _SPEC_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModalitySpec:
+        """The inverse of `to_dict`; ``dim``, ``signal`` and ``noise`` may be left out
+        (defaults).
+
+        Raises:
+            ValueError: not a mapping, a missing ``name`` or ``cue``, an unknown key (the
+                message lists the known ones), or the constructor's errors.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a modality spec must be a mapping, got {data!r}")
+        unknown = sorted(set(data) - set(_SPEC_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown modality spec keys {unknown} in {dict(data)!r}; known: "
+                f"{list(_SPEC_FIELDS)}"
+            )
+        missing = [k for k in ("name", "cue") if k not in data]
+        if missing:
+            raise ValueError(f"modality spec {dict(data)!r} lacks {missing}")
+        return cls(**dict(data))
 
 
 DEFAULT_MODALITIES: tuple[ModalitySpec, ...] = (
@@ -160,6 +193,8 @@ class _Cue:
     def __init__(self, spec: ModalitySpec, num_classes: int, generator: torch.Generator):
         self.spec = spec
         c, d = num_classes, spec.dim
+        if spec.cue == "none":
+            return
         if spec.cue == "linear":
             gauss = torch.randn(max(c, d), d, generator=generator, dtype=torch.float64)
             if c <= d:
@@ -177,7 +212,9 @@ class _Cue:
     def sample(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         spec = self.spec
         n = labels.shape[0]
-        if spec.cue == "linear":
+        if spec.cue == "none":
+            clean = torch.zeros(n, spec.dim, dtype=torch.float64)
+        elif spec.cue == "linear":
             clean = self.means[labels]
         else:
             arity = _ARITY[spec.cue]
@@ -199,9 +236,59 @@ def _balanced_labels(n: int, num_classes: int, generator: torch.Generator) -> to
     return labels[torch.randperm(n, generator=generator)]
 
 
+ModalitiesOption = str | Sequence[ModalitySpec | Mapping[str, Any]] | None
+"""What ``modalities`` accepts: specs, their `ModalitySpec.to_dict` form, or JSON text."""
+
+
+def parse_modalities(value: ModalitiesOption) -> tuple[ModalitySpec, ...] | None:
+    """The ``modalities`` option as `ModalitySpec` entries.
+
+    Accepts ``None`` (the preset), a sequence of `ModalitySpec` or of their `to_dict` form
+    (what ``config.json`` holds, so a saved configuration loads again), or a JSON array of
+    such objects as text (what ``--data`` passes on: ``moo-mm train --data
+    'modalities=[{"name": "a", "cue": "linear"}, {"name": "b", "cue": "none", "dim": 32}]'``).
+    Only the entries are converted; `make_synthetic` checks their number and names.
+
+    Raises:
+        ValueError: text that is not JSON, a value that is not a list of specs, or a bad
+            spec; the message names ``modalities`` and the value.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"modalities must be a JSON array of modality specs, got {value!r}: {exc}"
+            ) from exc
+        if value is None:
+            return None
+    if isinstance(value, Mapping) or not isinstance(value, Sequence) or isinstance(value, str):
+        raise ValueError(
+            f"modalities must be a list of ModalitySpec or of mappings with keys "
+            f"{list(_SPEC_FIELDS)}, got {value!r}"
+        )
+    specs: list[ModalitySpec] = []
+    for entry in value:
+        if isinstance(entry, ModalitySpec):
+            specs.append(entry)
+        elif isinstance(entry, Mapping):
+            try:
+                specs.append(ModalitySpec.from_dict(entry))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"modalities: bad entry {dict(entry)!r}: {exc}") from exc
+        else:
+            raise ValueError(
+                f"modalities must hold ModalitySpec entries, got {entry!r} (or mappings with "
+                f"keys {list(_SPEC_FIELDS)})"
+            )
+    return tuple(specs)
+
+
 def make_synthetic(
     *,
-    modalities: Sequence[ModalitySpec] | None = None,
+    modalities: ModalitiesOption = None,
     num_classes: int = 4,
     n_train: int = 2000,
     n_test: int = 1000,
@@ -212,7 +299,9 @@ def make_synthetic(
 
     Args:
         modalities: at least two `ModalitySpec` with distinct names; ``None`` uses
-            `DEFAULT_MODALITIES` (a fast linear and a slow xor modality).
+            `DEFAULT_MODALITIES` (a fast linear and a slow xor modality). Their `to_dict`
+            form and JSON text are accepted too (`parse_modalities`), so that a saved
+            ``config.json`` and ``--data modalities=[...]`` can express custom specs.
         num_classes: ``C >= 2``; the labels are balanced (counts differ by at most one).
         n_train: training samples (``>= 1``).
         n_test: test samples (``>= 1``).
@@ -230,16 +319,15 @@ def make_synthetic(
         encoder recommended per modality.
 
     Raises:
-        ValueError: fewer than two modalities, a non-`ModalitySpec` entry, duplicate names, a
+        ValueError: fewer than two modalities, an entry that is neither a `ModalitySpec` nor
+            its `to_dict` form (or JSON text that does not parse), duplicate names, a
             ``dim`` too small for its cue, ``num_classes < 2``, ``n_train < 1``,
             ``n_test < 1``, a negative or non-finite ``spurious`` or a non-integer seed.
     """
-    specs = tuple(DEFAULT_MODALITIES if modalities is None else modalities)
+    parsed = parse_modalities(modalities)
+    specs = DEFAULT_MODALITIES if parsed is None else parsed
     if len(specs) < 2:
         raise ValueError(f"modalities must have at least 2 entries, got {len(specs)}: {specs!r}")
-    for spec in specs:
-        if not isinstance(spec, ModalitySpec):
-            raise ValueError(f"modalities must hold ModalitySpec entries, got {spec!r}")
     names = [spec.name for spec in specs]
     duplicates = sorted({m for m in names if names.count(m) > 1})
     if duplicates:
@@ -295,7 +383,7 @@ def _load_synthetic(
     *,
     root: Any = None,
     seed: int = 0,
-    modalities: Sequence[ModalitySpec] | None = None,
+    modalities: ModalitiesOption = None,
     num_classes: int = 4,
     n_train: int = 2000,
     n_test: int = 1000,
