@@ -19,38 +19,12 @@ from moo.solvers import get_rule
 from moo.solvers.cagrad import CAGrad, cagrad_residual, cagrad_weights
 from moo.steps import ROUNDING_ULPS
 from moo.testing import FAMILIES, HARD_FAMILIES, jacobians, make_jacobian
+from tests.core.solvers._helpers import cagrad_dual, cagrad_floor, cagrad_parts, gram_scale
 
 if TYPE_CHECKING:
     import cvxpy as cp  # optional (the cvxpy extra): each test that needs it skips without it
 
 TOL = 1e-12  # certificate, in units of max_i G_ii
-
-
-def _scale(gram: np.ndarray) -> float:
-    return max(float(np.max(np.diag(gram))), 1e-300)
-
-
-def _parts(jac: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, float]:
-    g0 = jac.mean(axis=0)
-    return g0, jac @ g0, c * float(np.linalg.norm(g0))
-
-
-def _floor(jac: np.ndarray, c: float, extra: np.ndarray) -> float:
-    """Rounding floor of the certificate for ``d = g0 + Jᵀμ`` (μ = ``extra``).
-
-    The Gramian's entries carry errors ~1e-16 ||g_i|| ||g_j||, so ``||Jᵀμ||²`` is known to
-    ~1e-16 (Σ μ_i ||g_i||)² and ``||g0||²`` to ~1e-16 K max G_ii; both move the ball term of
-    the residual by that over ``2 √φ √(max G_ii)``. It matters when μ is large against the
-    radius (nearly opposite gradients in the support) or when g0 → 0.
-    """
-    k = jac.shape[0]
-    norms = np.linalg.norm(jac, axis=1)
-    radius = c * float(np.linalg.norm(jac.mean(axis=0)))
-    if radius <= 0.0:
-        return TOL
-    top = float(norms.max())
-    amplified = float(extra @ norms) ** 2 + c * c * k * top * top
-    return TOL + 1e-15 * amplified / (radius * top)
 
 
 def _sqrt_spread(x: float, delta: float) -> float:
@@ -71,7 +45,7 @@ def _certificate_spread(gram: np.ndarray, c: float, extra: np.ndarray, w: np.nda
     term, the dual norm) turn into `_sqrt_spread`; large near ``Jᵀw = 0``."""
     eps = float(np.finfo(np.float64).eps)
     k = gram.shape[0]
-    gn = gram / _scale(gram)
+    gn = gram / gram_scale(gram)
     r = np.sqrt(np.diag(gn))
     m, v = float(extra @ r), float(w @ r)
     s = c * math.sqrt(max(float(gn.mean()), 0.0))
@@ -79,12 +53,6 @@ def _certificate_spread(gram: np.ndarray, c: float, extra: np.ndarray, w: np.nda
     ball = _sqrt_spread(float(extra @ gn @ extra), 4 * k * eps * m * m)
     dual = s * _sqrt_spread(float(w @ gn @ w), 4 * k * eps * v * v)
     return linear + ball + dual
-
-
-def _dual(jac: np.ndarray, c: float, w: np.ndarray) -> float:
-    """F(w) = wᵀb + √φ ||Jᵀw||, evaluated with J."""
-    _, b, s = _parts(jac, c)
-    return float(w @ b) + s * float(np.linalg.norm(jac.T @ w))
 
 
 def _direction(jac: np.ndarray, c: float, rescale: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +71,7 @@ def _solve_cvxpy(problem: cp.Problem) -> None:
 def _cvxpy_dual(jac: np.ndarray, c: float) -> np.ndarray:
     """Independent formulation of the dual with J: min wᵀb + √φ ||Jᵀw|| on the simplex."""
     cp = pytest.importorskip("cvxpy")
-    _, b, s = _parts(jac, c)
+    _, b, s = cagrad_parts(jac, c)
     w = cp.Variable(jac.shape[0])
     _solve_cvxpy(cp.Problem(cp.Minimize(b @ w + s * cp.norm(jac.T @ w)), [w >= 0, cp.sum(w) == 1]))
     value = np.clip(np.asarray(w.value, dtype=float), 0.0, None)
@@ -113,7 +81,7 @@ def _cvxpy_dual(jac: np.ndarray, c: float) -> np.ndarray:
 def _cvxpy_primal(jac: np.ndarray, c: float) -> np.ndarray:
     """The CAGrad primal: max_d min_i g_iᵀd s.t. ||d − g0|| <= √φ."""
     cp = pytest.importorskip("cvxpy")
-    g0, _, s = _parts(jac, c)
+    g0, _, s = cagrad_parts(jac, c)
     d = cp.Variable(jac.shape[1])
     t = cp.Variable()
     _solve_cvxpy(cp.Problem(cp.Maximize(t), [jac @ d >= t, cp.norm(d - g0) <= s]))
@@ -129,7 +97,7 @@ def _reference_slsqp(gram: np.ndarray, c: float, eps: float = 1e-8) -> np.ndarra
     rule; ``G`` is normalized to ``max G_ii = 1`` so that ``eps`` acts at the same relative
     size everywhere.
     """
-    gram = gram / _scale(gram)
+    gram = gram / gram_scale(gram)
     k = gram.shape[0]
     g0_norm = math.sqrt(gram.mean() + eps)
     x_start = np.ones(k) / k
@@ -172,17 +140,17 @@ def test_registered() -> None:
 
 @given(jacobians(max_objectives=10), st.sampled_from([0.05, 0.4, 0.9]))
 def test_certificate_and_guarantees(jac: np.ndarray, c: float) -> None:
-    """Residual <= 1e-12 up to the rounding floor of `_floor`; d = g0 + Jᵀμ with μ >= 0 in the
+    """Residual <= 1e-12 up to the rounding floor of `cagrad_floor`; d = g0 + Jᵀμ with μ >= 0 in the
     ball (on it unless degenerate); g0ᵀd >= (1 − c)||g0||²; min_i g_iᵀd >= min_i g_iᵀg0
     (never worse than the mean)."""
     k = jac.shape[0]
     gram = jac @ jac.T
-    scale = _scale(gram)
+    scale = gram_scale(gram)
     sol = cagrad_weights(gram, c)
-    assert sol.residual <= _floor(jac, c, sol.extra)
+    assert sol.residual <= cagrad_floor(jac, c, sol.extra, TOL)
     assert np.all(sol.extra >= 0.0)
     assert abs(sol.dual_weights.sum() - 1.0) < 1e-12 and np.all(sol.dual_weights >= 0.0)
-    g0, b, s = _parts(jac, c)
+    g0, b, s = cagrad_parts(jac, c)
     d = jac.T @ (1.0 / k + sol.extra)
     radius = float(np.linalg.norm(d - g0))
     assert radius <= s + 1e-9 * math.sqrt(scale)
@@ -192,7 +160,7 @@ def test_certificate_and_guarantees(jac: np.ndarray, c: float) -> None:
     assert float(np.min(jac @ d)) >= float(np.min(b)) - 1e-12 * scale
     # the optimal value is the worst-case improvement, and the dual is F at w*
     assert sol.objective == pytest.approx(float(np.min(jac @ d)), abs=1e-11 * scale)
-    assert sol.objective == pytest.approx(_dual(jac, c, sol.dual_weights), abs=1e-11 * scale)
+    assert sol.objective == pytest.approx(cagrad_dual(jac, c, sol.dual_weights), abs=1e-11 * scale)
     assert cagrad_residual(gram, c, sol.extra, sol.dual_weights) == pytest.approx(
         sol.residual, abs=_certificate_spread(gram, c, sol.extra, sol.dual_weights)
     )
@@ -205,9 +173,9 @@ def test_residual_detects_suboptimal_weights(jac: np.ndarray) -> None:
     k = jac.shape[0]
     uniform = np.full(k, 1.0 / k)
     # the uniform dual point is suboptimal unless it happens to be the minimizer
-    gap = _dual(jac, 0.5, uniform) - sol.objective
+    gap = cagrad_dual(jac, 0.5, uniform) - sol.objective
     assert cagrad_residual(gram, 0.5, sol.extra, uniform) == pytest.approx(
-        gap / _scale(gram) + sol.residual, abs=1e-12
+        gap / gram_scale(gram) + sol.residual, abs=1e-12
     )
 
 
@@ -219,7 +187,7 @@ def test_scale_invariance() -> None:
         w = CAGrad(0.5).weights(gram, np.ones(5)).weights
         for factor in (1e-6, 3.0, 1e5):
             w_f = CAGrad(0.5).weights(factor * gram, np.ones(5)).weights
-            np.testing.assert_allclose(gram @ w_f, gram @ w, atol=1e-9 * _scale(gram))
+            np.testing.assert_allclose(gram @ w_f, gram @ w, atol=1e-9 * gram_scale(gram))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,8 +201,8 @@ def _assert_close_direction(jac: np.ndarray, c: float, d: np.ndarray, other: np.
     ``||other − d||² <= 2 s δ / ||u*|| + (2ε + ε²) s²``. So a near-optimal ``other`` forces
     ``other ≈ d``: the primal solution is unique (non-degenerate case) and ours is it."""
     gram = jac @ jac.T
-    scale = _scale(gram)
-    g0, _, s = _parts(jac, c)
+    scale = gram_scale(gram)
+    g0, _, s = cagrad_parts(jac, c)
     sol = cagrad_weights(gram, c)
     u_norm = float(np.linalg.norm(jac.T @ sol.dual_weights))
     delta = max(sol.objective - float(np.min(jac @ other)), 0.0) + 1e-12 * scale
@@ -253,8 +221,8 @@ def test_agrees_with_cvxpy_dual_and_primal(family: str, k: int) -> None:
     c = 0.5
     jac = make_jacobian(family, k, 12, seed=1000 + k)
     gram = jac @ jac.T
-    scale = _scale(gram)
-    g0, _, s = _parts(jac, c)
+    scale = gram_scale(gram)
+    g0, _, s = cagrad_parts(jac, c)
     sol = cagrad_weights(gram, c)
     d, _ = _direction(jac, c)
     assert np.linalg.norm(d - g0) <= s + 1e-9 * math.sqrt(scale)
@@ -262,7 +230,7 @@ def test_agrees_with_cvxpy_dual_and_primal(family: str, k: int) -> None:
     assert t_ours == pytest.approx(sol.objective, abs=1e-12 * scale)
     # the dual, solved by CVXPY
     w_ref = _cvxpy_dual(jac, c)
-    f_ref = _dual(jac, c, w_ref)
+    f_ref = cagrad_dual(jac, c, w_ref)
     assert sol.objective <= f_ref + 1e-12 * scale
     assert f_ref - sol.objective <= 1e-6 * scale
     u_ref = jac.T @ w_ref
@@ -295,12 +263,12 @@ def test_agrees_with_reference_slsqp(family: str, k: int, eps: float) -> None:
     c = 0.4
     jac = make_jacobian(family, k, 12, seed=2000 + k)
     gram = jac @ jac.T
-    scale = _scale(gram)
+    scale = gram_scale(gram)
     tol = (1e-6 + c * math.sqrt(eps)) * scale
     sol = cagrad_weights(gram, c)
     w_ref = _reference_slsqp(gram, c, eps)
     x_ref = (w_ref - 1.0 / k) / (w_ref - 1.0 / k).sum()
-    f_ref = _dual(jac, c, x_ref)
+    f_ref = cagrad_dual(jac, c, x_ref)
     assert sol.objective <= f_ref + 1e-12 * scale
     assert f_ref - sol.objective <= tol
     d, _ = _direction(jac, c, rescale=0)
@@ -325,7 +293,7 @@ def test_agrees_with_torchjd() -> None:
         gram = jac @ jac.T
         w_ref = aggregation.CAGradWeighting(c=0.5)(torch.from_numpy(gram)).numpy()
         _, w = _direction(jac, 0.5, rescale=0)
-        assert np.max(np.abs(gram @ (w - w_ref))) <= 1e-5 * _scale(gram)
+        assert np.max(np.abs(gram @ (w - w_ref))) <= 1e-5 * gram_scale(gram)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +312,7 @@ def _precision(jac: np.ndarray, c: float, extra: np.ndarray) -> float:
     ~``K eps (1 + m)``; times 4."""
     k = jac.shape[0]
     gram = jac @ jac.T
-    scale = _scale(gram)
+    scale = gram_scale(gram)
     m = float(extra @ np.sqrt(np.diag(gram) / scale))
     s = c * float(np.linalg.norm(jac.mean(axis=0))) / math.sqrt(scale)
     if s <= 0.0:
@@ -361,11 +329,11 @@ def _check_hard(jac: np.ndarray, c: float) -> tuple[float, float, float]:
     of max G_ii."""
     k = jac.shape[0]
     gram = jac @ jac.T
-    scale = _scale(gram)
+    scale = gram_scale(gram)
     sol = cagrad_weights(gram, c)
     assert np.all(sol.extra >= 0.0)
     assert np.all(sol.dual_weights >= 0.0) and abs(sol.dual_weights.sum() - 1.0) < 1e-12
-    g0, _, s = _parts(jac, c)
+    g0, _, s = cagrad_parts(jac, c)
     d = jac.T @ (1.0 / k + sol.extra)
     r = np.sqrt(np.diag(gram) / scale)
     m = float(sol.extra @ r)
@@ -420,7 +388,7 @@ def test_near_weakly_stationary_regressions(
     jac = make_jacobian(family, k, d, seed)
     gram = jac @ jac.T
     sol = cagrad_weights(gram, c)
-    _, _, s = _parts(jac, c)
+    _, _, s = cagrad_parts(jac, c)
     assert float(np.linalg.norm(jac.T @ sol.extra)) <= s * (1.0 + 1e-9)
     assert float(sol.extra.max()) < 10.0
     shortfall, precision, residual = _check_hard(jac, c)
@@ -614,7 +582,7 @@ def test_converges_to_a_stationary_point_of_the_mean(
     longer measure a decrease: then ``||d||`` is at that floor (reason ``"rounding floor"``,
     or ``"stationary"`` where the point is also Pareto-stationary within ``tol``).
 
-    The certificate stays at its rounding floor (`_floor`), which grows as ``g0 → 0``."""
+    The certificate stays at its rounding floor (`cagrad_floor`), which grows as ``g0 → 0``."""
     problem = moo.get_problem(name, **params)
     tol = 1e-8
     rule = CAGrad(c)
@@ -640,4 +608,4 @@ def test_converges_to_a_stationary_point_of_the_mean(
         assert float(run.F.mean()) == pytest.approx(f0_min, abs=1e-12)
         for x, residual in zip(run.history.x, run.history.residual, strict=False):
             jac = problem.jacobian(x)
-            assert residual <= _floor(jac, c, cagrad_weights(jac @ jac.T, c).extra)
+            assert residual <= cagrad_floor(jac, c, cagrad_weights(jac @ jac.T, c).extra, TOL)
