@@ -14,6 +14,12 @@ Commands:
   check NAME --root DIR``: every sample of a user's copy opened and decoded, problems listed;
 - ``moo-mm methods``: the training methods.
 
+``python -m moo_multimodal`` is the same command line. Under ``torchrun`` (``WORLD_SIZE`` above
+1), ``train`` initializes `torch.distributed` from torchrun's environment and trains
+data-parallel (``--batch-size`` is the global batch; rank 0 alone writes ``--out`` and prints
+the summary): ``torchrun --standalone --nproc-per-node=N -m moo_multimodal train ...``; see
+docs/multimodal.md, "Several GPUs".
+
 ``train``, ``compare`` and ``methods`` take ``--plugin MODULE`` (repeatable): a module name or
 a ``.py`` file imported first, e.g. one that registers a method of one's own with
 `moo_multimodal.methods.register_method`, which ``--method`` / ``--methods`` can then name.
@@ -208,7 +214,26 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start over even if --out holds a checkpoint (default: resume from it)",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device, e.g. cuda (under torchrun: cuda without an index, each process "
+        "takes cuda:LOCAL_RANK)",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16", "fp16"],
+        help="forward pass under autocast in bf16 or fp16 (fp16 with loss scaling; CUDA only)",
+    )
+    p.add_argument(
+        "--accumulate",
+        type=int,
+        default=1,
+        metavar="N",
+        help="gradient accumulation: one optimizer step per N batches, equal to a batch N "
+        "times larger (joint, uniform, unimodal; refused for methods that choose weights)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -333,6 +358,8 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         select_metric=args.select_metric,
         patience=args.patience,
         device=args.device,
+        precision=args.precision,
+        accumulate=args.accumulate,
         probes=not args.no_probes,
         **extra,
     )
@@ -343,6 +370,7 @@ def _progress(args: argparse.Namespace) -> bool:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from moo_multimodal import _distributed
     from moo_multimodal.training import train
 
     config = _config(
@@ -351,14 +379,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         method_options=parse_assignments(args.param, "--param"),
         seed=args.seed,
     )
-    result = train(
-        config,
-        output_dir=args.out,
-        resume=not args.no_resume,
-        progress=_progress(args),
-        tensorboard=args.tensorboard,
-        log=lambda line: print(line, file=sys.stderr),
-    )
+    started = not _distributed.current().distributed
+    ranks = _distributed.init_from_env(config.device)  # torchrun: WORLD_SIZE > 1
+    try:
+        result = train(
+            config,
+            output_dir=args.out,
+            resume=not args.no_resume,
+            progress=_progress(args),
+            tensorboard=args.tensorboard,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+    finally:
+        if started and ranks.distributed:
+            _distributed.shutdown()
+    if not ranks.main:
+        return 0
     final, selected = result.final, result.selected
     last_epoch, chosen = len(result.history), result.selected_epoch
     modalities = list(result.model.modalities)
@@ -401,6 +437,11 @@ def _method_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1") or "1") > 1:
+        raise UsageError(
+            "compare runs in one process; under torchrun train one run at a time with "
+            "'train' (each method and seed its own --out)"
+        )
     from moo_multimodal.compare import METHODS_DEFAULT, compare
 
     methods = (

@@ -30,6 +30,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import functools
 import inspect
 import io
 import json
@@ -39,7 +40,7 @@ import pickle
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -47,23 +48,28 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from moo.io import atomic_write_bytes
 from moo.validation import check_choice, check_int, check_real, require
+from moo_multimodal import _distributed
 from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.data import (
     DatasetSplits,
     EmptyHoldoutError,
     MultimodalDataset,
+    TensorDataset,
     holdout_split,
     iterate_batches,
     load_dataset,
 )
 from moo_multimodal.methods import Method, make_method
+from moo_multimodal.methods._base import loss_weight
 from moo_multimodal.metrics import evaluate, linear_probe
 from moo_multimodal.models import MultimodalModel, build_model
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 SCHEDULERS: tuple[str, ...] = ("none", "step", "cosine")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
@@ -255,6 +261,22 @@ class TrainConfig:
         patience: early stopping: stop when `select_metric` has not improved for
             ``patience`` epochs; ``None`` (default) trains every epoch. Needs a validation
             split.
+        accumulate: gradient accumulation: each optimizer step sums the gradients of
+            ``accumulate`` consecutive batches of `batch_size` samples, which equals one step
+            on a batch of ``accumulate · batch_size`` samples (same samples, same order), for
+            the methods whose gradient is a fixed linear combination of the losses (joint,
+            uniform, unimodal; `Method.accumulates`). Methods that choose weights from a
+            batch's losses or gradients (the moo rules, MIMO, OGM-GE, MMPareto) are refused
+            with ``accumulate > 1``: their weights would be those of each micro-batch, not
+            of the whole batch. Default 1.
+        precision: ``fp32`` (default), ``bf16`` or ``fp16``: the model's forward pass runs
+            under ``torch.autocast`` in that type on a CUDA device (the logits are cast back
+            to float32 before the losses; parameters, gradients and the optimizer stay
+            float32; the rules' weights stay float64 on the host); ``fp16`` scales the losses
+            with a ``torch.amp.GradScaler`` and is allowed for the methods whose gradient is
+            proportional to a common scale of the losses (`Method.accumulates`), since the
+            rules' weights depend on the scale of the losses or gradients. CUDA only: other
+            devices are refused.
     """
 
     dataset: str = "synthetic"
@@ -285,6 +307,8 @@ class TrainConfig:
     valid_seed: int = 0
     select_metric: str = "fusion_acc"
     patience: int | None = None
+    accumulate: int = 1
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.epochs = check_int(self.epochs, "epochs", low=1)
@@ -310,11 +334,20 @@ class TrainConfig:
         if self.patience is not None:
             self.patience = check_int(self.patience, "patience", low=1)
         self.device = _check_device(self.device)
+        self.accumulate = check_int(self.accumulate, "accumulate", low=1)
+        self.precision = check_choice(self.precision, "precision", PRECISIONS)
+        if self.precision != "fp32" and torch.device(self.device).type != "cuda":
+            raise ValueError(
+                f"precision={self.precision!r} needs a CUDA device (device={self.device!r}): "
+                "mixed precision runs on GPUs only; use precision='fp32'"
+            )
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
                 raise TypeError(f"{name} must be a mapping, got {value!r}")
             setattr(self, name, dict(value))
+        # dataclass values (ModalitySpec) as the dicts config.json records them
+        self.dataset_options = {k: _plain(v) for k, v in self.dataset_options.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (tuples become lists)."""
@@ -331,6 +364,16 @@ class TrainConfig:
 
 
 # validation metrics of `evaluate` where lower is better (higher for every other one)
+def _plain(value: Any) -> Any:
+    """Dataclass instances as dicts and tuples as lists, recursively: the form `to_dict`
+    writes, so that ``TrainConfig.from_dict(c.to_dict()) == c``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 LOWER_IS_BETTER: frozenset[str] = frozenset({"fusion_loss", "imbalance"})
 _SELECT_METRICS: tuple[str, ...] = (
     "fusion_acc",
@@ -839,6 +882,8 @@ _ADDED_FIELDS: dict[str, Any] = {
     "valid_seed": 0,
     "select_metric": "fusion_acc",
     "patience": None,
+    "accumulate": 1,
+    "precision": "fp32",
 }
 
 
@@ -1126,12 +1171,17 @@ def fit(
     if data_description is None:
         data_description = _describe(train_data, valid_data, test_data)
     out = None if output_dir is None else Path(output_dir)
+    ranks = _distributed.current()
     with contextlib.ExitStack() as stack:
         if out is not None:
-            stack.enter_context(RunLock(out))
-            _clean_temporary_files(out)
-            text = data_description.rstrip() + "\n"
-            atomic_write_bytes(out / "dataset.txt", text.encode())
+            folder, text = out, data_description.rstrip() + "\n"
+
+            def take_folder() -> None:  # rank 0 alone writes the run folder
+                stack.enter_context(RunLock(folder))
+                _clean_temporary_files(folder)
+                atomic_write_bytes(folder / "dataset.txt", text.encode())
+
+            _distributed.on_main(ranks, take_folder)
         return _fit(
             model,
             method,
@@ -1165,29 +1215,38 @@ def _fit(
     callback: Callable[[dict[str, float]], None] | None,
     log: Callable[[str], None] | None,
 ) -> RunResult:
-    """`fit`'s loop (holding the run folder's lock when there is one)."""
+    """`fit`'s loop (rank 0 holding the run folder's lock when there is one)."""
     train_data, test_data = data.train, data.test
+    ranks = _distributed.current()
+    _check_step_options(method, config)
     device = torch.device(config.device)
     model.to(device)
+    if ranks.distributed:  # the same start on every rank, whatever each one initialized
+        _distributed.broadcast_module_(model)
     opt, sched = _make_optimizer(model, config)
     history: list[dict[str, float]] = []
     selection = _Selection.start(config)
     validated = data.valid is not None
+    main = ranks.main
     if out is not None:
-        found = _find_checkpoint(out) if resume else None
+        folder = out
+        found = _distributed.on_main(ranks, lambda: _find_checkpoint(folder) if resume else None)
+        if ranks.distributed:  # every rank loads rank 0's checkpoint (no shared disk needed)
+            found = _distributed.broadcast_object(found)
         if found is not None:
             path, state = found
             history = _load_checkpoint(path, state, config, model, method, opt, sched)
             _restore_selection(selection, state, history)
-            if log is not None:
+            if log is not None and main:
                 log(_resume_line(out, path, history, config, selection, validated))
-        atomic_write_bytes(out / "config.json", json.dumps(config.to_dict(), indent=2).encode())
+        text = json.dumps(config.to_dict(), indent=2).encode()
+        _distributed.on_main(ranks, lambda: atomic_write_bytes(folder / "config.json", text))
     resumed_from = len(history)
     stopped = _stopped(selection, config, len(history), validated)
-    writer = _tensorboard(out) if tensorboard else None
+    writer = _tensorboard(out) if tensorboard and main else None
     epochs = range(len(history), len(history) if stopped else config.epochs)
     bar: Any = epochs
-    if progress:
+    if progress and main:
         tqdm = require("tqdm", "progress=True", "progress").tqdm
         bar = tqdm(epochs, desc=f"{method.name} seed {config.seed}", leave=False)
     cuda = device.type == "cuda"
@@ -1196,46 +1255,53 @@ def _fit(
         if config.modality_dropout > 0
         else None
     )
+    precision = _Precision(config, device)
     for epoch in bar:
         model.train()
+        if ranks.distributed:
+            # torch's global stream (dropout layers of one's own model): one per rank and epoch
+            torch.manual_seed(_stream_seed(config.seed, epoch, f"rank {ranks.rank}"))
         sums: dict[str, float] = {}
         n_steps = 0
         # CUDA: step times from events read once per epoch (no synchronization per step)
         events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         # the dropout draws: a stream of their own (the batch order uses seed·1_000_003 + epoch)
         drops = torch.Generator().manual_seed(_stream_seed(config.seed, epoch, "modality_dropout"))
-        for inputs, labels in iterate_batches(
-            train_data, config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + epoch
-        ):
-            inputs, labels = _to(inputs, device), labels.to(device, non_blocking=True)
-            if dropout is not None:
-                inputs = dropout(inputs, drops)
+        for parts in _steps(train_data, config, epoch, ranks, dropout, drops, device):
             if cuda:
                 events.append((_timing_event(), _timing_event()))
                 events[-1][0].record()
             start = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            output = model(
-                inputs, detach_unimodal=method.detach_unimodal, detach_fusion=method.detach_fusion
-            )
-            rep = method.backward(model, output, labels, epoch=epoch)
-            opt.step()
+            reports = []
+            for inputs, labels, weight in parts:
+                with precision.autocast():
+                    output = model(
+                        inputs,
+                        detach_unimodal=method.detach_unimodal,
+                        detach_fusion=method.detach_fusion,
+                    )
+                output = precision.float_logits(output)
+                with loss_weight(weight * precision.scale()):
+                    reports.append(method.backward(model, output, labels, epoch=epoch))
+            if ranks.distributed and not method.reduces_over_ranks:
+                _distributed.average_gradients(model.parameters())
+            precision.step(opt)
             if cuda:
                 events[-1][1].record()
             step_time = time.perf_counter() - start
-            row = {
-                "train/fusion_loss": rep.fusion_loss,
-                **{f"train/loss/{m}": v for m, v in rep.unimodal_losses.items()},
-                **{f"weight/{k}": v for k, v in rep.weights.items()},
-                "step_ms": 1e3 * step_time,
-                "rule_us": 1e6 * rep.rule_time,
-            }
+            row = _step_row(reports, precision.last_scale)
+            row["step_ms"] = 1e3 * step_time
             for k, v in row.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_steps += 1
         if events:
             torch.cuda.synchronize(device)
             sums["step_ms"] = sum(a.elapsed_time(b) for a, b in events)  # milliseconds
+        if ranks.distributed:
+            sums = _average_over_ranks(sums, device)
+            # batch-norm running statistics: rank 0's, as DistributedDataParallel keeps them
+            _distributed.broadcast_buffers_(model)
         if sched is not None:
             sched.step()
         record: dict[str, float] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
@@ -1274,12 +1340,16 @@ def _fit(
         unreadable = len(getattr(train_data, "unreadable", ()))  # replaced (missing="skip")
         if unreadable:
             record["data/unreadable"] = unreadable
+        if ranks.distributed:  # every rank decides (selection, early stop) on rank 0's record
+            record = _distributed.broadcast_object(record)
         history.append(record)
         selection.update(record, model)
         if out is not None:
-            _write_logs(out, history)
-            _save_checkpoint(
-                out / CHECKPOINT, config, model, method, opt, sched, history, selection
+            _distributed.on_main(
+                ranks,
+                functools.partial(
+                    _save, out, config, model, method, opt, sched, history, selection
+                ),
             )
         if writer is not None:
             for k, v in record.items():
@@ -1289,7 +1359,7 @@ def _fit(
             callback(record)
         if _stopped(selection, config, len(history), validated):
             stopped = True
-            if log is not None:
+            if log is not None and main:
                 log(
                     f"early stop after epoch {epoch + 1}: {selection.key} has not improved "
                     f"for {config.patience} epochs (best: epoch {selection.epoch}, "
@@ -1312,8 +1382,226 @@ def _fit(
         config=config,
     )
     if out is not None and history:
-        _write_results(out, result, selection if validated else None)
+        folder = out
+        _distributed.on_main(
+            ranks, lambda: _write_results(folder, result, selection if validated else None)
+        )
     return result
+
+
+def _save(
+    out: Path,
+    config: TrainConfig,
+    model: MultimodalModel,
+    method: Method,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    history: list[dict[str, float]],
+    selection: _Selection,
+) -> None:
+    """The epoch's logs and checkpoint (rank 0)."""
+    _write_logs(out, history)
+    _save_checkpoint(out / CHECKPOINT, config, model, method, opt, sched, history, selection)
+
+
+def _check_step_options(method: Method, config: TrainConfig) -> None:
+    """Refuse ``accumulate > 1`` and ``fp16`` for methods where they are not exact."""
+    if config.accumulate > 1 and not method.accumulates:
+        raise ValueError(
+            f"accumulate={config.accumulate}: method {method.name!r} chooses its weights from "
+            "each batch's losses or gradients, so accumulating micro-batches would not equal "
+            "the larger batch; use accumulate=1 with a larger batch_size (or several "
+            "processes), or a method with fixed weights (joint, uniform, unimodal)"
+        )
+    if config.precision == "fp16" and not method.accumulates:
+        raise ValueError(
+            f"precision='fp16': method {method.name!r} chooses its weights from the losses or "
+            "gradients, whose scale the fp16 loss scaling changes; use precision='bf16' (no "
+            "loss scaling needed) or 'fp32'"
+        )
+
+
+class _Precision:
+    """Mixed precision of a run: autocast of the forward pass and, for fp16, loss scaling."""
+
+    def __init__(self, config: TrainConfig, device: torch.device) -> None:
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
+        self.device = device
+        self.scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
+        self.last_scale = 1.0
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def float_logits(self, output: Any) -> Any:
+        """``output`` with its logits in float32 (the losses are taken in float32)."""
+        if self.dtype is None:
+            return output
+        return dataclasses.replace(
+            output,
+            fusion=output.fusion.float(),
+            unimodal={m: v.float() for m, v in output.unimodal.items()},
+        )
+
+    def scale(self) -> float:
+        """The loss scale of this step (1 without fp16)."""
+        if self.scaler is None:
+            return 1.0
+        # initializes the scaler's scale on the device (GradScaler.step needs it)
+        self.scaler.scale(torch.ones((), device=self.device))
+        self.last_scale = float(self.scaler.get_scale())
+        return self.last_scale
+
+    def step(self, opt: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            opt.step()
+            return
+        self.scaler.step(opt)  # unscales, skips the step on inf/NaN gradients
+        self.scaler.update()
+
+
+def _step_row(reports: list[Any], scale: float) -> dict[str, float]:
+    """One step's logged numbers from its parts' reports: the losses summed (each part's
+    loss carries its share of the step, `loss_weight`) and divided by the fp16 loss scale,
+    the weights averaged, the subroutine times summed."""
+    row: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    for rep in reports:
+        for k, v in (
+            ("train/fusion_loss", rep.fusion_loss),
+            *((f"train/loss/{m}", u) for m, u in rep.unimodal_losses.items()),
+        ):
+            row[k] = row.get(k, 0.0) + v / scale
+        for k, v in rep.weights.items():
+            weights[f"weight/{k}"] = weights.get(f"weight/{k}", 0.0) + v / len(reports)
+        row["rule_us"] = row.get("rule_us", 0.0) + 1e6 * rep.rule_time
+    row.update(weights)
+    return row
+
+
+def _average_over_ranks(sums: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The epoch's sums averaged over the ranks (one collective; every rank has the same keys,
+    inserted in the same order: the same method's reports)."""
+    keys = list(sums)
+    backend_device = device if device.type == "cuda" else torch.device("cpu")
+    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=backend_device)
+    _distributed.all_reduce_mean_([values])
+    return dict(zip(keys, values.cpu().tolist(), strict=True))
+
+
+_Part = tuple[dict[str, torch.Tensor], torch.Tensor, float]
+
+
+def _steps(
+    data: MultimodalDataset,
+    config: TrainConfig,
+    epoch: int,
+    ranks: _distributed.Ranks,
+    dropout: ModalityDropout | None,
+    drops: torch.Generator,
+    device: torch.device,
+) -> Iterator[list[_Part]]:
+    """One epoch's optimizer steps, each a list of ``(inputs, labels, loss weight)`` parts on
+    ``device``: this rank's shards of the step's ``accumulate`` batches.
+
+    The order is `iterate_batches`'s (``seed·1_000_003 + epoch``) on every rank; a step covers
+    ``accumulate`` consecutive batches of ``batch_size`` samples; each batch is cut into
+    ``world_size`` contiguous shards (`_distributed.shard_bounds`) and this rank takes its
+    own. A part of ``n`` samples in a step of ``N`` gets the loss weight
+    ``world_size · n / N`` (`loss_weight`), so that the ranks' average and the parts' sum
+    are the mean over the step. The epoch's last batch is dropped when it holds fewer samples
+    than there are processes (some rank would get none). The modality-dropout draws are made
+    for the whole step's batch, then sliced, so they do not depend on the split either.
+    """
+    if not ranks.distributed and config.accumulate == 1:  # one process: the plain batches
+        for inputs, labels in iterate_batches(
+            data, config.batch_size, shuffle=True, seed=config.seed * 1_000_003 + epoch
+        ):
+            inputs, labels = _to(inputs, device), labels.to(device, non_blocking=True)
+            if dropout is not None:
+                inputs = dropout(inputs, drops)
+            yield [(inputs, labels, 1.0)]
+        return
+    n = len(data)
+    order = torch.randperm(
+        n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    )
+    size, world = config.batch_size, ranks.world_size
+    tail = n % size
+    if 0 < tail < world:
+        n -= tail
+    span = size * config.accumulate
+    plan: list[list[tuple[torch.Tensor, float, int, int]]] = []
+    totals: list[int] = []
+    for start in range(0, n, span):
+        stop = min(start + span, n)
+        total = stop - start
+        parts = []
+        for first in range(start, stop, size):
+            lo, hi = _distributed.shard_bounds(min(first + size, stop) - first, ranks.rank, world)
+            parts.append(
+                (
+                    order[first + lo : first + hi],
+                    world * (hi - lo) / total,
+                    first - start + lo,
+                    first - start + hi,
+                )
+            )
+        plan.append(parts)
+        totals.append(total)
+    fetched = _fetch(data, [idx for parts in plan for idx, _, _, _ in parts])
+    for parts, total in zip(plan, totals, strict=True):
+        draws = _dropout_draws(dropout, total, drops)
+        step: list[_Part] = []
+        for _, weight, lo, hi in parts:
+            inputs, labels = next(fetched)
+            if dropout is not None and draws is not None:
+                inputs = _apply_dropout(dropout, inputs, draws[0][lo:hi], draws[1][lo:hi])
+            step.append((_to(inputs, device), labels.to(device, non_blocking=True), weight))
+        yield step
+
+
+def _fetch(
+    data: MultimodalDataset, indices: list[torch.Tensor]
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """The samples of each index list in turn (by slicing a `TensorDataset`, else through a
+    `DataLoader` in the main process, as `iterate_batches` reads them)."""
+    if isinstance(data, TensorDataset):
+        for idx in indices:
+            yield {m: x[idx] for m, x in data.inputs.items()}, data.labels[idx]
+        return
+    loader = DataLoader(data, batch_sampler=[idx.tolist() for idx in indices])
+    for inputs, labels in loader:
+        yield dict(inputs), torch.as_tensor(labels, dtype=torch.int64)
+
+
+def _dropout_draws(
+    dropout: ModalityDropout | None, n: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`ModalityDropout`'s draws for a batch of ``n`` samples (the same calls, in its order)."""
+    if dropout is None or dropout.p == 0.0:
+        return None
+    drop = torch.rand(n, generator=generator) < dropout.p
+    which = torch.randint(len(dropout.modalities), (n,), generator=generator)
+    return drop, which
+
+
+def _apply_dropout(
+    dropout: ModalityDropout,
+    inputs: Mapping[str, torch.Tensor],
+    drop: torch.Tensor,
+    which: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """`ModalityDropout.__call__` with draws made for a larger batch and sliced to this part."""
+    out = dict(inputs)
+    n = drop.shape[0]
+    for j, m in enumerate(dropout.modalities):
+        x = inputs[m]
+        mask = (drop & (which == j)).reshape(n, *([1] * (x.ndim - 1)))
+        out[m] = torch.where(mask, dropout.fill[m].to(device=x.device, dtype=x.dtype), x)
+    return out
 
 
 def _restore_selection(

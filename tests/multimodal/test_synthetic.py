@@ -138,9 +138,8 @@ def test_config_with_custom_specs_round_trips_through_config_json(tmp_path: Path
     assert resumed.final["fusion_acc"] == first.final["fusion_acc"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the training.py change")
 def test_config_with_custom_specs_equals_its_round_trip() -> None:
-    """``TrainConfig.from_dict(c.to_dict()) == c`` once ``__post_init__`` stores
-    dataset options in their JSON form (specs as dicts)."""
+    """``TrainConfig.from_dict(c.to_dict()) == c``: ``__post_init__`` stores dataset options
+    in their JSON form (specs as dicts)."""
     config = _config_with_specs()
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

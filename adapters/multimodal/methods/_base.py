@@ -14,10 +14,12 @@ modality order.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,12 +77,27 @@ class Method(ABC):
         detach_unimodal: the uni-modal heads see detached features (their losses never reach
             the encoders): the method trains the encoders from the fusion loss only.
         detach_fusion: the fusion module and head see detached features (uni-modal training).
+        reduces_over_ranks: under `torch.distributed` (several processes, each with a shard
+            of the batch) the method averages over the ranks itself whatever it needs (loss
+            values, statistics, gradients) so that every rank writes the same ``.grad`` as one
+            process on the whole batch. ``False`` (default): the trainer averages every
+            ``.grad`` over the ranks after `backward`, as DistributedDataParallel does, which
+            is exact for methods whose gradient is a fixed linear combination of the batch
+            losses' gradients (joint, uniform, unimodal) and an approximation (each rank's
+            own weights, averaged) for the others.
+        accumulates: gradient accumulation is exact: the ``.grad`` written by `backward` on
+            several micro-batches, one after the other (each loss scaled by `losses`'s
+            weight), is the ``.grad`` of one step on their union. True for fixed linear
+            combinations of the losses; the trainer refuses ``accumulate > 1`` for methods
+            where it is ``False`` (weights chosen from a batch's losses or gradients).
     """
 
     name: str = ""
     summary: str = ""
     detach_unimodal: ClassVar[bool] = False
     detach_fusion: ClassVar[bool] = False
+    reduces_over_ranks: ClassVar[bool] = False
+    accumulates: ClassVar[bool] = False
 
     @abstractmethod
     def backward(
@@ -102,12 +119,39 @@ class Method(ABC):
             raise ValueError(f"method {self.name!r} is stateless, got state keys {sorted(state)}")
 
 
+_LOSS_WEIGHT: contextvars.ContextVar[float] = contextvars.ContextVar(
+    "moo_multimodal_loss_weight", default=1.0
+)
+
+
+@contextlib.contextmanager
+def loss_weight(weight: float) -> Iterator[None]:
+    """Within the block, `losses` multiplies every loss by ``weight``.
+
+    The trainer sets it when a step's batch is split (into shards over the ranks, or into
+    micro-batches for gradient accumulation): a part of ``n`` samples of a step of ``N``
+    samples on ``W`` ranks gets ``weight = W · n / N``, so that averaging the parts' losses
+    and gradients over the ranks, and summing them over the micro-batches, gives the mean
+    over the whole step's batch even when the parts are unequal. It is 1 otherwise.
+    """
+    token = _LOSS_WEIGHT.set(float(weight))
+    try:
+        yield
+    finally:
+        _LOSS_WEIGHT.reset(token)
+
+
 def losses(
     model: MultimodalModel, output: ModelOutput, labels: torch.Tensor
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """``(f_0, [f_1, ..., f_M])``: mean cross-entropy of the fusion and uni-modal heads."""
+    """``(f_0, [f_1, ..., f_M])``: mean cross-entropy of the fusion and uni-modal heads (times
+    the weight of `loss_weight`, when the trainer splits a step's batch)."""
     fusion = F.cross_entropy(output.fusion, labels)
     uni = [F.cross_entropy(output.unimodal[m], labels) for m in model.modalities]
+    weight = _LOSS_WEIGHT.get()
+    if weight != 1.0:
+        fusion = fusion * weight
+        uni = [u * weight for u in uni]
     return fusion, uni
 
 

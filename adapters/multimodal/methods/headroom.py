@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from moo.validation import check_int, check_real
+from moo_multimodal import _distributed
 from moo_multimodal.methods._base import Method, StepReport, Timer, loss_values, losses, report
 from moo_multimodal.methods._registry import register_method
 
@@ -171,7 +172,12 @@ class Headroom(Method):
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
     ) -> StepReport:
         fusion, uni = losses(model, output, labels)
-        values = loss_values(fusion, uni).cpu().tolist()  # the one device→host copy
+        packed = loss_values(fusion, uni)
+        if _distributed.current().distributed:
+            # the weights come from the whole step's mean losses, the same on every rank; the
+            # trainer then averages .grad over the ranks, which is exact for fixed weights
+            _distributed.all_reduce_mean_([packed])
+        values = packed.cpu().tolist()  # the one device→host copy
         num_classes = int(output.fusion.shape[1])
         with Timer() as timer:
             w = self.update(values[1:], num_classes)

@@ -46,6 +46,10 @@ Where this implementation follows the reference code or departs from it:
   take **two** passes whatever M is: ``autograd.grad(f_0, encoders + fusion)`` and
   ``autograd.grad(Σ_m f_m, encoders + heads)``; since ``f_m`` reaches only encoder m and head
   m, the second pass gives every ``g_u`` at once.
+- Several processes (`torch.distributed`, each rank holding a shard of the batch): the two
+  passes' gradients and the loss values are averaged over the ranks (one collective per
+  dtype) before the cosines, so every rank takes the same decisions and writes the same
+  ``.grad`` as one process on the whole batch.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ import torch
 
 from moo.solvers import MGDA
 from moo.validation import check_real
+from moo_multimodal import _distributed
 from moo_multimodal.methods._base import (
     Method,
     StepReport,
@@ -97,6 +102,7 @@ class MMPareto(Method):
     summary = "MMPareto (Wei & Hu 2024): per-encoder MGDA of fusion/uni-modal grads on conflict"
     detach_unimodal = False
     detach_fusion = False
+    reduces_over_ranks = True
 
     def __init__(self, gamma: float = 1.5) -> None:
         self.gamma = check_real(gamma, "gamma", low=0.0, low_open=True)
@@ -117,6 +123,11 @@ class MMPareto(Method):
         # Two passes whatever M is: the uni-modal parts of Σ f_m are disjoint per encoder.
         from_fusion = _grad(fusion, [*enc_all, *fusion_params], retain_graph=True)
         from_uni = _grad(torch.stack(uni).sum(), [*enc_all, *heads], retain_graph=False)
+        values_dev = loss_values(fusion, uni)
+        if _distributed.current().distributed:  # the whole batch's gradients and losses
+            _distributed.all_reduce_mean_(
+                [*(g for g in (*from_fusion, *from_uni) if g is not None), values_dev]
+            )
 
         with Timer() as timer:
             g_mm: dict[str, Grads] = {}
@@ -128,7 +139,7 @@ class MMPareto(Method):
                 start = stop
             # one host copy: the (M, 3) products ||g_mm||², ||g_u||², g_mm·g_u and the losses
             dots_dev = torch.stack([_dots(g_mm[m], g_u[m], fusion.device) for m in modalities])
-            packed = torch.cat([dots_dev.flatten(), loss_values(fusion, uni)]).cpu().tolist()
+            packed = torch.cat([dots_dev.flatten(), values_dev]).cpu().tolist()
             n_dots = 3 * len(modalities)
             dots = [packed[i : i + 3] for i in range(0, n_dots, 3)]
             values = packed[n_dots:]

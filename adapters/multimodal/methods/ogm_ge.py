@@ -39,6 +39,12 @@ Where this implementation follows the reference code or generalizes it:
   whose state is part of `OGMGE.state_dict`, so a resumed run draws the same noise.
 - **Window.** Modulation and noise apply for ``modulation_starts <= epoch <= modulation_ends``
   (reference defaults 0 and 50); outside it the step is plain joint training.
+- **Several processes** (`torch.distributed`, each rank holding a shard of the batch): the
+  scores ``s_m`` are sums over the samples, so they are summed over the ranks, and the loss
+  values averaged, in one collective; the gradient of the backward pass is averaged over
+  the ranks (as DistributedDataParallel does) *before* it is modulated and noised. Every
+  rank then holds the same ``g_m``, the same ``k_m`` and, its noise generator being seeded
+  alike, the same noise: the step is the one-process step on the whole batch.
 - **Non-additive fusions** (gated, FiLM) have no per-modality share of the logits. With
   ``scores="auto"`` the uni-modal heads' logits (probes on detached features) give the scores
   instead; ``scores="heads"`` always uses them; ``scores="fusion"`` requires an additive fusion.
@@ -53,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from moo.validation import check_bool, check_choice, check_int, check_real
+from moo_multimodal import _distributed
 from moo_multimodal.methods._base import (
     Method,
     StepReport,
@@ -139,6 +146,7 @@ class OGMGE(Method):
     summary = "OGM-GE (Peng et al. 2022): scale down the dominant encoder's gradient, add noise"
     detach_unimodal = True
     detach_fusion = False
+    reduces_over_ranks = True
 
     def __init__(
         self,
@@ -222,8 +230,15 @@ class OGMGE(Method):
         with Timer() as timer:
             logits, source = self._score_logits(model, output)
             scores = torch.stack([contribution_score(logits[m], labels) for m in modalities])
+            both = torch.cat([scores.double(), loss_values(fusion, uni)])
+            ranks = _distributed.current()
+            if ranks.distributed:
+                # the scores are sums over the samples (summed over the ranks), the losses
+                # means (averaged): one collective
+                both[len(modalities) :] /= ranks.world_size
+                _distributed.all_reduce_sum_(both)
             # one host copy: the scores and the losses
-            packed = torch.cat([scores.double(), loss_values(fusion, uni)]).cpu().tolist()
+            packed = both.cpu().tolist()
             ratios, coeffs = ogm_coefficients(packed[: len(modalities)], self.alpha)
         active = self.modulation_starts <= epoch <= self.modulation_ends
         if not active:
@@ -241,6 +256,8 @@ class OGMGE(Method):
                     p.grad = None
 
         torch.autograd.backward(fusion + torch.stack(uni).sum())
+        if ranks.distributed:  # the whole batch's gradient, before it is modulated
+            _distributed.average_gradients(model.parameters())
 
         for p, k, previous in targets:
             g = p.grad

@@ -25,6 +25,13 @@ gradients, not the gradients themselves.
 Loss-only rules (MIMO, linear scalarization) skip the extraction: weights from the ``M + 1``
 loss values, then one backward of ``Σ_i w_i f_i``. MIMO's default roles fit the adapter's
 objective order: ``nominal = 0`` (the fusion loss), the group = every uni-modal loss.
+
+Several processes (`torch.distributed` initialized): `moo.torch.backward` averages over the
+ranks what each path needs (the per-objective gradient blocks and loss values before the
+Gramian; MIMO's loss values before its weights, then the gradients of ``Σ_i w_i f_i``), so
+every rank computes the same weights and writes the same ``.grad`` as one process on the
+whole batch. ``extraction="representation"`` sums the ranks' local Gramians instead (see
+docs/distributed.md): close to, not equal to, the one-process step.
 """
 
 from __future__ import annotations
@@ -83,6 +90,9 @@ class RuleMethod(Method):
         self.name = f"{self.rule.name}{at}"
         self.summary = f"moo rule {self.rule.name!r}{at}: {self.rule.summary}"
         self._cache: _Structure | None = None
+
+    # moo.torch.backward averages over torch.distributed's default group itself
+    reduces_over_ranks = True
 
     @property
     def _losses_only(self) -> bool:

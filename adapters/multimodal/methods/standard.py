@@ -9,7 +9,9 @@ uni-modal training.
   module and head are trained on detached features (late fusion of independently trained
   encoders).
 
-Each is one backward pass of one scalar; they choose no weights (``rule_time = 0``).
+Each is one backward pass of one scalar; they choose no weights (``rule_time = 0``). Their
+gradient is linear in the batch's losses, so the trainer's averaging of ``.grad`` over the
+ranks (several processes) and gradient accumulation are both exact for them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 class _SumOfLosses(Method):
     """One backward of ``f_0 + Σ_m f_m`` (what reaches the encoders depends on the detach flags)."""
+
+    accumulates = True
 
     def backward(
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int

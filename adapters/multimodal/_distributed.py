@@ -1,0 +1,260 @@
+"""Data-parallel training of the adapter with `torch.distributed`: ranks, shards, reductions.
+
+The trainer (`moo_multimodal.training.fit`) trains data-parallel whenever the default process
+group is initialized with more than one process: ``torchrun ... -m moo_multimodal train``
+initializes it from torchrun's environment (`init_from_env`); a program of one's own may call
+``torch.distributed.init_process_group`` itself before `fit`. Every rank holds the whole model
+and the same optimizer, method and random streams; the global batch of each step is split into
+contiguous shards (`shard_bounds`), and each method averages over the ranks what it must
+(see docs/multimodal.md, "Several GPUs").
+
+Collectives here run on the default group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+# torchrun's environment variables
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in the default process group.
+
+    Attributes:
+        rank: its global rank (0 is the one that writes files).
+        world_size: the number of processes (1: no data parallelism).
+        local_rank: its rank on its node (its GPU index under torchrun).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process trains."""
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        """This is rank 0, the one that writes the run folder."""
+        return self.rank == 0
+
+
+def current() -> Ranks:
+    """The default group's ranks when `torch.distributed` is initialized, else one process."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return Ranks()
+    import torch.distributed as dist
+
+    local = _env_int("LOCAL_RANK", default=dist.get_rank())
+    return Ranks(int(dist.get_rank()), int(dist.get_world_size()), local)
+
+
+def _env_int(name: str, *, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+    if number < 0:
+        raise ValueError(f"environment variable {name}={value!r} must be >= 0")
+    return number
+
+
+def init_from_env(device: str) -> Ranks:
+    """Initialize the default process group from torchrun's environment when ``WORLD_SIZE``
+    is above 1 (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``):
+    backend ``nccl`` when ``device`` is a CUDA device (and this process's GPU becomes
+    ``cuda:LOCAL_RANK``), ``gloo`` otherwise. Nothing happens with ``WORLD_SIZE`` unset or 1,
+    or when the group is initialized already.
+
+    Args:
+        device: the run's device string (``cpu`` or ``cuda``; under several processes a CUDA
+            device must not name an index: each process takes ``cuda:LOCAL_RANK``).
+
+    Returns:
+        the ranks (one process when no group was initialized).
+
+    Raises:
+        ValueError: a malformed variable, ``RANK``/``LOCAL_RANK`` out of range, a CUDA
+            ``device`` with an index under several processes, fewer GPUs than local ranks.
+    """
+    world = _env_int("WORLD_SIZE", default=1)
+    if world < 1:
+        raise ValueError(f"environment variable WORLD_SIZE={world} must be >= 1")
+    if world == 1:
+        return current()
+    rank = _env_int("RANK", default=-1)
+    local = _env_int("LOCAL_RANK", default=-1)
+    if not 0 <= rank < world:
+        raise ValueError(
+            f"environment variable RANK={os.environ.get('RANK')!r} must lie in [0, {world})"
+        )
+    if not 0 <= local < world:
+        raise ValueError(
+            f"environment variable LOCAL_RANK={os.environ.get('LOCAL_RANK')!r} must lie in "
+            f"[0, {world})"
+        )
+    if not torch.distributed.is_available():
+        raise ValueError(f"WORLD_SIZE={world}: this torch build has no torch.distributed support")
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return current()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if dev.index is not None:
+            raise ValueError(
+                f"device {device!r}: with {world} processes give --device cuda without an index "
+                "(each process uses cuda:LOCAL_RANK)"
+            )
+        count = torch.cuda.device_count()
+        if local >= count:
+            raise ValueError(
+                f"LOCAL_RANK={local} but this node has {count} CUDA GPU(s): start at most "
+                f"{count} processes per node (--nproc-per-node)"
+            )
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+    elif dev.type == "cpu":
+        dist.init_process_group("gloo")
+    else:
+        raise ValueError(
+            f"device {device!r}: training on several processes supports 'cpu' (gloo) and "
+            "'cuda' (nccl)"
+        )
+    return current()
+
+
+def shutdown() -> None:
+    """Destroy the default process group if it is initialized."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """``(lo, hi)``: rank ``rank``'s contiguous share of ``n`` samples. The first
+    ``n mod world_size`` ranks take one sample more than the others."""
+    base, extra = divmod(n, world_size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+def _device_of(tensor: torch.Tensor) -> torch.device:
+    return tensor.device
+
+
+def all_reduce_mean_(tensors: Iterable[torch.Tensor]) -> None:
+    """Average ``tensors`` over the ranks, in place: one flat bucket (one collective) per
+    dtype and device. Every rank must pass tensors of the same shapes in the same order."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    buckets: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
+    for t in tensors:
+        buckets.setdefault((t.dtype, _device_of(t)), []).append(t)
+    for group in buckets.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat.div_(world)
+        offset = 0
+        for t in group:
+            n = t.numel()
+            t.copy_(flat[offset : offset + n].view_as(t))
+            offset += n
+
+
+def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over the ranks in place and return it."""
+    import torch.distributed as dist
+
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def average_gradients(params: Iterable[torch.Tensor]) -> None:
+    """Average the ``.grad`` of ``params`` over the ranks (what DistributedDataParallel does
+    after a backward pass); parameters without a gradient are skipped (every rank runs the
+    same graph, so they are the same on every rank)."""
+    all_reduce_mean_(p.grad for p in params if p.grad is not None)
+
+
+def broadcast_module_(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers to every rank (one collective per tensor)."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for t in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(t.data, src=src)
+
+
+def broadcast_buffers_(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (batch-norm running statistics) to every rank."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        for t in module.buffers():
+            dist.broadcast(t.data, src=src)
+
+
+def broadcast_object(obj: T, src: int = 0) -> T:
+    """Rank ``src``'s ``obj`` on every rank (pickled; for small objects and checkpoints)."""
+    import torch.distributed as dist
+
+    box: list[Any] = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]  # type: ignore[no-any-return]
+
+
+class RankFailedError(RuntimeError):
+    """Rank 0 failed in a step that only it runs (writing the run folder); raised on the other
+    ranks so that they stop too."""
+
+
+def on_main(ranks: Ranks, fn: Callable[[], T]) -> T | None:
+    """Run ``fn`` on rank 0 only and make every rank agree on its outcome: rank 0 returns its
+    result (or raises its exception), the other ranks return ``None`` (or raise the same
+    exception when it can be pickled, else `RankFailedError`). One process: ``fn()``."""
+    if not ranks.distributed:
+        return fn()
+    error: BaseException | None = None
+    result: T | None = None
+    if ranks.main:
+        try:
+            result = fn()
+        except Exception as exc:  # shared with the other ranks, then raised here
+            error = exc
+    shared = broadcast_object(_portable(error))
+    if ranks.main:
+        if error is not None:
+            raise error
+        return result
+    if shared is not None:
+        raise shared
+    return None
+
+
+def _portable(error: BaseException | None) -> BaseException | None:
+    """``error`` if it survives pickling, else a `RankFailedError` naming it."""
+    if error is None:
+        return None
+    import pickle
+
+    try:
+        copy = pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RankFailedError(f"rank 0 failed: {type(error).__name__}: {error}")
+    return copy if isinstance(copy, BaseException) else None
