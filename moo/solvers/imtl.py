@@ -10,7 +10,6 @@ References:
 from __future__ import annotations
 
 import math
-from operator import mul
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +30,9 @@ _EQUAL = 1e-8
 # Up to this K, a well-conditioned correlation matrix is solved on Python floats; above, by
 # LAPACK (`_full_rank`).
 _SMALL_K = 3
+# K = 3 in closed form (the adjugate) only when det C exceeds this times Gershgorin's bound on
+# λ_max cubed (cond C below about 1e6: the closed form's error, ~cond eps, stays ~1e-10).
+_WELL_CONDITIONED = 1e-6
 # `_full_rank` takes the Cholesky solution when LAPACK's estimate of the reciprocal condition
 # number of C (1-norm) is above this: 1000 times the eigenvalue cutoff `_RCOND`, a margin for
 # the estimate and for the 1-norm against the 2-norm (within a factor K).
@@ -131,13 +133,16 @@ def imtlg_weights(gramian: FloatArray) -> IMTLGSolution:
 
 
 def _small_full_rank(g: list[list[float]]) -> IMTLGSolution | None:
-    """`imtlg_weights` on Python floats for a small K whose correlation matrix ``C`` is
-    certainly of full rank; ``None`` otherwise (a zero gradient, or ``C`` near singular).
+    """`imtlg_weights` on Python floats for K = 2 and 3 when the correlation matrix ``C`` is
+    certainly of full rank; ``None`` otherwise (K = 1, a zero gradient, or ``C`` near
+    singular).
 
-    ``β = C⁻¹1`` by a Cholesky factor. Full rank in the sense of the eigenvalue cutoff of the
-    general path (``λ_min > _RCOND λ_max``) is certain when ``det C = Π_i L_ii²`` exceeds
-    ``_RCOND λ̄^K`` with ``λ̄`` Gershgorin's bound on ``λ_max`` (``λ_min >= det C / λ_max^(K-1)``);
-    then both paths compute the same ``C⁻¹1``, the general one by an eigendecomposition.
+    ``β = C⁻¹1`` in closed form (K = 3: the adjugate over the determinant). Full rank in the
+    sense of the eigenvalue cutoff of the general path (``λ_min > _RCOND λ_max``) is certain
+    when ``det C`` exceeds ``_RCOND λ̄^K`` with ``λ̄`` Gershgorin's bound on ``λ_max``
+    (``λ_min >= det C / λ_max^(K-1)``); then both paths compute the same ``C⁻¹1``, the general
+    one by an eigendecomposition. K = 3 asks for ``det C > 1e-6 λ̄³`` (`_WELL_CONDITIONED`),
+    where the adjugate, which is not backward stable, is as accurate as the general path.
     """
     k = len(g)
     if k == 2:  # β = (1, 1) / (1 + ρ): α = (||g_2||, ||g_1||) / (||g_1|| + ||g_2||)
@@ -152,47 +157,33 @@ def _small_full_rank(g: list[list[float]]) -> IMTLGSolution | None:
         residual = abs(both * (1.0 + rho) - 1.0)
         weights = np.array([n2 / (n1 + n2), n1 / (n1 + n2)])
         return IMTLGSolution(weights, 1.0 / (both / n1 + both / n2), residual, 2, 0, False)
-    roots = [math.sqrt(g[i][i]) if g[i][i] > 0.0 else 0.0 for i in range(k)]
-    if min(roots) <= 0.0:
+    if k != 3:
         return None
-    inv = [1.0 / r for r in roots]
-    corr = [[g[i][j] * inv[i] * inv[j] for j in range(k)] for i in range(k)]
-    for i in range(k):
-        corr[i][i] = 1.0
-    low: list[list[float]] = []
-    det = 1.0
-    for i in range(k):
-        row = corr[i]
-        li: list[float] = []
-        for j in range(i):
-            lj = low[j]
-            li.append((row[j] - sum(map(mul, li, lj[:j]))) / lj[j])
-        pivot = 1.0 - sum(v * v for v in li)
-        if pivot <= 0.0:
-            return None
-        det *= pivot
-        li.append(math.sqrt(pivot))
-        low.append(li)
-    bound = max(sum(map(abs, row)) for row in corr)
-    if det <= _RCOND * bound**k:
+    (g11, g12, g13), (_, g22, g23), (_, _, g33) = g
+    if g11 <= 0.0 or g22 <= 0.0 or g33 <= 0.0:
         return None
-    y: list[float] = []
-    for i, li in enumerate(low):
-        y.append((1.0 - sum(map(mul, li[:i], y))) / li[i])
-    beta = [0.0] * k
-    for i in range(k - 1, -1, -1):
-        acc = y[i]
-        for j in range(i + 1, k):
-            acc -= low[j][i] * beta[j]
-        beta[i] = acc / low[i][i]
-    alpha = [b * v for b, v in zip(beta, inv, strict=True)]
-    total = sum(alpha)
-    spread = sum(map(abs, alpha))
-    if abs(total) <= _CANCEL * spread:
+    n1, n2, n3 = math.sqrt(g11), math.sqrt(g22), math.sqrt(g33)
+    # C = [[1, x, y], [x, 1, z], [y, z, 1]]
+    x, y, z = g12 / (n1 * n2), g13 / (n1 * n3), g23 / (n2 * n3)
+    det = 1.0 + 2.0 * x * y * z - x * x - y * y - z * z
+    bound = 1.0 + max(abs(x) + abs(y), abs(x) + abs(z), abs(y) + abs(z))
+    if det <= _WELL_CONDITIONED * bound**3:
+        return None  # the adjugate loses ~cond(C) eps: near singular, the eigendecomposition
+    # adj(C) 1: the row sums of the cofactor matrix
+    b1 = (1.0 - z * z + y * z - x + x * z - y) / det
+    b2 = (y * z - x + 1.0 - y * y + x * y - z) / det
+    b3 = (x * z - y + x * y - z + 1.0 - x * x) / det
+    a1, a2, a3 = b1 / n1, b2 / n2, b3 / n3
+    total = a1 + a2 + a3
+    if abs(total) <= _CANCEL * (abs(a1) + abs(a2) + abs(a3)):
         return None  # the general path raises with its message
-    residual = max(abs(sum(map(mul, row, beta)) - 1.0) for row in corr)
-    weights = np.array(alpha) / total
-    return IMTLGSolution(weights, 1.0 / total, residual, k, 0, residual > _EQUAL)
+    residual = max(
+        abs(b1 + x * b2 + y * b3 - 1.0),
+        abs(x * b1 + b2 + z * b3 - 1.0),
+        abs(y * b1 + z * b2 + b3 - 1.0),
+    )
+    weights = np.array([a1 / total, a2 / total, a3 / total])
+    return IMTLGSolution(weights, 1.0 / total, residual, 3, 0, residual > _EQUAL)
 
 
 def _full_rank(gramian: FloatArray) -> IMTLGSolution | None:
