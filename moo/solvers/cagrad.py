@@ -19,6 +19,8 @@ from scipy.linalg.lapack import dpotrf, dpotrs, dpstrf, dtrtrs
 
 from moo.solvers._base import RuleResult, Weighting, register
 from moo.solvers._dense import backward, forward
+from moo.solvers._min_norm import min_norm_weights
+from moo.solvers.upgrad import dual_cone_weights
 from moo.validation import FloatArray, check_gramian, check_int, check_real
 
 Rescale = Literal[0, 1, 2]
@@ -111,9 +113,44 @@ def cagrad_weights(gramian: FloatArray, c: float) -> CAGradSolution:
         value, residual = _certificate_np(gn, np.asarray(b), math.sqrt(s2), mu, dual)
     else:
         value, residual = _certificate(g, b, math.sqrt(s2), mu, dual)
+    if degenerate and residual > _GUESS_RESIDUAL:
+        cone = _cone_projection(gn, b, s2)
+        if cone is not None and cone[3] < residual:
+            mu, dual, value, residual = cone
     return CAGradSolution(
         np.asarray(mu), np.asarray(dual), value * scale, residual, pieces, degenerate
     )
+
+
+def _cone_projection(
+    gn: FloatArray, b: list[float], s2: float
+) -> tuple[list[float], list[float], float, float] | None:
+    """The degenerate solution directly: ``d = Π(g0)``, the projection of ``g0`` onto the cone
+    ``{d : Jd >= 0}``, when it lies in the ball; ``(μ, w, F(w), residual)`` or ``None``.
+
+    Where ``0`` is in the convex hull of the gradients (a weakly Pareto-stationary point) the
+    best worst-case improvement is ``t* = 0``, reached by every ``d`` of the cone inside the
+    ball; the rule's choice is the one closest to ``g0`` (see `CAGrad`). ``Π(g0) = g0 + Jᵀμ``
+    with ``μ >= 0`` is UPGrad's dual-cone projection of ``g0`` (`dual_cone_weights`) on the
+    Gramian of ``[g0; J]``, whose extra row ``g0`` adds the constraint ``g0ᵀd >= 0`` that the
+    projection meets anyway (``g0ᵀΠ(g0) = ||Π(g0)||²``). The dual point is MGDA's min-norm
+    weights (``Jᵀw ≈ 0``). Used when the path ends on a stalled face with a certificate above
+    rounding: there the path's last solves are ill-conditioned.
+    """
+    k = gn.shape[0]
+    aug = np.empty((k + 1, k + 1))
+    aug[1:, 1:] = gn
+    aug[0, 1:] = aug[1:, 0] = b
+    aug[0, 0] = max(sum(b) / k, 0.0)  # ||g0||² = 1ᵀG1 / K²
+    cone = dual_cone_weights(aug, 0)
+    if cone.weights[0] <= 0.0:
+        return None
+    mu = cone.weights[1:] / cone.weights[0]
+    if float(mu @ gn @ mu) > s2:
+        return None  # outside the ball: not the degenerate case
+    dual = min_norm_weights(gn).weights.tolist()
+    value, residual = _certificate_np(gn, np.asarray(b), math.sqrt(s2), mu.tolist(), dual)
+    return mu.tolist(), dual, value, residual
 
 
 def cagrad_residual(
@@ -678,7 +715,10 @@ class CAGrad(Weighting):
     Pareto-stationary point (``Jᵀw* ≈ 0``; ``moo.testing.HARD_FAMILIES``) the dual norm is
     known to ~``√(K eps) max ||g_i||``: a stalled face (its affine hull through 0) takes no
     joining objective, and ends the path when its convex hull holds 0 up to rounding or when
-    a drop would cost more in rounding than ending there (see the docs page).
+    a drop would cost more in rounding than ending there (see the docs page). When the path
+    still ends on a stalled face with a certificate above rounding, the projection of ``g0``
+    onto ``{d : Jd >= 0}`` (`_cone_projection`) replaces it if it lies in the ball and
+    certifies better.
 
     Scale: the weights are ``r (1/K + μ)`` with ``rescale`` 0: ``r = 1``; 1: ``r = 1/(1 + c²)``
     (the reference implementation's default); 2: ``r = 1/(1 + c)``. They sum to
