@@ -59,21 +59,38 @@ def available_datasets() -> list[DatasetInfo]:
     return [info for _, (_, info) in sorted(_REGISTRY.items())]
 
 
-def _check_options(
-    name: str, loader: Callable[..., DatasetSplits], options: dict[str, Any]
-) -> None:
+def _loader_options(loader: Callable[..., DatasetSplits]) -> list[str] | None:
+    """The options a loader takes by keyword (not ``root`` and ``seed``), sorted; ``None`` when
+    it takes any (``**kwargs``) or has no signature to read (the call then decides)."""
     try:
         params = inspect.signature(loader).parameters
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
+    except (TypeError, ValueError):  # builtins without a signature
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = sorted(
+        return None
+    return sorted(
         p
         for p, spec in params.items()
         if spec.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         and p not in ("root", "seed")
     )
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether the registered dataset ``name`` takes ``option`` by name (``False`` for an
+    unknown name, or a loader whose signature cannot be read)."""
+    if name not in _REGISTRY:
+        return False
+    accepted = _loader_options(_REGISTRY[name][0])
+    return accepted is not None and option in accepted
+
+
+def _check_options(
+    name: str, loader: Callable[..., DatasetSplits], options: dict[str, Any]
+) -> None:
+    accepted = _loader_options(loader)
+    if accepted is None:
+        return
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(

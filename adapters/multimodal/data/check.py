@@ -11,7 +11,6 @@ prints this report and exits non-zero when something is wrong.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from moo.validation import require
 from moo_multimodal.data._dataset import MultimodalDataset
-from moo_multimodal.data._registry import _REGISTRY, load_dataset
+from moo_multimodal.data._registry import load_dataset, takes_option
 
 __all__ = ["DatasetCheck", "SplitCheck", "check_dataset"]
 
@@ -96,7 +95,7 @@ def check_dataset(
             built at all (an unknown name or option, a missing root or annotation file, a
             first clip that does not decode); the message names the path.
     """
-    if name in _REGISTRY and "missing" not in options and _takes(_REGISTRY[name][0], "missing"):
+    if "missing" not in options and takes_option(name, "missing"):
         options["missing"] = "skip"
     splits = load_dataset(name, root=root, **options)
     wrap: Callable[[range, str], Any] = lambda items, _: items  # noqa: E731
@@ -114,16 +113,7 @@ def check_dataset(
     )
 
 
-def _takes(loader: Callable[..., Any], option: str) -> bool:
-    try:
-        return option in inspect.signature(loader).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _walk(
-    split: str, data: MultimodalDataset, wrap: Callable[[range, str], Any]
-) -> SplitCheck:
+def _walk(split: str, data: MultimodalDataset, wrap: Callable[[range, str], Any]) -> SplitCheck:
     per_class = [0] * data.num_classes
     unreadable: list[tuple[int, str]] = []
     # a dataset that replaces unreadable samples during training (AudioVisualClips with
