@@ -77,7 +77,14 @@ REFERENCE = "joint"
 MIB = _report.MIB
 # Backward passes of the methods whose StepReport does not report them (their documentation):
 # the plain baselines and OGM-GE run one backward of one scalar, MMPareto two autograd.grad calls.
-KNOWN_PASSES = {"joint": "1", "uniform": "1", "unimodal": "1", "ogm-ge": "1", "mmpareto": "2"}
+KNOWN_PASSES = {
+    "joint": "1",
+    "uniform": "1",
+    "unimodal": "1",
+    "ogm-ge": "1",
+    "mmpareto": "2",
+    "headroom": "1",
+}
 
 # --------------------------------------------------------------------------------- setup
 
@@ -177,6 +184,8 @@ class Contender:
             return "loss-only" if losses_only else "gradient"
         if self.name == "mmpareto":
             return "gradient"
+        if self.name == "headroom":
+            return "loss-only"
         if self.name in ("joint", "uniform", "unimodal"):
             return "plain"
         return "other"

@@ -3,7 +3,7 @@
 Plain baselines (`Joint`, `Uniform`, `Unimodal`), moo's update rules through the torch bridge
 (`RuleMethod`: MIMO, MGDA, CAGrad, Nash-MTL, MoCo, MoDo, PCGrad, IMTL-G, UPGrad) and the two
 published multimodal baselines `OGMGE` and `MMPareto`, and this project's `Headroom` (priority
-to modalities that are behind and have left chance). `make_method` builds one by name;
+to modalities that are behind and still learning). `make_method` builds one by name;
 `available_methods` lists them; `register_method` makes a method of one's own nameable like
 the built-in ones (the baselines register themselves with it); `losses`, `report` and `Timer`
 are the helpers a method's ``backward`` uses.

@@ -1,31 +1,39 @@
-"""``headroom``: balance that gives priority to modalities that are behind *and* have shown
-that they can be learnt, and leaves a sensor at chance at a floor share.
+"""``headroom``: priority to modalities that are behind *and still learning* on data they have
+not memorized; a floor share for a sensor that only memorizes (or carries no signal).
 
-Derivation (details and guarantee: ``docs/multimodal-methods-headroom.md``). MIMO minimizes
-``f_0 + γ · smax_μ(f_1, ..., f_M)``: a (smoothed) Tchebycheff scalarization of the uni-modal
-losses with the ideal point 0. A sensor without signal cannot go below the chance loss
-``c = log C`` on unseen data, so its distance to 0 stays the largest and MIMO spends its weight
-there. ``headroom`` measures each modality's distance to an *estimated reachable point*
-instead (compromise programming: Zeleny 1973; Miettinen 1999, ch. 3.4), with the estimate
-taken from the loss values only:
+Derivation and guarantee: ``docs/multimodal-methods-headroom.md``. MIMO minimizes
+``f_0 + γ · smax_μ(f_1, ..., f_M)``, a smoothed Tchebycheff scalarization with the ideal point
+0; a sensor without signal keeps the largest training loss (its encoder memorizes noise), so
+MIMO spends its weight there. A loss *level* cannot tell a slow modality from a hopeless one;
+the *shape* of the pre-step loss curve can. With the trainer's reshuffled epochs, the loss of
+batch ``k`` of epoch ``e`` before the step is
 
-    u_m ← (1 − β) u_m + β f_m                      tracked uni-modal loss (pre-step batch loss)
-    g_m = clip((c (1 − τ) − u_m) / (α c), 0, 1)    evidence that m learns: u_m left chance
-    h_m = g_m u_m                                  headroom: loss above the reachable point
-                                                   f*_m = (1 − g_m) u_m (0 once g_m = 1)
-    λ_m = (1 − ε) h_m / Σ_j h_j + ε / M            (λ = 1/M while every h_j = 0)
-    weights: w_0 = 1 (fusion), w_m = γ M λ_m       (Σ_m w_m = γ M: uniform's total at γ = 1)
+    f_m(t) = L_m(θ_t) − G_m(e, Δ_t) + noise,
 
-then one backward of ``f_0 + Σ_m w_m f_m``. The proportional weights ``λ ∝ h`` are those of
-the ℓ2 distance to the reachable point (``∇ ½‖h‖² = Σ h_m ∇f_m`` for a frozen point),
-normalized to the simplex; a modality whose tracked loss stays within ``τ`` of chance has
-``h_m = 0`` and gets exactly the floor share ``ε / M``.
+``L_m`` the population (fresh-data) loss and ``G_m ≥ 0`` the memorization gain on samples seen
+``e`` times, last ``Δ_t`` steps ago (``G = 0`` in epoch 0: every batch is fresh). Within an
+epoch ``e`` is fixed and ``E[Δ_t]`` grows by one per step (reshuffling), so if the gain does not
+grow with the time since the last visit (forgetting, interference), the within-epoch trend of
+``f_m`` is at least the trend of ``L_m``: the gains of revisits show up as *jumps* between
+epochs, which a regression with one intercept per epoch removes. ``headroom`` therefore fits
 
-What the loss values can and cannot tell: in the first epoch a batch's loss before the step is
-a loss on unseen data, so a sensor without signal stays at ``c`` there; later epochs revisit
-samples and an encoder can lower its training loss by memorizing them. The margin ``τ`` and
-the floor weight (which slows memorization down) are the guard; the test of this module checks
-the final share on a sensor without signal (≤ 10 %), and the docs page reports where it holds.
+    f_m(t) ≈ a_{m,e} − b_m · k_t          (k_t: the step's index within its epoch)
+
+by least squares pooled over epochs (past epochs' sums decayed by ``ρ`` per epoch), takes the
+progress statistic ``z_m = b_m / se(b_m)`` (a t-statistic; ``b_m > 0``: the loss falls within
+epochs), and weights
+
+    u_m ← (1 − β) u_m + β f_m                       tracked loss ("behind")
+    g_m = clip((z_m − z_0) / z_r, 0, 1)             evidence of fresh progress ("still learning")
+    h_m = g_m u_m                                   priority
+    λ_m = (1 − ε) h_m / Σ_j h_j + ε / M             (Σ h = 0: the modalities that have shown
+                                                    progress once share 1 − ε; none: 1/M)
+    w_0 = 1 (fusion), w_m = γ M λ_m                 (Σ_m w_m = γ M: uniform's total at γ = 1)
+
+then one backward of ``f_0 + Σ_m w_m f_m``. For a modality without signal ``L_m`` is constant
+(or rises as its head grows confident), so ``E[b_m] ≤ 0`` and its gate stays closed up to the
+one-sided noise ``P(z_m > z_0)``; it gets exactly the floor share ``ε / M``.
+Host work per step: O(M) running sums; the loss values are the one device→host copy.
 """
 
 from __future__ import annotations
@@ -44,129 +52,202 @@ from moo_multimodal.methods._registry import register_method
 if TYPE_CHECKING:
     from moo_multimodal.models import ModelOutput, MultimodalModel
 
+# the running sums of one modality: current epoch n, Σk, Σk², Σy, Σky, Σy² (raw), then the
+# decayed past epochs' centered Σkk, Σky, Σyy, decayed count and decayed number of epochs
+_SUMS = ("n", "k", "kk", "y", "ky", "yy", "pkk", "pky", "pyy", "pn", "pseg")
+
+
+def progress_statistic(sums: Sequence[float]) -> float:
+    """The t-statistic ``z = b / se(b)`` of the pooled within-epoch regression
+    ``y ≈ a_e − b k`` from one modality's running sums (in the order of ``_SUMS``); 0 while
+    there are fewer than 3 points beyond one intercept per epoch, ``±inf`` for an exact fit."""
+    n, sk, skk, sy, sky, syy, pkk, pky, pyy, pn, pseg = sums
+    ckk = ckv = cyy = 0.0
+    if n > 0:
+        ckk = skk - sk * sk / n
+        ckv = sky - sk * sy / n
+        cyy = syy - sy * sy / n
+    kk, ky, yy = pkk + ckk, pky + ckv, pyy + cyy
+    dof = pn + n - pseg - (1.0 if n > 0 else 0.0) - 1.0
+    if kk <= 1e-12 or dof < 1.0:
+        return 0.0
+    b = -ky / kk
+    ssr = max(yy - ky * ky / kk, 0.0)
+    se = math.sqrt(ssr / dof / kk)
+    if se <= 1e-12 * max(abs(b), 1e-300):
+        return 0.0 if b == 0 else math.copysign(math.inf, b)
+    return b / se
+
 
 def headroom_weights(
     tracked: Sequence[float],
-    chance: float,
+    progress: Sequence[float],
     *,
-    margin: float = 0.05,
-    ramp: float = 0.15,
-    floor: float = 0.1,
-) -> tuple[list[float], list[float], list[float]]:
-    """The priority ``λ`` (on the simplex), the gates ``g`` and the headrooms ``h`` of the
-    tracked uni-modal losses ``u`` (see the module docstring for the formulas).
+    threshold: float = 1.0,
+    ramp: float = 2.0,
+    floor: float = 0.2,
+    learnt: Sequence[bool] | None = None,
+) -> tuple[list[float], list[float]]:
+    """The priority ``λ`` (on the simplex) and the gates ``g`` of the tracked uni-modal losses
+    ``u`` and progress statistics ``z`` (see the module docstring for the formulas).
 
     Args:
         tracked: ``u_m >= 0``, one per modality (at least one).
-        chance: the chance loss ``c > 0`` (``log C`` for ``C`` balanced classes).
-        margin: ``τ ∈ [0, 1)``: a loss above ``c (1 − τ)`` counts as chance.
-        ramp: ``α ∈ (0, 1]``: the gate opens linearly over ``α c`` below ``c (1 − τ)``.
+        progress: ``z_m`` (finite or ``±inf``), one per modality.
+        threshold: ``z_0``: the gate is closed while ``z_m <= z_0``.
+        ramp: ``z_r > 0``: the gate opens linearly over ``z_r`` above ``z_0``.
         floor: ``ε ∈ [0, 1]``: the share spread uniformly whatever the losses.
+        learnt: which modalities have shown progress once (the fallback while every ``h = 0``);
+            ``None``: none.
 
     Raises:
-        ValueError: an empty ``tracked``, a negative or non-finite loss, or a bad parameter.
+        ValueError: an empty or mismatched input, a negative or non-finite loss, a NaN
+            statistic, or a bad parameter.
     """
-    chance = check_real(chance, "chance", low=0.0, low_open=True)
-    margin = check_real(margin, "margin", low=0.0, high=1.0, high_open=True)
-    ramp = check_real(ramp, "ramp", low=0.0, high=1.0, low_open=True)
+    threshold = check_real(threshold, "threshold")
+    ramp = check_real(ramp, "ramp", low=0.0, low_open=True)
     floor = check_real(floor, "floor", low=0.0, high=1.0)
     u = [check_real(v, f"tracked[{i}]", low=0.0) for i, v in enumerate(tracked)]
     if not u:
         raise ValueError("tracked must hold at least one loss, got none")
-    top = chance * (1.0 - margin)
-    gates = [min(1.0, max(0.0, (top - v) / (ramp * chance))) for v in u]
+    z = [float(v) for v in progress]
+    if len(z) != len(u) or any(math.isnan(v) for v in z):
+        raise ValueError(f"progress must hold {len(u)} statistics (no NaN), got {list(progress)}")
+    flags = [False] * len(u) if learnt is None else [bool(x) for x in learnt]
+    if len(flags) != len(u):
+        raise ValueError(f"learnt must hold {len(u)} flags, got {len(flags)}")
+    gates = [min(1.0, max(0.0, (v - threshold) / ramp)) for v in z]
     heads = [g * v for g, v in zip(gates, u, strict=True)]
-    total = sum(heads)
-    m = len(u)
+    total, m = sum(heads), len(u)
     if total <= 1e-12:
-        lam = [1.0 / m] * m
-    else:
-        lam = [(1.0 - floor) * h / total + floor / m for h in heads]
-    return lam, gates, heads
+        if not any(flags):
+            return [1.0 / m] * m, gates
+        heads, total = [float(f) for f in flags], float(sum(flags))
+    return [(1.0 - floor) * h / total + floor / m for h in heads], gates
 
 
 @register_method
 class Headroom(Method):
-    """Priority to modalities that are behind and have left chance; a floor share for the
-    rest (one backward pass, weights from the loss values).
+    """Priority to modalities that are behind and still learn on fresh data (a within-epoch
+    loss trend); a floor share for the rest (one backward pass, weights from loss values).
 
     Args:
         gamma: ``γ >= 0``: the uni-modal weights sum to ``γ M`` (1: uniform weighting's total).
         tracking: ``β ∈ (0, 1]``: ``u ← (1 − β) u + β f`` on the uni-modal losses (1: none).
-        margin: ``τ ∈ [0, 1)``: tracked losses above ``c (1 − τ)`` count as chance.
-        ramp: ``α ∈ (0, 1]``: the width of the gate, in units of ``c``.
-        floor: ``ε ∈ [0, 1]``: the uniform share every modality keeps (a modality at chance
-            gets exactly ``ε / M`` once another one has left chance).
-        chance_loss: ``c``; ``None`` (default) takes ``log C`` from the number of classes of
-            the uni-modal logits (the cross-entropy of a uniform prediction; for imbalanced
-            labels pass the entropy of the label prior).
+        threshold: ``z_0``: the progress statistic above which the gate opens.
+        ramp: ``z_r > 0``: the gate is fully open at ``z_0 + z_r`` (and the modality counts as
+            having learnt, for the fallback).
+        floor: ``ε ∈ [0, 1]``: the uniform share every modality keeps (a modality whose gate is
+            closed gets exactly ``ε / M`` while another one's is open).
+        memory: ``ρ ∈ [0, 1]``: the weight of the previous epoch's sums in the regression
+            (decays as ``ρ^age``; 0: the current epoch only).
 
-    State (checkpointed): the step counter and the tracked losses.
+    State (checkpointed): the step counter, the epoch, the tracked losses, the running sums
+    and the learnt flags.
     """
 
     name = "headroom"
     summary = (
-        "fusion + uni-modal losses, priority to modalities above their reachable loss that "
-        "have left chance; a floor share for sensors at chance (one backward)"
+        "fusion + uni-modal losses, priority to modalities that are behind and still learning "
+        "(within-epoch trend of the pre-step loss); a floor share for the rest (one backward)"
     )
 
     def __init__(
         self,
         gamma: float = 1.0,
         tracking: float = 0.1,
-        margin: float = 0.05,
-        ramp: float = 0.15,
-        floor: float = 0.1,
-        chance_loss: float | None = None,
+        threshold: float = 1.0,
+        ramp: float = 2.0,
+        floor: float = 0.2,
+        memory: float = 0.5,
     ) -> None:
         self.gamma = check_real(gamma, "gamma", low=0.0)
         self.tracking = check_real(tracking, "tracking", low=0.0, high=1.0, low_open=True)
+        self.memory = check_real(memory, "memory", low=0.0, high=1.0)
         # checked here so that a bad value fails when the method is built
-        headroom_weights([1.0], 1.0, margin=margin, ramp=ramp, floor=floor)
-        self.margin, self.ramp, self.floor = float(margin), float(ramp), float(floor)
-        self.chance_loss = (
-            None
-            if chance_loss is None
-            else check_real(chance_loss, "chance_loss", low=0.0, low_open=True)
-        )
-        self.step = 0
-        self.tracked: list[float] | None = None
-        self.gates: list[float] = []
+        headroom_weights([1.0], [0.0], threshold=threshold, ramp=ramp, floor=floor)
+        self.threshold, self.ramp, self.floor = float(threshold), float(ramp), float(floor)
+        self.reset()
 
-    def update(self, unimodal: Sequence[float], num_classes: int) -> list[float]:
-        """Track the uni-modal loss values of one step and return the weights
-        ``[w_0, w_1, ..., w_M]`` (the host-side rule, for tests and loops of one's own).
+    def reset(self) -> None:
+        """Forget everything tracked (a new run)."""
+        self.step = 0
+        self.epoch = 0
+        self.index = 0  # the step's index within its epoch
+        self.tracked: list[float] | None = None
+        self.sums: list[list[float]] = []
+        self.learnt: list[bool] = []
+        self.gates: list[float] = []
+        self.progress: list[float] = []
+
+    def _new_epoch(self, epoch: int) -> None:
+        decay = self.memory ** (epoch - self.epoch)
+        for s in self.sums:
+            n, sk, skk, sy, sky, syy = s[:6]
+            if n > 0:
+                s[6] += skk - sk * sk / n
+                s[7] += sky - sk * sy / n
+                s[8] += syy - sy * sy / n
+                s[9] += n
+                s[10] += 1.0
+            s[:6] = [0.0] * 6
+            s[6:] = [decay * v for v in s[6:]]
+        self.epoch, self.index = epoch, 0
+
+    def update(self, unimodal: Sequence[float], epoch: int) -> list[float]:
+        """Track the uni-modal loss values of one step (before the step, on the current batch)
+        of pass ``epoch`` over the training data; return the weights ``[w_0, w_1, ..., w_M]``.
 
         Raises:
-            ValueError: a number of losses other than the tracked one's (call `reset`).
+            ValueError: a bad loss, an epoch before the current one, or a number of losses
+                other than the tracked one's (call `reset`).
         """
         values = [check_real(v, f"unimodal[{i}]", low=0.0) for i, v in enumerate(unimodal)]
+        epoch = check_int(epoch, "epoch", low=0)
+        if not values:
+            raise ValueError("unimodal must hold at least one loss, got none")
         if self.tracked is not None and len(self.tracked) != len(values):
             raise ValueError(
                 f"headroom tracks {len(self.tracked)} modalities, got {len(values)} losses; "
                 "call reset() for another model"
             )
-        beta = self.tracking
+        if epoch < self.epoch:
+            raise ValueError(f"epoch must not go back: got {epoch} after {self.epoch}")
         if self.tracked is None:
             self.tracked = list(values)
+            self.sums = [[0.0] * len(_SUMS) for _ in values]
+            self.learnt = [False] * len(values)
+            self.epoch, self.index = epoch, 0
         else:
+            beta = self.tracking
             self.tracked = [
                 (1 - beta) * u + beta * f for u, f in zip(self.tracked, values, strict=True)
             ]
-        chance = self.chance_loss
-        if chance is None:
-            chance = math.log(check_int(num_classes, "num_classes", low=2))
-        lam, self.gates, _ = headroom_weights(
-            self.tracked, chance, margin=self.margin, ramp=self.ramp, floor=self.floor
+        if epoch > self.epoch:
+            self._new_epoch(epoch)
+        k = float(self.index)
+        for s, y in zip(self.sums, values, strict=True):
+            s[0] += 1.0
+            s[1] += k
+            s[2] += k * k
+            s[3] += y
+            s[4] += k * y
+            s[5] += y * y
+        self.index += 1
+        self.progress = [progress_statistic(s) for s in self.sums]
+        full = self.threshold + self.ramp
+        self.learnt = [f or z >= full for f, z in zip(self.learnt, self.progress, strict=True)]
+        lam, self.gates = headroom_weights(
+            self.tracked,
+            self.progress,
+            threshold=self.threshold,
+            ramp=self.ramp,
+            floor=self.floor,
+            learnt=self.learnt,
         )
         self.step += 1
         scale = self.gamma * len(lam)
         return [1.0, *(scale * x for x in lam)]
-
-    def reset(self) -> None:
-        """Forget the tracked losses (a new run)."""
-        self.step = 0
-        self.tracked = None
 
     def backward(
         self, model: MultimodalModel, output: ModelOutput, labels: torch.Tensor, *, epoch: int
@@ -178,15 +259,20 @@ class Headroom(Method):
             # trainer then averages .grad over the ranks, which is exact for fixed weights
             _distributed.all_reduce_mean_([packed])
         values = packed.cpu().tolist()  # the one device→host copy
-        num_classes = int(output.fusion.shape[1])
         with Timer() as timer:
-            w = self.update(values[1:], num_classes)
+            w = self.update(values[1:], epoch)
         total = fusion
         for wm, f in zip(w[1:], uni, strict=True):
             total = total + wm * f
         torch.autograd.backward(total)
         names = ("fusion", *model.modalities)
         info = {f"gate/{m}": g for m, g in zip(model.modalities, self.gates, strict=True)}
+        info.update(
+            {
+                f"progress/{m}": max(-1e6, min(1e6, z))
+                for m, z in zip(model.modalities, self.progress, strict=True)
+            }
+        )
         return report(
             model,
             fusion,
@@ -198,17 +284,35 @@ class Headroom(Method):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "tracked": None if self.tracked is None else list(self.tracked)}
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "index": self.index,
+            "tracked": None if self.tracked is None else list(self.tracked),
+            "sums": [list(s) for s in self.sums],
+            "learnt": list(self.learnt),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if set(state) != {"step", "tracked"}:
-            raise ValueError(
-                f"headroom state must have keys ['step', 'tracked'], got {sorted(state)}"
-            )
-        self.step = check_int(state["step"], "state['step']", low=0)
+        keys = ["epoch", "index", "learnt", "step", "sums", "tracked"]
+        if sorted(state) != keys:
+            raise ValueError(f"headroom state must have keys {keys}, got {sorted(state)}")
         tracked = state["tracked"]
+        sums = [[float(v) for v in s] for s in state["sums"]]
+        learnt = [bool(x) for x in state["learnt"]]
+        m = 0 if tracked is None else len(tracked)
+        if len(sums) != m or len(learnt) != m or any(len(s) != len(_SUMS) for s in sums):
+            raise ValueError(
+                f"headroom state must hold {m} rows of {len(_SUMS)} sums and {m} learnt flags, "
+                f"got {len(sums)} rows and {len(learnt)} flags"
+            )
+        self.reset()
+        self.step = check_int(state["step"], "state['step']", low=0)
+        self.epoch = check_int(state["epoch"], "state['epoch']", low=0)
+        self.index = check_int(state["index"], "state['index']", low=0)
         self.tracked = (
             None
             if tracked is None
             else [check_real(float(v), "state['tracked']", low=0.0) for v in tracked]
         )
+        self.sums, self.learnt = sums, learnt
