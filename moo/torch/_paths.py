@@ -70,11 +70,14 @@ class Call:
             return self.vector.sum()
         return sum_losses(self.losses, range(len(self.losses)))
 
-    def weighted(self, w: FloatArray) -> torch.Tensor:
-        """``Σ_i w_i L_i``."""
+    def weighted_grad(
+        self, w: FloatArray, inputs: Sequence[torch.Tensor], retain_graph: bool
+    ) -> tuple[torch.Tensor | None, ...]:
+        """``∇ Σ_i w_i L_i`` with respect to ``inputs``: the vector-Jacobian product of the
+        stacked losses with ``w`` (no ``Σ w_i L_i`` node is built; the same numbers)."""
         stacked = self.vector if self.vector is not None else torch.stack(self.losses)
         wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
-        return (stacked * wt).sum()
+        return grad(stacked, inputs, retain_graph, grad_outputs=wt)
 
     def reduce(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         """The gradients averaged over the ranks (unchanged when not distributed)."""
@@ -242,7 +245,7 @@ def _loss_only_heads(
     fast = [t for t in range(len(task)) if w[owner[t]] != 0.0]
     slow = [t for t in range(len(task)) if w[owner[t]] == 0.0]
     inputs = [*params, *(task[t] for t in fast)]
-    got = grad(call.weighted(w), inputs, call.retain_graph or bool(slow))
+    got = call.weighted_grad(w, inputs, call.retain_graph or bool(slow))
     grads = present(got[: len(params)], params, "shared_params")
     task_grads: list[torch.Tensor | None] = [None] * len(task)
     scaled: list[torch.Tensor] = []
@@ -276,7 +279,7 @@ def _loss_only_flat(
     if call.task:
         task_grads = present(grad(call.total(), call.task, True), call.task, "task_params")
         passes += 1
-    got = grad(call.weighted(w), call.params, call.retain_graph)
+    got = call.weighted_grad(w, call.params, call.retain_graph)
     return present(got, call.params, "shared_params"), task_grads, passes
 
 
@@ -303,7 +306,7 @@ def _representation_step(call: Call) -> StepInfo:
     if call.task:
         task_grads = present(grad(call.total(), call.task, True), call.task, "task_params")
         passes += 1
-    got = grad(call.weighted(w), call.params, call.retain_graph)
+    got = call.weighted_grad(w, call.params, call.retain_graph)
     grads = present(got, call.params, "shared_params")
     reduced = call.reduce([*grads, *task_grads])
     for p, g in zip([*call.params, *call.task], reduced, strict=True):
