@@ -324,11 +324,13 @@ def _front(
     slack = tol * scale
     labels = _labels(F, slack)
     keep = non_dominated(F)
+    # one end per cluster of non-dominated ends: its first non-dominated member
+    seen: set[int] = set()
     representatives: list[int] = []
     for i in np.flatnonzero(keep):
-        if labels[i] == i or not keep[labels[i]]:
-            if not any(labels[j] == labels[i] for j in representatives):
-                representatives.append(int(i))
+        if int(labels[i]) not in seen:
+            seen.add(int(labels[i]))
+            representatives.append(int(i))
     rep = np.asarray(representatives, dtype=np.int64)
     order = np.argsort(F[rep, 0], kind="stable")
     rep = rep[order]
