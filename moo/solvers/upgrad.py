@@ -74,8 +74,8 @@ def upgrad_weights(gramian: FloatArray) -> UPGradSolution:
     ``z >= e_i``): variables leave their bound in order of the most negative gradient
     ``(C z)_j``, the free ones solve ``C_FF z_F = −C_FB e_B``, and a step that would cross a
     bound stops there and returns that variable to its bound. It is finite and exact up to
-    rounding. With two non-zero gradients the closed form ``v^(i) = e_i + max(0, −G_ij) /
-    G_jj e_j`` (PCGrad's projection) is used.
+    rounding. For K = 2 (both gradients non-zero) the closed form ``v^(i) = e_i + max(0,
+    −G_ij) / G_jj e_j`` (PCGrad's projection) is used; without any conflicting pair, the mean.
 
     The residual of problem ``i`` is ``max(max_j (−(Cz)_j)⁺, Σ_j |(Cz)_j| (z_j − e_ij))``:
     the dual infeasibility ``(Cz)_j = g_jᵀπ(g_i) / (||g_i|| ||g_j||)`` and the complementarity
@@ -95,13 +95,6 @@ def upgrad_weights(gramian: FloatArray) -> UPGradSolution:
     projected = np.eye(k)
     if m == 0:
         return UPGradSolution(np.full(k, 1.0 / k), 0.0, 0, projected)
-    if m == 2:  # closed form: v^(i) = e_i + max(0, −G_ij) / G_jj e_j (PCGrad's projection)
-        ia, ib = (int(x) for x in nonzero)
-        g_ab = float(gramian[ia, ib])
-        if g_ab < 0.0:
-            projected[ia, ib] = -g_ab / float(sq[ib])
-            projected[ib, ia] = -g_ab / float(sq[ia])
-        return UPGradSolution(projected.sum(axis=0) / k, 0.0, int(g_ab < 0.0) * 2, projected)
     norms = np.sqrt(sq[nonzero])
     sub = gramian if m == k else gramian[np.ix_(nonzero, nonzero)]
     corr = sub / norms[:, None] / norms[None, :]
