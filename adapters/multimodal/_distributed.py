@@ -6,7 +6,7 @@ initializes it from torchrun's environment (`init_from_env`); a program of one's
 ``torch.distributed.init_process_group`` itself before `fit`. Every rank holds the whole model
 and the same optimizer, method and random streams; the global batch of each step is split into
 contiguous shards (`shard_bounds`), and each method averages over the ranks what it must
-(see docs/multimodal.md, "Several GPUs").
+(see docs/multimodal-gpus.md).
 
 Collectives here run on the default group.
 """

@@ -18,7 +18,7 @@ Commands:
 1), ``train`` initializes `torch.distributed` from torchrun's environment and trains
 data-parallel (``--batch-size`` is the global batch; rank 0 alone writes ``--out`` and prints
 the summary): ``torchrun --standalone --nproc-per-node=N -m moo_multimodal train ...``; see
-docs/multimodal.md, "Several GPUs".
+docs/multimodal-gpus.md.
 
 ``train``, ``compare`` and ``methods`` take ``--plugin MODULE`` (repeatable): a module name or
 a ``.py`` file imported first, e.g. one that registers a method of one's own with
@@ -152,7 +152,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--dataset",
         default="synthetic",
         help="dataset name (see 'moo-mm datasets') or the path of an .npz file of one's own "
-        "data (see docs/multimodal.md, 'Your own data')",
+        "data (see docs/multimodal-own-data.md)",
     )
     _data_options(p)
     p.add_argument(
