@@ -276,6 +276,45 @@ def test_changed_options_rebuild_into_the_same_folder(built: Path, tmp_path: Pat
     assert torch.equal(again.test.inputs["audio"], quiet.test.inputs["audio"])
 
 
+def test_babble_mixes_other_voices_and_keeps_the_rest(built: Path, tmp_path: Path) -> None:
+    """Babble changes the spectrograms only; its talkers are other voices of the same split;
+    its level follows babble_snr_db; caches without babble keep their manifest options."""
+    assert "babble_snr_db" not in _manifest(built)["options"]  # older caches stay valid
+    quiet = {**SMALL, "snr_db": None}
+    plain = avd.load_av_digits(tmp_path / "plain", **quiet)
+    loud = avd.load_av_digits(tmp_path / "loud", **quiet, babble_snr_db=0.0, babble_talkers=3)
+    soft = avd.load_av_digits(tmp_path / "soft", **quiet, babble_snr_db=20.0, babble_talkers=3)
+    options = _manifest(tmp_path / "loud")["options"]
+    assert options["babble_snr_db"] == 0.0 and options["babble_talkers"] == 3
+    assert "babble of 3 other-voice utterances at SNR 0 dB" in loud.description
+    for name in ("images.npy", "labels.npy", "split.npy", "utterances.npy"):
+        assert np.array_equal(_arrays(tmp_path / "plain")[name], _arrays(tmp_path / "loud")[name])
+
+    def gap(other: Any) -> float:  # mean |change| of the log-mel spectrograms
+        a, b = plain.train.inputs["audio"], other.train.inputs["audio"]
+        return float((a - b).abs().mean())
+
+    assert 0.0 < gap(soft) < gap(loud)
+
+    # the talkers: other voices of the sample's own split, any word (the label stays hidden)
+    rng = np.random.default_rng(0)
+    voice = np.array([0, 0, 1, 1, 2, 2, 2])
+    split = np.array([0, 0, 0, 0, 1, 1, 1], dtype=np.uint8)
+    choice = np.array([0, 2, 3, 4, 6])
+    babble = avd._babble_choice(choice, np.array([0, 0, 0, 1, 1]), voice, split, 2, rng)
+    assert babble.shape == (5, 2)
+    for u, row in zip(choice, babble, strict=True):
+        assert all(split[b] == split[u] for b in row)
+        if split[u] == 0:  # two voices: the other one's utterances
+            assert all(voice[b] != voice[u] for b in row)
+        else:  # one voice in the split: its other utterances
+            assert all(b != u for b in row)
+    with pytest.raises(ValueError, match="babble_talkers"):
+        avd.load_av_digits(tmp_path / "bad", **quiet, babble_snr_db=0.0, babble_talkers=0)
+    with pytest.raises(ValueError, match="babble_snr_db"):
+        avd.load_av_digits(tmp_path / "bad", **quiet, babble_snr_db=float("inf"))
+
+
 def test_missing_espeak_error_says_how_to_install(tmp_path: Path, no_espeak: None) -> None:
     with pytest.raises(avd.EspeakNotFoundError) as info:
         avd.load_av_digits(tmp_path / "new", **SMALL)

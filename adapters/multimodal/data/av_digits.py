@@ -21,10 +21,13 @@ Representation Learning", NeurIPS Datasets and Benchmarks 2021) that needs no do
   accents and other speaker variants), so
   the audio encoder must generalize across speakers. Each utterance is trimmed of silence,
   scaled to an RMS of 0.1, placed at a seeded random offset in (or centre-cropped to) a window
-  of ``hop_length · (frames - 1)`` samples, mixed with white Gaussian noise at ``snr_db``
-  (relative to the utterance's power) and turned into a ``n_mels x frames`` log-mel
-  spectrogram (`moo_multimodal.data.audio.log_mel_spectrogram`, 22 050 Hz, 512-sample Hann
-  window, hop 256, HTK mel scale).
+  of ``hop_length · (frames - 1)`` samples, optionally mixed with **babble** (the sum of
+  ``babble_talkers`` other utterances of the same split spoken by its other voices, any word,
+  each at a random offset, at ``babble_snr_db`` below the utterance's power; off by default),
+  mixed with white Gaussian noise at ``snr_db`` (relative to the utterance's power) and
+  turned into a ``n_mels x frames`` log-mel spectrogram
+  (`moo_multimodal.data.audio.log_mel_spectrogram`, 22 050 Hz, 512-sample Hann window, hop 256,
+  HTK mel scale).
 - **pairing**: the images are split by a seeded stratified split (``test_fraction`` of each
   class to the test split, 30 % by default); each image gets an utterance of its label drawn
   uniformly (seeded) from its split's utterances of that word, and its own noise and offset.
@@ -179,10 +182,18 @@ class _Options:
     test_voices: tuple[str, ...]
     speeds: tuple[int, ...]
     pitches: tuple[int, ...]
+    babble_snr_db: float | None = None
+    babble_talkers: int = 4
 
     def to_json(self) -> dict[str, Any]:
-        """The manifest's ``options``: these plus the fixed STFT sizes and the format."""
+        """The manifest's ``options``: these plus the fixed STFT sizes and the format.
+
+        Without babble, ``babble_talkers`` (which then changes nothing) is left out and
+        ``babble_snr_db`` is ``None``, as in the manifests written before babble existed, so
+        those caches stay valid."""
         out: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        if self.babble_snr_db is None:
+            del out["babble_snr_db"], out["babble_talkers"]
         out.update(n_fft=N_FFT, hop_length=HOP_LENGTH, format_version=FORMAT_VERSION)
         return out
 
@@ -261,6 +272,8 @@ def _normalize(
     test_voices: Any,
     speeds: Any,
     pitches: Any,
+    babble_snr_db: Any,
+    babble_talkers: Any,
 ) -> _Options:
     removed = _real(pca_energy_removed, "pca_energy_removed")
     if not 0.0 <= removed < 1.0:
@@ -288,6 +301,8 @@ def _normalize(
         test_voices=test,
         speeds=_numbers(speeds, "speeds", 80, 450),
         pitches=_numbers(pitches, "pitches", 0, 99),
+        babble_snr_db=None if babble_snr_db is None else _real(babble_snr_db, "babble_snr_db"),
+        babble_talkers=_int(babble_talkers, "babble_talkers", 1),
     )
 
 
@@ -521,6 +536,36 @@ def _prepare(samples: np.ndarray) -> np.ndarray:
     return x * (_RMS / math.sqrt(float(np.mean(x**2))))
 
 
+def _place(wave: np.ndarray, x: np.ndarray, offset: int) -> None:
+    """Add ``x`` into ``wave`` starting at ``offset`` (negative: its head is cut; what runs
+    past the end is cut)."""
+    lo, hi = max(offset, 0), min(offset + x.size, wave.size)
+    if hi > lo:
+        wave[lo:hi] += x[lo - offset : hi - offset]
+
+
+def _babble_choice(
+    choice: np.ndarray,
+    sample_split: np.ndarray,
+    utterance_voice: np.ndarray,
+    utterance_split: np.ndarray,
+    talkers: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``(N, talkers)`` babble utterances per sample: drawn without replacement from its
+    split's utterances spoken by the other voices of that split (any word, speed and pitch,
+    the sample's own word included, so the babble says nothing about the label); from the
+    split's other utterances when the split has a single voice."""
+    out = np.empty((choice.shape[0], talkers), dtype=np.int64)
+    for i, (u, part) in enumerate(zip(choice, sample_split, strict=True)):
+        same = utterance_split == part
+        pool = np.flatnonzero(same & (utterance_voice != utterance_voice[u]))
+        if pool.size == 0:
+            pool = np.flatnonzero(same & (np.arange(same.size) != u))
+        out[i] = rng.choice(pool, size=talkers, replace=pool.size < talkers)
+    return out
+
+
 def _spectrograms(
     utterances: list[np.ndarray],
     choice: np.ndarray,
@@ -528,9 +573,16 @@ def _spectrograms(
     sample_rate: int,
     rng_shift: np.random.Generator,
     rng_noise: np.random.Generator,
+    babble: np.ndarray | None = None,
+    rng_babble: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Log-mel spectrograms ``(N, 1, n_mels, frames)`` of the chosen utterances, each at its
-    own random offset with its own noise (float32 throughout: twice as fast as float64)."""
+    own random offset with its own noise (float32 throughout: twice as fast as float64).
+
+    With ``babble`` (``(N, talkers)`` utterance indices, `_babble_choice`), each sample's
+    babble is the sum of those utterances, each at a random offset that keeps at least half
+    of it in the window, scaled to ``opts.babble_snr_db`` below the utterance's power (the
+    babble's power measured over the window), before the white noise of ``opts.snr_db``."""
     length = HOP_LENGTH * (opts.frames - 1)
     sigma = 0.0 if opts.snr_db is None else _RMS / 10.0 ** (opts.snr_db / 20.0)
     n = choice.shape[0]
@@ -546,6 +598,16 @@ def _spectrograms(
             else:
                 off = int(rng_shift.integers(0, length - x.size + 1))
                 waves[row, off : off + x.size] = x
+            if babble is not None and rng_babble is not None and opts.babble_snr_db is not None:
+                noise = np.zeros(length, dtype=np.float64)
+                for b in babble[start + row]:
+                    y = utterances[b]
+                    half = y.size // 2
+                    _place(noise, y, int(rng_babble.integers(-half, length - half + 1)))
+                power = float(np.mean(noise**2))
+                if power > 0.0:
+                    level = _RMS / 10.0 ** (opts.babble_snr_db / 20.0)
+                    waves[row] += (noise * (level / math.sqrt(power))).astype(np.float32)
         if sigma > 0:
             waves += np.float32(sigma) * rng_noise.standard_normal(waves.shape, np.float32)
         mel = log_mel_spectrogram(
@@ -570,8 +632,10 @@ def _build(path: Path, opts: _Options) -> dict[str, Any]:
     prepared = [_prepare(w) for w in waves]
 
     raw, labels = _load_digits()
-    rng_split, rng_pair, rng_shift, rng_noise = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(opts.seed).spawn(4)
+    # SeedSequence children depend on their index only: the babble's stream (the fifth)
+    # leaves the other four, and so the caches built without babble, unchanged
+    rng_split, rng_pair, rng_shift, rng_noise, rng_babble = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(opts.seed).spawn(5)
     )
     split = _stratified_split(labels, opts.test_fraction, rng_split)
     images, components = _images(raw, split, opts)
@@ -588,7 +652,15 @@ def _build(path: Path, opts: _Options) -> dict[str, Any]:
             members = np.flatnonzero((split == part) & (labels == c))
             pool = np.flatnonzero((words == c) & (is_test_voice == bool(part)))
             choice[members] = pool[rng_pair.integers(0, pool.size, size=members.size)]
-    spectrograms = _spectrograms(prepared, choice, opts, sample_rate, rng_shift, rng_noise)
+    babble = None
+    if opts.babble_snr_db is not None:
+        babble = _babble_choice(
+            choice, split, meta[:, 0], is_test_voice.astype(np.uint8), opts.babble_talkers,
+            rng_babble,
+        )  # fmt: skip
+    spectrograms = _spectrograms(
+        prepared, choice, opts, sample_rate, rng_shift, rng_noise, babble, rng_babble
+    )
 
     arrays = {
         "images.npy": images,
@@ -653,6 +725,8 @@ def build_av_digits(
     test_voices: Sequence[str] | str = DEFAULT_TEST_VOICES,
     speeds: Sequence[int] | int = DEFAULT_SPEEDS,
     pitches: Sequence[int] | int = DEFAULT_PITCHES,
+    babble_snr_db: float | None = None,
+    babble_talkers: int = 4,
     rebuild: bool = False,
 ) -> Path:
     """Make sure ``root`` holds a valid av-digits cache built with these options; return it.
@@ -678,6 +752,8 @@ def build_av_digits(
         test_voices=test_voices,
         speeds=speeds,
         pitches=pitches,
+        babble_snr_db=babble_snr_db,
+        babble_talkers=babble_talkers,
     )
     path, _ = _ensure(root, opts, rebuild)
     return path
@@ -697,6 +773,8 @@ def load_av_digits(
     test_voices: Sequence[str] | str = DEFAULT_TEST_VOICES,
     speeds: Sequence[int] | int = DEFAULT_SPEEDS,
     pitches: Sequence[int] | int = DEFAULT_PITCHES,
+    babble_snr_db: float | None = None,
+    babble_talkers: int = 4,
     rebuild: bool = False,
 ) -> DatasetSplits:
     """The av-digits benchmark (see the module docstring), built into ``root`` if needed.
@@ -713,6 +791,12 @@ def load_av_digits(
             zero-padded at a random offset.
         snr_db: the signal-to-noise ratio of the additive white noise in dB (-5 by default:
             see "Difficulty" in the module docstring); ``None``: no noise.
+        babble_snr_db: the signal-to-babble ratio in dB (the babble's power over the
+            window); ``None`` (default): no babble. Babble is speech the encoder must learn
+            to ignore, where white noise only masks: see docs/reproduction.md for the
+            variant where joint training leaves the audio encoder under-trained.
+        babble_talkers: the number of utterances summed into each sample's babble (``>= 1``;
+            recorded only with babble).
         test_fraction: the fraction of each class in the test split, in ``(0, 1)``.
         train_voices: eSpeak NG voices of the training audio (a sequence or a comma-separated
             string); test_voices: the held-out voices of the test audio (disjoint from them).
@@ -743,6 +827,8 @@ def load_av_digits(
         test_voices=test_voices,
         speeds=speeds,
         pitches=pitches,
+        babble_snr_db=babble_snr_db,
+        babble_talkers=babble_talkers,
     )
     path, cache = _ensure(root, opts, rebuild)
     arrays = cache["arrays"]
@@ -761,6 +847,11 @@ def load_av_digits(
 
     train, test = part(split == 0), part(split == 1)
     noise = "no noise" if opts.snr_db is None else f"SNR {opts.snr_db:g} dB"
+    if opts.babble_snr_db is not None:
+        noise += (
+            f", babble of {opts.babble_talkers} other-voice utterances at SNR "
+            f"{opts.babble_snr_db:g} dB"
+        )
     description = (
         f"av-digits ({len(train)} train / {len(test)} test, seed {opts.seed}): scikit-learn "
         f"digits (UCI optdigits) upsampled to {opts.image_size}x{opts.image_size} with "
