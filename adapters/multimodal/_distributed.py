@@ -219,6 +219,15 @@ def broadcast_object(obj: T, src: int = 0) -> T:
     return box[0]  # type: ignore[no-any-return]
 
 
+def gather_object(obj: T, dst: int = 0) -> list[T] | None:
+    """Every rank's ``obj`` (pickled), in rank order, on rank ``dst``; ``None`` elsewhere."""
+    import torch.distributed as dist
+
+    box: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == dst else None
+    dist.gather_object(obj, box, dst=dst)
+    return box
+
+
 class RankFailedError(RuntimeError):
     """Rank 0 failed in a step that only it runs (writing the run folder); raised on the other
     ranks so that they stop too."""

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from moo.validation import check_int, check_real
+from moo_multimodal._distributed import shard_bounds
 from moo_multimodal.data import MultimodalDataset, TensorDataset, iterate_batches
+from moo_multimodal.data._dataset import iterate_spans
 
 if TYPE_CHECKING:
     from moo_multimodal.models import MultimodalModel
@@ -88,9 +91,24 @@ def macro_f1(pred: torch.Tensor, labels: torch.Tensor, num_classes: int) -> floa
             raise ValueError(
                 f"{name} must lie in [0, {num_classes}), got {name}[{bad}] = {int(values[bad])}"
             )
-    tp = torch.bincount(labels[pred == labels], minlength=num_classes).double()
-    predicted = torch.bincount(pred, minlength=num_classes).double()
-    actual = torch.bincount(labels, minlength=num_classes).double()
+    tp, predicted, actual = _class_counts(pred, labels, num_classes)
+    return _macro_f1(tp.double(), predicted.double(), actual.double())
+
+
+def _class_counts(
+    pred: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per class: true positives, predictions and occurrences (int64, on their device)."""
+    tp = torch.bincount(labels[pred == labels], minlength=num_classes)
+    return (
+        tp,
+        torch.bincount(pred, minlength=num_classes),
+        torch.bincount(labels, minlength=num_classes),
+    )
+
+
+def _macro_f1(tp: torch.Tensor, predicted: torch.Tensor, actual: torch.Tensor) -> float:
+    """`macro_f1` from the per-class counts (float64)."""
     denom = predicted + actual  # = 2 TP + FP + FN
     present = denom > 0
     f1 = 2 * tp[present] / denom[present]
@@ -109,7 +127,7 @@ def _batches(
     dataset: MultimodalDataset, batch_size: int, device: torch.device
 ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
     for inputs, labels in iterate_batches(dataset, batch_size):
-        yield {m: x.to(device) for m, x in inputs.items()}, labels.to(device)
+        yield _on(inputs, device), labels.to(device)
 
 
 def _input_moments(
@@ -173,8 +191,8 @@ def evaluate(
         ``"noise/<m>"``: fusion accuracy with ``N(0, (noise_std · s_m)²)`` added to ``m``'s
         input, ``s_m`` the standard deviation of all entries of ``m``'s input over
         ``dataset``; the noise comes from ``torch.Generator().manual_seed(seed)`` on the CPU
-        (the same on every device). Modalities with integer inputs (token ids) are not
-        noised and have no ``noise/<m>`` key;
+        (the same on every device), drawn batch by batch in the dataset's order. Modalities
+        with integer inputs (token ids) are not noised and have no ``noise/<m>`` key;
         ``"absent/<m>"``: fusion accuracy with ``m``'s input replaced by its mean over
         ``dataset`` (entry by entry): a sensor that carries no information but stays in the
         input's range, the fairer "missing sensor" for inputs far from zero (log-mel
@@ -183,42 +201,149 @@ def evaluate(
         (``nan`` when no modality has the key).
 
     The model's training mode is restored afterwards; batches go to the device of its first
-    parameter.
+    parameter. `evaluation_sums` is the same pass over one process's shard of the batches.
 
     Raises:
         ValueError: a bad ``batch_size`` or ``noise_std``, or a dataset lacking a modality.
     """
+    return evaluation_sums(
+        model, dataset, batch_size=batch_size, noise_std=noise_std, seed=seed
+    ).metrics()
+
+
+@dataclass
+class EvaluationSums:
+    """What `evaluate` adds up over a dataset, or over one process's shard of it: the sums of
+    the processes of a sharded evaluation (``values``, one all-reduce) give the metrics of the
+    whole dataset (`metrics`), the same as one process's up to the order of the loss sum.
+
+    Attributes:
+        modalities: the model's modalities.
+        keys: ``(kind, modality)`` of each correct-prediction counter (``kind`` in ``"uni"``,
+            ``"drop"``, ``"noise"``, ``"absent"``), in the order of ``values``.
+        num_classes: ``C``.
+        values: a 1-D tensor on the model's device (float64; float32 on MPS): the counters,
+            the summed fusion cross-entropy, then per class the true positives, the
+            predictions and the occurrences of the fusion head (``3 C`` entries).
+    """
+
+    modalities: tuple[str, ...]
+    keys: list[tuple[str, str]]
+    num_classes: int
+    values: torch.Tensor
+
+    def metrics(self) -> dict[str, float]:
+        """`evaluate`'s metrics from these sums."""
+        k, c = len(self.keys), self.num_classes
+        values = self.values.double().cpu()
+        counts = values[k + 1 :].reshape(3, c)
+        tp, predicted, actual = counts[0], counts[1], counts[2]
+        n = float(actual.sum())
+        if n == 0:
+            raise ValueError("these evaluation sums count no sample")
+        rate = {key: float(v) / n for key, v in zip(self.keys, values[:k].tolist(), strict=True)}
+        result: dict[str, float] = {
+            "fusion_acc": float(tp.sum()) / n,
+            "fusion_f1": _macro_f1(tp, predicted, actual),
+            "fusion_loss": float(values[k]) / n,
+        }
+        uni = {m: rate["uni", m] for m in self.modalities}
+        for m in self.modalities:
+            result[f"acc/{m}"] = uni[m]
+        worst, best = min(uni.values()), max(uni.values())
+        result["worst_acc"] = worst
+        result["imbalance"] = best / worst if worst > 0 else math.inf
+        for kind in ("drop", "noise", "absent"):
+            kept = {m: rate[kind, m] for m in self.modalities if (kind, m) in rate}
+            for m, v in kept.items():
+                result[f"{kind}/{m}"] = v
+            result[f"worst_{kind}"] = min(kept.values()) if kept else math.nan
+        return result
+
+
+def eval_plan(n: int, batch_size: int, rank: int, world_size: int) -> list[tuple[int, int, int]]:
+    """``(start, lo, hi)`` per batch of ``n`` samples in order: the batch starts at sample
+    ``start`` and process ``rank`` of ``world_size`` takes its rows ``lo:hi``
+    (`moo_multimodal._distributed.shard_bounds`, as training shards its batches; possibly
+    none)."""
+    return [
+        (start, *shard_bounds(min(batch_size, n - start), rank, world_size))
+        for start in range(0, n, batch_size)
+    ]
+
+
+@torch.no_grad()
+def evaluation_sums(
+    model: MultimodalModel,
+    dataset: MultimodalDataset,
+    *,
+    batch_size: int = 512,
+    noise_std: float = 1.0,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> EvaluationSums:
+    """`evaluate`'s sums over process ``rank``'s share of every batch (`eval_plan`; all of
+    them when ``world_size`` is 1). Every process draws the noise of whole batches from the
+    one seeded generator and keeps its rows, and takes the input moments over the whole
+    dataset, so the processes' sums add up to one process's whatever ``world_size``."""
     modalities = _check_common(model, dataset, batch_size, "dataset")
     noise_std = check_real(noise_std, "noise_std", low=0.0)
+    world_size = check_int(world_size, "world_size", low=1)
+    rank = check_int(rank, "rank", low=0)
+    if rank >= world_size:
+        raise ValueError(f"rank must be below world_size = {world_size}, got {rank}")
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
     floating = {m: _is_floating(dataset, m) for m in modalities}
     moments = {m: _input_moments(dataset, m, batch_size) for m in modalities if floating[m]}
     scales = {m: noise_std * std for m, (_, std) in moments.items()}
     means = {m: mean for m, (mean, _) in moments.items()}
+    keys = [
+        (kind, m)
+        for m in modalities
+        for kind in ("uni", "drop", "noise", "absent")
+        if kind in ("uni", "drop") or m in scales
+    ]
     # correct predictions per (kind, modality), summed on the device: one host copy at the end
-    hits: dict[tuple[str, str], torch.Tensor] = {}
-    preds: list[torch.Tensor] = []
-    all_labels: list[torch.Tensor] = []
+    zero = torch.zeros((), dtype=torch.int64, device=device)
+    hits = dict.fromkeys(keys, zero)
+    c = dataset.num_classes
+    classes = [torch.zeros(c, dtype=torch.int64, device=device) for _ in range(3)]
     # summed in float64 (float32 on MPS, which has no float64)
     loss_dtype = torch.float32 if device.type == "mps" else torch.float64
     loss_sum = torch.zeros((), dtype=loss_dtype, device=device)
 
     def count(kind: str, m: str, pred: torch.Tensor, labels: torch.Tensor) -> None:
-        correct = (pred == labels).sum()
-        hits[kind, m] = hits[kind, m] + correct if (kind, m) in hits else correct
+        hits[kind, m] = hits[kind, m] + (pred == labels).sum()
 
     def fused(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         logits: torch.Tensor = model(inputs).fusion
         return logits.argmax(dim=1)
 
+    n = len(dataset)
+    plan = eval_plan(n, batch_size, rank, world_size)
+    if world_size == 1:
+        batches = _batches(dataset, batch_size, device)
+    else:
+        spans = [(start + lo, start + hi) for start, lo, hi in plan if hi > lo]
+        batches = ((_on(x, device), y.to(device)) for x, y in iterate_spans(dataset, spans))
+    shapes = _sample_shapes(dataset, scales) if world_size > 1 else {}
     was_training = model.training
     model.eval()
     try:
-        for inputs, labels in _batches(dataset, batch_size, device):
+        for start, lo, hi in plan:
+            size = min(batch_size, n - start)
+            if hi == lo:  # no rows here: the batch's noise is drawn all the same
+                for m in scales:
+                    shape, dtype = shapes[m]
+                    torch.randn((size, *shape), generator=generator, dtype=dtype)
+                continue
+            inputs, labels = next(batches)
             out = model(inputs)
-            preds.append(out.fusion.argmax(dim=1))
-            all_labels.append(labels)
+            pred = out.fusion.argmax(dim=1)
+            for total, part in zip(classes, _class_counts(pred, labels, c), strict=True):
+                total += part
             loss_sum = loss_sum + torch.nn.functional.cross_entropy(
                 out.fusion.to(loss_dtype), labels, reduction="sum"
             )
@@ -227,37 +352,37 @@ def evaluate(
                 count("drop", m, fused({**inputs, m: torch.zeros_like(inputs[m])}), labels)
                 if m in scales:
                     x = inputs[m]
-                    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+                    noise = torch.randn((size, *x.shape[1:]), generator=generator, dtype=x.dtype)[
+                        lo:hi
+                    ]
                     noised = x + scales[m] * noise.to(x.device)
                     count("noise", m, fused({**inputs, m: noised}), labels)
                     filled = means[m].to(device=x.device, dtype=x.dtype).expand_as(x)
                     count("absent", m, fused({**inputs, m: filled}), labels)
     finally:
         model.train(was_training)
+    values = torch.cat(
+        [torch.stack([hits[k] for k in keys]).to(loss_dtype), loss_sum[None]]
+        + [t.to(loss_dtype) for t in classes]
+    )
+    return EvaluationSums(modalities, keys, c, values)
 
-    pred = torch.cat(preds)
-    labels = torch.cat(all_labels)
-    n = labels.shape[0]
-    keys = list(hits)
-    totals = torch.stack([hits[k] for k in keys]).tolist()
-    rate = {k: c / n for k, c in zip(keys, totals, strict=True)}
-    result: dict[str, float] = {
-        "fusion_acc": accuracy(pred, labels),
-        "fusion_f1": macro_f1(pred, labels, dataset.num_classes),
-        "fusion_loss": float(loss_sum) / n,
-    }
-    uni = {m: rate["uni", m] for m in modalities}
-    for m in modalities:
-        result[f"acc/{m}"] = uni[m]
-    worst, best = min(uni.values()), max(uni.values())
-    result["worst_acc"] = worst
-    result["imbalance"] = best / worst if worst > 0 else math.inf
-    for kind in ("drop", "noise", "absent"):
-        values = {m: rate[kind, m] for m in modalities if (kind, m) in rate}
-        for m, v in values.items():
-            result[f"{kind}/{m}"] = v
-        result[f"worst_{kind}"] = min(values.values()) if values else math.nan
-    return result
+
+def _on(inputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {m: x.to(device) for m, x in inputs.items()}
+
+
+def _sample_shapes(
+    dataset: MultimodalDataset, modalities: Mapping[str, Any]
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """One sample's input shape and dtype per modality in ``modalities``."""
+    if isinstance(dataset, TensorDataset):
+        return {
+            m: (tuple(dataset.inputs[m].shape[1:]), dataset.inputs[m].dtype) for m in modalities
+        }
+    inputs, _ = dataset[0]
+    sample = {m: torch.as_tensor(inputs[m]) for m in modalities}
+    return {m: (tuple(x.shape), x.dtype) for m, x in sample.items()}
 
 
 def _is_floating(dataset: MultimodalDataset, modality: str) -> bool:
@@ -267,23 +392,70 @@ def _is_floating(dataset: MultimodalDataset, modality: str) -> bool:
     return bool(torch.as_tensor(inputs[modality]).is_floating_point())
 
 
+@dataclass
+class ProbeFeatures:
+    """Frozen encoder features of a dataset, or of one process's share of its batches.
+
+    Attributes:
+        features: ``{m: (N, D_m)}`` float64 on the CPU.
+        labels: ``(N,)`` int64.
+        index: ``(N,)`` int64: each row's sample index in the dataset (`merge` sorts by it).
+    """
+
+    features: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    index: torch.Tensor
+
+    @staticmethod
+    def merge(parts: list[ProbeFeatures]) -> ProbeFeatures:
+        """The processes' shares as one, in the dataset's order (shares without rows are
+        left out)."""
+        parts = [p for p in parts if p.index.numel()]
+        index = torch.cat([p.index for p in parts])
+        order = torch.argsort(index)
+        return ProbeFeatures(
+            {m: torch.cat([p.features[m] for p in parts])[order] for m in parts[0].features},
+            torch.cat([p.labels for p in parts])[order],
+            index[order],
+        )
+
+
 @torch.no_grad()
-def _features(
+def probe_features(
     model: MultimodalModel,
     dataset: MultimodalDataset,
-    modalities: tuple[str, ...],
-    batch_size: int,
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Encoder features ``{m: (N, D_m)}`` (float64, CPU) and labels of ``dataset``."""
+    *,
+    batch_size: int = 512,
+    rank: int = 0,
+    world_size: int = 1,
+) -> ProbeFeatures:
+    """The encoder features ``model.encode(inputs)`` (eval mode; the training mode is restored
+    afterwards) of process ``rank``'s share of every batch (`eval_plan`; all of them when
+    ``world_size`` is 1)."""
+    modalities = _check_common(model, dataset, batch_size, "dataset")
     device = _device(model)
+    n = len(dataset)
+    plan = eval_plan(n, batch_size, rank, world_size)
+    spans = [(start + lo, start + hi) for start, lo, hi in plan if hi > lo]
     feats: dict[str, list[torch.Tensor]] = {m: [] for m in modalities}
     labels: list[torch.Tensor] = []
-    for inputs, y in _batches(dataset, batch_size, device):
-        encoded = model.encode(inputs)
-        for m in modalities:
-            feats[m].append(encoded[m].reshape(y.shape[0], -1).double().cpu())
-        labels.append(y.cpu())
-    return {m: torch.cat(f) for m, f in feats.items()}, torch.cat(labels)
+    was_training = model.training
+    model.eval()
+    try:
+        for inputs, y in iterate_spans(dataset, spans):
+            encoded = model.encode(_on(inputs, device))
+            for m in modalities:
+                feats[m].append(encoded[m].reshape(y.shape[0], -1).double().cpu())
+            labels.append(y.cpu())
+    finally:
+        model.train(was_training)
+    if not spans:  # no rows here (`ProbeFeatures.merge` leaves such shares out)
+        empty = torch.zeros(0, dtype=torch.int64)
+        return ProbeFeatures(
+            {m: torch.zeros(0, 0, dtype=torch.float64) for m in modalities}, empty, empty
+        )
+    index = torch.cat([torch.arange(a, b) for a, b in spans])
+    return ProbeFeatures({m: torch.cat(f) for m, f in feats.items()}, torch.cat(labels), index)
 
 
 def _fit_logistic(
@@ -346,7 +518,7 @@ def linear_probe(
         ValueError: a bad ``max_iter``, ``weight_decay`` or ``batch_size``, datasets lacking a
             modality, or train and test with different numbers of classes.
     """
-    modalities = _check_common(model, train, batch_size, "train")
+    _check_common(model, train, batch_size, "train")
     _check_common(model, test, batch_size, "test")
     max_iter = check_int(max_iter, "max_iter", low=1)
     weight_decay = check_real(weight_decay, "weight_decay", low=0.0)
@@ -354,25 +526,33 @@ def linear_probe(
         raise ValueError(
             f"train and test num_classes differ: {train.num_classes} vs {test.num_classes}"
         )
-    was_training = model.training
-    model.eval()
-    try:
-        train_feats, train_labels = _features(model, train, modalities, batch_size)
-        test_feats, test_labels = _features(model, test, modalities, batch_size)
-    finally:
-        model.train(was_training)
+    train_feats = probe_features(model, train, batch_size=batch_size)
+    test_feats = probe_features(model, test, batch_size=batch_size)
+    return fit_probes(
+        train_feats, test_feats, train.num_classes, max_iter=max_iter, weight_decay=weight_decay
+    )
+
+
+def fit_probes(
+    train: ProbeFeatures,
+    test: ProbeFeatures,
+    num_classes: int,
+    *,
+    max_iter: int = 100,
+    weight_decay: float = 1e-3,
+) -> dict[str, float]:
+    """`linear_probe`'s fits and test accuracies from the features of the whole training and
+    test splits (`probe_features`, merged over the processes of a sharded evaluation)."""
     result: dict[str, float] = {}
-    for m in modalities:
-        x_train, x_test = train_feats[m], test_feats[m]
+    for m in train.features:
+        x_train, x_test = train.features[m], test.features[m]
         mean = x_train.mean(dim=0)
         std = x_train.std(dim=0, unbiased=False)
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
         x_train = (x_train - mean) / std
         x_test = (x_test - mean) / std
-        weight, bias = _fit_logistic(
-            x_train, train_labels, train.num_classes, max_iter, weight_decay
-        )
-        result[f"probe/{m}"] = accuracy(x_test @ weight + bias, test_labels)
+        weight, bias = _fit_logistic(x_train, train.labels, num_classes, max_iter, weight_decay)
+        result[f"probe/{m}"] = accuracy(x_test @ weight + bias, test.labels)
     return result
 
 

@@ -65,7 +65,13 @@ from moo_multimodal.data import (
 )
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.methods._base import loss_weight
-from moo_multimodal.metrics import evaluate, linear_probe
+from moo_multimodal.metrics import (
+    ProbeFeatures,
+    evaluation_sums,
+    fit_probes,
+    linear_probe,
+    probe_features,
+)
 from moo_multimodal.models import MultimodalModel, build_model
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
@@ -1306,33 +1312,17 @@ def _fit(
             sched.step()
         record: dict[str, float] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
         record.update({k: v / max(n_steps, 1) for k, v in sums.items()})
-        record.update(
-            evaluate(
-                model,
-                test_data,
-                batch_size=config.eval_batch_size,
-                noise_std=config.noise_std,
-                seed=config.seed,
-            )
-        )
+        record.update(_evaluate(model, test_data, config, ranks, device))
         if data.valid is not None:
-            scores = evaluate(
-                model,
-                data.valid,
-                batch_size=config.eval_batch_size,
-                noise_std=config.noise_std,
-                seed=config.seed,
-            )
+            scores = _evaluate(model, data.valid, config, ranks, device)
             if f"{selection.metric}" not in scores:
                 raise ValueError(
                     f"select_metric {selection.metric!r} is not measured on these data; "
                     f"measured: {', '.join(scores)}"
                 )
             record.update({f"val/{k}": v for k, v in scores.items()})
-        if config.probes:
-            probes = linear_probe(
-                model, train_data, test_data, seed=config.seed, batch_size=config.eval_batch_size
-            )
+        probes = _probes(model, train_data, test_data, config, ranks) if config.probes else {}
+        if probes:  # (under torchrun, rank 0 alone fits the probes; its record is broadcast)
             record.update(probes)
             accs = [probes[f"probe/{m}"] for m in model.modalities]
             record["worst_probe"] = min(accs)
@@ -1479,6 +1469,54 @@ def _step_row(reports: list[Any], scale: float) -> dict[str, float]:
         row["rule_us"] = row.get("rule_us", 0.0) + 1e6 * rep.rule_time
     row.update(weights)
     return row
+
+
+def _evaluate(
+    model: MultimodalModel,
+    data: MultimodalDataset,
+    config: TrainConfig,
+    ranks: _distributed.Ranks,
+    device: torch.device,
+) -> dict[str, float]:
+    """`moo_multimodal.metrics.evaluate` on ``data``; under torchrun each rank evaluates its
+    share of every batch and one all-reduce adds up the sums (the same metrics)."""
+    sums = evaluation_sums(
+        model,
+        data,
+        batch_size=config.eval_batch_size,
+        noise_std=config.noise_std,
+        seed=config.seed,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
+    )
+    if ranks.distributed:
+        backend_device = device if device.type == "cuda" else torch.device("cpu")
+        sums.values = _distributed.all_reduce_sum_(sums.values.to(backend_device))
+    return sums.metrics()
+
+
+def _probes(
+    model: MultimodalModel,
+    train_data: MultimodalDataset,
+    test_data: MultimodalDataset,
+    config: TrainConfig,
+    ranks: _distributed.Ranks,
+) -> dict[str, float]:
+    """`moo_multimodal.metrics.linear_probe`; under torchrun each rank encodes its share of
+    every batch, rank 0 gathers the features and fits the probes (the other ranks return
+    ``{}``: rank 0's record is broadcast)."""
+    size = config.eval_batch_size
+    if not ranks.distributed:
+        return linear_probe(model, train_data, test_data, seed=config.seed, batch_size=size)
+    shares = [
+        probe_features(model, d, batch_size=size, rank=ranks.rank, world_size=ranks.world_size)
+        for d in (train_data, test_data)
+    ]
+    gathered = _distributed.gather_object(shares)
+    if gathered is None:
+        return {}
+    train, test = (ProbeFeatures.merge([g[i] for g in gathered]) for i in (0, 1))
+    return fit_probes(train, test, train_data.num_classes)
 
 
 def _average_over_ranks(sums: dict[str, float], device: torch.device) -> dict[str, float]:

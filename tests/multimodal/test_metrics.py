@@ -10,7 +10,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from moo_multimodal.data import MultimodalDataset, TensorDataset  # noqa: E402
-from moo_multimodal.metrics import accuracy, evaluate, linear_probe, macro_f1  # noqa: E402
+from moo_multimodal.metrics import (  # noqa: E402
+    EvaluationSums,
+    ProbeFeatures,
+    accuracy,
+    evaluate,
+    evaluation_sums,
+    fit_probes,
+    linear_probe,
+    macro_f1,
+    probe_features,
+)
 
 C = 3
 
@@ -171,6 +181,52 @@ def test_evaluate_is_seeded_and_path_independent() -> None:
     for key, value in first.items():
         assert other[key] == pytest.approx(value, abs=1e-12), key
     assert evaluate(model, data, noise_std=0.0)["noise/a"] == 1.0
+
+
+@pytest.mark.parametrize("tensor_data", [True, False])
+@pytest.mark.parametrize(("world", "batch"), [(2, 32), (3, 32), (5, 4)])
+def test_sharded_evaluation_adds_up_to_one_process(
+    tensor_data: bool, world: int, batch: int
+) -> None:
+    """Each process's share of every batch (some shares empty: 50 samples in batches of 4 over
+    5 processes end with a batch of 2) sums to the whole: the same metrics, noise included;
+    the probe features merge to the whole split's, in order."""
+    data = _data(50, seed=3)
+    dataset = data if tensor_data else ListDataset(data)
+    model = OneModalityModel()
+    whole = evaluate(model, dataset, batch_size=batch, noise_std=1.5, seed=4)
+    shares = [
+        evaluation_sums(
+            model, dataset, batch_size=batch, noise_std=1.5, seed=4, rank=r, world_size=world
+        )
+        for r in range(world)
+    ]
+    total = EvaluationSums(
+        shares[0].modalities,
+        shares[0].keys,
+        shares[0].num_classes,
+        torch.stack([s.values for s in shares]).sum(dim=0),
+    )
+    merged = total.metrics()
+    assert merged.keys() == whole.keys()
+    for key, value in whole.items():
+        assert merged[key] == pytest.approx(value, rel=1e-12), key
+    assert 0.0 < whole["noise/a"] < 1.0  # the noise is not trivial
+    features = ProbeFeatures.merge(
+        [
+            probe_features(model, dataset, batch_size=batch, rank=r, world_size=world)
+            for r in range(world)
+        ]
+    )
+    one = probe_features(model, dataset, batch_size=batch)
+    assert torch.equal(features.index, torch.arange(50))
+    assert torch.equal(features.labels, one.labels)
+    for m in one.features:
+        assert torch.equal(features.features[m], one.features[m])
+    test = probe_features(model, _data(30, seed=4), batch_size=batch)
+    assert fit_probes(features, test, C) == linear_probe(model, dataset, _data(30, seed=4))
+    with pytest.raises(ValueError, match="rank must be below world_size = 2, got 2"):
+        evaluation_sums(model, dataset, rank=2, world_size=2)
 
 
 def test_evaluate_imbalance_is_inf_when_a_head_is_always_wrong() -> None:

@@ -228,6 +228,22 @@ def _loader_batches(
         yield dict(inputs), torch.as_tensor(labels, dtype=torch.int64)
 
 
+def iterate_spans(dataset: MultimodalDataset, spans: Sequence[tuple[int, int]]) -> Iterator[Batch]:
+    """One batch per index range ``[a, b)`` of ``spans`` (each non-empty), in that order: a
+    process's share of the batches of a sharded evaluation. A `TensorDataset` is sliced (no
+    copy); any other `MultimodalDataset` reads only those samples through a `DataLoader`
+    (default collate, main process)."""
+    if isinstance(dataset, TensorDataset):
+        for a, b in spans:
+            yield {m: x[a:b] for m, x in dataset.inputs.items()}, dataset.labels[a:b]
+        return
+    if not spans:
+        return
+    loader = DataLoader(dataset, batch_sampler=[list(range(a, b)) for a, b in spans])
+    for inputs, labels in loader:
+        yield dict(inputs), torch.as_tensor(labels, dtype=torch.int64)
+
+
 @dataclass(frozen=True)
 class DatasetSplits:
     """A dataset's train and test splits and what the adapter needs to build a model for it.
