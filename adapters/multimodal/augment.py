@@ -23,7 +23,7 @@ import torch
 
 from moo.validation import check_real
 from moo_multimodal.data import MultimodalDataset
-from moo_multimodal.metrics import _input_moments, _is_floating
+from moo_multimodal.metrics import input_moments
 
 
 class ModalityDropout:
@@ -54,12 +54,7 @@ class ModalityDropout:
     ) -> ModalityDropout:
         """The dropout of ``p`` whose fill values are ``dataset``'s mean inputs (floating-point
         modalities only)."""
-        fill = {
-            m: _input_moments(dataset, m, batch_size)[0]
-            for m in dataset.input_shapes
-            if _is_floating(dataset, m)
-        }
-        return cls(p, fill)
+        return cls(p, {m: mean for m, (mean, _) in input_moments(dataset, batch_size).items()})
 
     def __call__(
         self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator

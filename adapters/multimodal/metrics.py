@@ -130,27 +130,41 @@ def _batches(
         yield _on(inputs, device), labels.to(device)
 
 
-def _input_moments(
-    dataset: MultimodalDataset, modality: str, batch_size: int
-) -> tuple[torch.Tensor, float]:
-    """The mean input of ``modality`` over ``dataset`` (entry by entry, float64, the input's
-    shape) and the standard deviation of all its entries."""
+Moments = dict[str, tuple[torch.Tensor, float]]
+"""Per floating-point modality: the mean input over a dataset (entry by entry, float64, the
+input's shape) and the standard deviation of all its entries (`input_moments`)."""
+
+
+def input_moments(dataset: MultimodalDataset, batch_size: int = 512) -> Moments:
+    """The `Moments` of every floating-point modality of ``dataset`` (integer inputs, token
+    ids, have none): what `evaluate`'s "noised" and "absent" metrics scale and fill with. One
+    pass over the data (none for a `TensorDataset`); the data do not change between
+    evaluations, so a caller that evaluates a dataset often computes them once and passes
+    them to `evaluation_sums`."""
+    check_int(batch_size, "batch_size", low=1)
+    floating = [m for m in dataset.modalities if _is_floating(dataset, m)]
     if isinstance(dataset, TensorDataset):
-        x = dataset.inputs[modality].double()
-        return x.mean(dim=0), float(x.std(unbiased=False))
-    total: torch.Tensor | None = None
-    total_sq = 0.0
+        out: Moments = {}
+        for m in floating:
+            x = dataset.inputs[m].double()
+            out[m] = (x.mean(dim=0), float(x.std(unbiased=False)))
+        return out
+    totals: dict[str, torch.Tensor] = {}
+    squares = dict.fromkeys(floating, 0.0)
     count = 0
     for inputs, _ in iterate_batches(dataset, batch_size):
-        x = inputs[modality].double()
-        part = x.sum(dim=0)
-        total = part if total is None else total + part
-        total_sq += float((x * x).sum())
-        count += x.shape[0]
-    assert total is not None  # datasets are never empty
-    mean = total / count
-    grand = float(mean.mean())
-    return mean, math.sqrt(max(total_sq / (count * mean.numel()) - grand * grand, 0.0))
+        for m in floating:
+            x = inputs[m].double()
+            part = x.sum(dim=0)
+            totals[m] = totals[m] + part if m in totals else part
+            squares[m] += float((x * x).sum())
+        count += next(iter(inputs.values())).shape[0]
+    out = {}
+    for m in floating:
+        mean = totals[m] / count  # datasets are never empty
+        grand = float(mean.mean())
+        out[m] = (mean, math.sqrt(max(squares[m] / (count * mean.numel()) - grand * grand, 0.0)))
+    return out
 
 
 def _check_common(
@@ -282,11 +296,13 @@ def evaluation_sums(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    moments: Moments | None = None,
 ) -> EvaluationSums:
     """`evaluate`'s sums over process ``rank``'s share of every batch (`eval_plan`; all of
     them when ``world_size`` is 1). Every process draws the noise of whole batches from the
     one seeded generator and keeps its rows, and takes the input moments over the whole
-    dataset, so the processes' sums add up to one process's whatever ``world_size``."""
+    dataset (``moments``, `input_moments` of ``dataset`` when not given), so the processes'
+    sums add up to one process's whatever ``world_size``."""
     modalities = _check_common(model, dataset, batch_size, "dataset")
     noise_std = check_real(noise_std, "noise_std", low=0.0)
     world_size = check_int(world_size, "world_size", low=1)
@@ -295,10 +311,10 @@ def evaluation_sums(
         raise ValueError(f"rank must be below world_size = {world_size}, got {rank}")
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    floating = {m: _is_floating(dataset, m) for m in modalities}
-    moments = {m: _input_moments(dataset, m, batch_size) for m in modalities if floating[m]}
-    scales = {m: noise_std * std for m, (_, std) in moments.items()}
-    means = {m: mean for m, (mean, _) in moments.items()}
+    if moments is None:
+        moments = input_moments(dataset, batch_size)
+    scales = {m: noise_std * moments[m][1] for m in modalities if m in moments}
+    means = {m: moments[m][0] for m in modalities if m in moments}
     keys = [
         (kind, m)
         for m in modalities

@@ -66,9 +66,11 @@ from moo_multimodal.data import (
 from moo_multimodal.methods import Method, make_method
 from moo_multimodal.methods._base import loss_weight
 from moo_multimodal.metrics import (
+    Moments,
     ProbeFeatures,
     evaluation_sums,
     fit_probes,
+    input_moments,
     linear_probe,
     probe_features,
 )
@@ -1262,6 +1264,13 @@ def _fit(
         else None
     )
     precision = _Precision(config, device)
+    # the evaluation's input moments (noise scale, "absent" fill): the data do not change, so
+    # one pass per run, not one per epoch
+    size = config.eval_batch_size
+    test_moments = input_moments(test_data, size) if len(epochs) else {}
+    valid_moments = (
+        input_moments(data.valid, size) if len(epochs) and data.valid is not None else {}
+    )
     for epoch in bar:
         model.train()
         if ranks.distributed:
@@ -1312,9 +1321,9 @@ def _fit(
             sched.step()
         record: dict[str, float] = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
         record.update({k: v / max(n_steps, 1) for k, v in sums.items()})
-        record.update(_evaluate(model, test_data, config, ranks, device))
+        record.update(_evaluate(model, test_data, config, ranks, device, test_moments))
         if data.valid is not None:
-            scores = _evaluate(model, data.valid, config, ranks, device)
+            scores = _evaluate(model, data.valid, config, ranks, device, valid_moments)
             if f"{selection.metric}" not in scores:
                 raise ValueError(
                     f"select_metric {selection.metric!r} is not measured on these data; "
@@ -1477,9 +1486,11 @@ def _evaluate(
     config: TrainConfig,
     ranks: _distributed.Ranks,
     device: torch.device,
+    moments: Moments,
 ) -> dict[str, float]:
-    """`moo_multimodal.metrics.evaluate` on ``data``; under torchrun each rank evaluates its
-    share of every batch and one all-reduce adds up the sums (the same metrics)."""
+    """`moo_multimodal.metrics.evaluate` on ``data`` given its input moments (computed once
+    per run); under torchrun each rank evaluates its share of every batch and one all-reduce
+    adds up the sums (the same metrics)."""
     sums = evaluation_sums(
         model,
         data,
@@ -1488,6 +1499,7 @@ def _evaluate(
         seed=config.seed,
         rank=ranks.rank,
         world_size=ranks.world_size,
+        moments=moments,
     )
     if ranks.distributed:
         backend_device = device if device.type == "cuda" else torch.device("cpu")
