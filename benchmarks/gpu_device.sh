@@ -4,12 +4,13 @@
 #
 #   bash benchmarks/gpu_device.sh            # on the device, from the repository root
 #
-# First the device tests (tests/torch/test_devices.py, tests/torch/test_backward.py; at most 2 min),
+# First the device tests (tests/torch/test_devices.py, tests/torch/test_backward.py, the trainer's
+# mixed precision in tests/multimodal/test_distributed.py; at most 2.5 min),
 # then gpu_all.sh. Expects python3 with CUDA torch (the machine's own) and, optionally, the
 # wheels of the packages it lacks in .whl/ (torchjd and its UPGrad solver, for the side-by-side
 # columns; see benchmarks/README.md, "On a lent GPU machine"). Environment: DEADLINE_S (default
 # 360 s from the benchmarks' start; later benchmarks are skipped), OUT (default ./gpu-out).
-# Worst case about 8.5 min after the install: run it with a 560 s limit.
+# Worst case about 9 min after the install: run it with a 580 s limit.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -36,7 +37,9 @@ python3 -c "import moo.torch, moo_multimodal" || exit 2
 
 # the device tests first (CUDA paths, synchronizations per step, AMP, the trainer on CUDA)
 trc=0
-timeout 120 python3 -m pytest -q -p no:cacheprovider tests/torch/test_devices.py tests/torch/test_backward.py \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/torch/test_devices.py tests/torch/test_backward.py \
+    "tests/multimodal/test_distributed.py::test_mixed_precision_trains_on_cuda" \
+    "tests/multimodal/test_distributed.py::test_fp16_refused_for_methods_that_choose_weights" \
     >"$WORK/tests.log" 2>&1 || trc=$?
 tail -n 30 "$WORK/tests.log"
 
