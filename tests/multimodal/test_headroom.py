@@ -160,6 +160,14 @@ def test_bad_losses_and_state() -> None:
         method.update([1.0, 1.0, 1.0], 1)
     with pytest.raises(ValueError, match=r"unimodal\[1\]"):
         method.update([1.0, math.nan], 1)
+    with pytest.raises(ValueError, match=r"unimodal\[0\] must be >= 0.0, got -1.0"):
+        method.update([-1.0, 1.0], 1)
+    with pytest.raises(ValueError, match=r"unimodal\[1\] must be finite, got inf"):
+        method.update([1.0, math.inf], 1)
+    with pytest.raises(TypeError, match=r"unimodal\[1\] must be a real number"):
+        method.update([1.0, "1.0"], 1)
+    weights = method.update([1, 1], 1)  # integers go through check_real and are accepted
+    assert len(weights) == 3 and all(math.isfinite(w) for w in weights)
     with pytest.raises(ValueError, match="epoch must not go back: got 0 after 1"):
         method.update([1.0, 1.0], 0)
     with pytest.raises(ValueError, match="epoch"):

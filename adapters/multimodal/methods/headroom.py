@@ -116,6 +116,14 @@ def headroom_weights(
     flags = [False] * len(u) if learnt is None else [bool(x) for x in learnt]
     if len(flags) != len(u):
         raise ValueError(f"learnt must hold {len(u)} flags, got {len(flags)}")
+    return _priorities(u, z, threshold, ramp, floor, flags)
+
+
+def _priorities(
+    u: list[float], z: list[float], threshold: float, ramp: float, floor: float, flags: list[bool]
+) -> tuple[list[float], list[float]]:
+    """`headroom_weights` on checked inputs (the method's per-step call: its parameters were
+    checked when it was built, its tracked losses and statistics are finite or ``±inf``)."""
     gates = [min(1.0, max(0.0, (v - threshold) / ramp)) for v in z]
     heads = [g * v for g, v in zip(gates, u, strict=True)]
     total, m = sum(heads), len(u)
@@ -202,7 +210,11 @@ class Headroom(Method):
             ValueError: a bad loss, an epoch before the current one, or a number of losses
                 other than the tracked one's (call `reset`).
         """
-        values = [check_real(v, f"unimodal[{i}]", low=0.0) for i, v in enumerate(unimodal)]
+        values = list(unimodal)
+        # the per-step call gets Python floats (a tensor's tolist()): checked in one pass;
+        # anything else (or a bad value) goes through check_real, which names it
+        if not all(type(v) is float and 0.0 <= v < math.inf for v in values):
+            values = [check_real(v, f"unimodal[{i}]", low=0.0) for i, v in enumerate(values)]
         epoch = check_int(epoch, "epoch", low=0)
         if not values:
             raise ValueError("unimodal must hold at least one loss, got none")
@@ -237,13 +249,8 @@ class Headroom(Method):
         self.progress = [progress_statistic(s) for s in self.sums]
         full = self.threshold + self.ramp
         self.learnt = [f or z >= full for f, z in zip(self.learnt, self.progress, strict=True)]
-        lam, self.gates = headroom_weights(
-            self.tracked,
-            self.progress,
-            threshold=self.threshold,
-            ramp=self.ramp,
-            floor=self.floor,
-            learnt=self.learnt,
+        lam, self.gates = _priorities(
+            self.tracked, self.progress, self.threshold, self.ramp, self.floor, self.learnt
         )
         self.step += 1
         scale = self.gamma * len(lam)
