@@ -268,10 +268,11 @@ class Headroom(Method):
         values = packed.cpu().tolist()  # the one device→host copy
         with Timer() as timer:
             w = self.update(values[1:], epoch)
-        total = fusion
-        for wm, f in zip(w[1:], uni, strict=True):
-            total = total + wm * f
-        torch.autograd.backward(total)
+        # ∇(f_0 + Σ w_m f_m) as the vector-Jacobian product of the stacked losses with w: one
+        # stack node instead of 2M arithmetic nodes (and their backward)
+        stacked = torch.stack([fusion, *uni])
+        weights = torch.tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+        torch.autograd.backward(stacked, grad_tensors=weights)
         names = ("fusion", *model.modalities)
         info = {f"gate/{m}": g for m, g in zip(model.modalities, self.gates, strict=True)}
         info.update(
