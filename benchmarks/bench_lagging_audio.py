@@ -43,20 +43,11 @@ from typing import Any
 import torch
 
 from moo_multimodal import TrainConfig, train
+from moo_multimodal.compare import METHODS_DEFAULT
 from moo_multimodal.data import load_dataset
 
-METHODS = (
-    "joint",
-    "uniform",
-    "unimodal",
-    "mimo",
-    "mgda",
-    "cagrad",
-    "nash-mtl",
-    "ogm-ge",
-    "mmpareto",
-    "headroom",
-)
+# compare's defaults, then the "alone" reference and this project's method
+METHODS = (*METHODS_DEFAULT, "unimodal", "headroom")
 DATA: dict[str, Any] = {"pca_energy_removed": 0.0, "snr_db": None, "babble_snr_db": 6.0}
 COLUMNS = (
     ("fusion", "fusion_acc"),
