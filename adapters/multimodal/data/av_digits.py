@@ -557,11 +557,17 @@ def _babble_choice(
     the sample's own word included, so the babble says nothing about the label); from the
     split's other utterances when the split has a single voice."""
     out = np.empty((choice.shape[0], talkers), dtype=np.int64)
+    others: dict[tuple[int, int], np.ndarray] = {}  # (split, voice): the split's other voices
     for i, (u, part) in enumerate(zip(choice, sample_split, strict=True)):
-        same = utterance_split == part
-        pool = np.flatnonzero(same & (utterance_voice != utterance_voice[u]))
-        if pool.size == 0:
-            pool = np.flatnonzero(same & (np.arange(same.size) != u))
+        key = (int(part), int(utterance_voice[u]))
+        if key not in others:
+            same = utterance_split == part
+            others[key] = np.flatnonzero(same & (utterance_voice != utterance_voice[u]))
+        pool = others[key]
+        if pool.size == 0:  # one voice in the split
+            pool = np.flatnonzero(
+                (utterance_split == part) & (np.arange(utterance_split.size) != u)
+            )
         out[i] = rng.choice(pool, size=talkers, replace=pool.size < talkers)
     return out
 
@@ -573,18 +579,19 @@ def _spectrograms(
     sample_rate: int,
     rng_shift: np.random.Generator,
     rng_noise: np.random.Generator,
-    babble: np.ndarray | None = None,
-    rng_babble: np.random.Generator | None = None,
+    babble: tuple[np.ndarray, np.random.Generator] | None = None,
 ) -> np.ndarray:
     """Log-mel spectrograms ``(N, 1, n_mels, frames)`` of the chosen utterances, each at its
     own random offset with its own noise (float32 throughout: twice as fast as float64).
 
-    With ``babble`` (``(N, talkers)`` utterance indices, `_babble_choice`), each sample's
+    With ``babble`` (``(N, talkers)`` utterance indices from `_babble_choice`, and the
+    generator of their offsets), each sample's
     babble is the sum of those utterances, each at a random offset that keeps at least half
     of it in the window, scaled to ``opts.babble_snr_db`` below the utterance's power (the
     babble's power measured over the window), before the white noise of ``opts.snr_db``."""
     length = HOP_LENGTH * (opts.frames - 1)
     sigma = 0.0 if opts.snr_db is None else _RMS / 10.0 ** (opts.snr_db / 20.0)
+    level = 0.0 if opts.babble_snr_db is None else _RMS / 10.0 ** (opts.babble_snr_db / 20.0)
     n = choice.shape[0]
     out = np.empty((n, 1, opts.n_mels, opts.frames), dtype=np.float32)
     for start in range(0, n, _CHUNK):
@@ -598,15 +605,15 @@ def _spectrograms(
             else:
                 off = int(rng_shift.integers(0, length - x.size + 1))
                 waves[row, off : off + x.size] = x
-            if babble is not None and rng_babble is not None and opts.babble_snr_db is not None:
+            if babble is not None:
+                talkers, rng_babble = babble
                 noise = np.zeros(length, dtype=np.float64)
-                for b in babble[start + row]:
+                for b in talkers[start + row]:
                     y = utterances[b]
                     half = y.size // 2
                     _place(noise, y, int(rng_babble.integers(-half, length - half + 1)))
                 power = float(np.mean(noise**2))
                 if power > 0.0:
-                    level = _RMS / 10.0 ** (opts.babble_snr_db / 20.0)
                     waves[row] += (noise * (level / math.sqrt(power))).astype(np.float32)
         if sigma > 0:
             waves += np.float32(sigma) * rng_noise.standard_normal(waves.shape, np.float32)
@@ -654,13 +661,12 @@ def _build(path: Path, opts: _Options) -> dict[str, Any]:
             choice[members] = pool[rng_pair.integers(0, pool.size, size=members.size)]
     babble = None
     if opts.babble_snr_db is not None:
-        babble = _babble_choice(
+        talkers = _babble_choice(
             choice, split, meta[:, 0], is_test_voice.astype(np.uint8), opts.babble_talkers,
             rng_babble,
         )  # fmt: skip
-    spectrograms = _spectrograms(
-        prepared, choice, opts, sample_rate, rng_shift, rng_noise, babble, rng_babble
-    )
+        babble = (talkers, rng_babble)
+    spectrograms = _spectrograms(prepared, choice, opts, sample_rate, rng_shift, rng_noise, babble)
 
     arrays = {
         "images.npy": images,
