@@ -1502,8 +1502,7 @@ def _evaluate(
         moments=moments,
     )
     if ranks.distributed:
-        backend_device = device if device.type == "cuda" else torch.device("cpu")
-        sums.values = _distributed.all_reduce_sum_(sums.values.to(backend_device))
+        sums.values = _distributed.all_reduce_sum_(sums.values.to(_collective_device(device)))
     return sums.metrics()
 
 
@@ -1531,12 +1530,19 @@ def _probes(
     return fit_probes(train, test, train_data.num_classes)
 
 
+def _collective_device(device: torch.device) -> torch.device:
+    """Where the trainer's own collectives run: the CUDA device under nccl, else the CPU
+    (gloo)."""
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
 def _average_over_ranks(sums: dict[str, float], device: torch.device) -> dict[str, float]:
     """The epoch's sums averaged over the ranks (one collective; every rank has the same keys,
     inserted in the same order: the same method's reports)."""
     keys = list(sums)
-    backend_device = device if device.type == "cuda" else torch.device("cpu")
-    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=backend_device)
+    values = torch.tensor(
+        [sums[k] for k in keys], dtype=torch.float64, device=_collective_device(device)
+    )
     _distributed.all_reduce_mean_([values])
     return dict(zip(keys, values.cpu().tolist(), strict=True))
 
