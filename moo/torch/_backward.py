@@ -74,7 +74,12 @@ def backward(
       weights from the detached loss values (one K-vector copy to the host), then one
       backward of ``Σ w_i L_i`` over the shared parameters (plus one over the task parameters
       only, if any, for ``∇ Σ L_i``, unless they are given per objective: see
-      ``task_params``).
+      ``task_params``). When every ``.grad`` is unset (``zero_grad()``'s default) and
+      ``torch.distributed`` is not in use, autograd writes ``.grad`` itself
+      (``torch.autograd.backward`` with ``inputs``, no Python pass over the parameters), so
+      hooks registered with ``register_post_accumulate_grad_hook`` run as under
+      ``loss.backward()`` (a per-objective head's hook sees ``w_i ∇L_i``, divided by ``w_i``
+      after the pass).
     - a `Weighting` that reads the Gramian: per-objective gradients by parameter block (see
       ``extraction`` and ``groups``), ``G = Σ_b J_b J_bᵀ`` accumulated in float64 on the
       device, one copy of ``[G | f]`` (K×(K+1)) to the host, ``rule.weights(G, f)`` in

@@ -80,7 +80,7 @@ def check_params(params: Any, name: str) -> list[torch.Tensor]:
                 f"{name}[{i}] ({describe(p)}) is complex: the rules weigh real gradients "
                 "(split it into real and imaginary parts)"
             )
-        if p.device.type == "meta":
+        if p.is_meta:  # (not p.device.type: a device object per call, 8× slower)
             raise ValueError(
                 f"{name}[{i}] ({describe(p)}) is on the meta device (a shape without data): "
                 "materialize the model first, e.g. model.to_empty(device=...) and initialize it"

@@ -20,6 +20,7 @@ representation, Jacobian; distributed or not):
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -172,7 +173,9 @@ def _to_host(gram: torch.Tensor | None, f: torch.Tensor) -> tuple[FloatArray | N
 
 
 def _check_losses_finite(f: FloatArray) -> None:
-    bad = np.flatnonzero(~np.isfinite(f))
+    if math.isfinite(float(f.sum())):  # one call; a NaN or an infinity makes the sum one too
+        return
+    bad = np.flatnonzero(~np.isfinite(f))  # (or the sum overflowed: then none is bad)
     if bad.size:
         i = int(bad[0])
         raise ValueError(f"loss of objective {i} is not finite: losses[{i}] = {f[i]}")

@@ -222,6 +222,8 @@ def _loss_only(call: Call) -> StepInfo:
     ``Σ w_i L_i``."""
     run = run_rule(call.rule, call.reduce([call.f_dev])[0])
     w = run.result.weights
+    if _in_place(call, w):
+        return step_info(run, call.info("losses", _loss_only_in_place(call, w)))
     if call.owner is not None:
         grads, task_grads, passes = _loss_only_heads(call, call.owner, w)
     else:
@@ -233,6 +235,54 @@ def _loss_only(call: Call) -> StepInfo:
     for p, g in zip([*call.params, *call.task], reduced, strict=True):
         _accumulate(p, g)
     return step_info(run, call.info("losses", passes))
+
+
+def _in_place(call: Call, w: FloatArray) -> bool:
+    """Can autograd accumulate the step's gradients into ``.grad`` itself? Yes when no
+    gradient is to be reduced over ranks, every ``.grad`` is unset (``zero_grad()``'s
+    default) and no head's weight is 0 (each head's ``.grad`` is then ``w_i ∇L_i``, divided
+    in place)."""
+    if call.active:
+        return False
+    for p in call.params:
+        if p.grad is not None:
+            return False
+    for p in call.task:
+        if p.grad is not None:
+            return False
+    return call.owner is None or all(w[i] != 0.0 for i in set(call.owner))
+
+
+def _loss_only_in_place(call: Call, w: FloatArray) -> int:
+    """The loss-only step with autograd writing ``.grad`` (``torch.autograd.backward`` with
+    ``inputs``): the same gradients as `_loss_only_heads` / `_loss_only_flat` without a
+    Python pass over the parameters. On any error every ``.grad`` is unset again, as before
+    the call. Returns the number of backward passes."""
+    params, task, owner = call.params, call.task, call.owner
+    passes = 1
+    try:
+        if task and owner is None:  # the flat form: ∇ Σ_i L_i over the task parameters
+            torch.autograd.backward(call.total(), inputs=task, retain_graph=True)
+            passes += 1
+            inputs = params
+        else:
+            inputs = [*params, *task]
+        stacked = call.vector if call.vector is not None else torch.stack(call.losses)
+        wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+        torch.autograd.backward(
+            stacked, grad_tensors=wt, inputs=inputs, retain_graph=call.retain_graph
+        )
+        grads = present([p.grad for p in params], params, "shared_params")
+        heads = present([p.grad for p in task], task, "task_params")
+        if heads and owner is not None:  # head t's .grad is w_i ∇L_i: one fused division
+            torch._foreach_div_(heads, [float(w[i]) for i in owner])
+        if call.check_finite:
+            _check_grads_finite(grads, params)
+    except BaseException:
+        for p in (*params, *task):
+            p.grad = None
+        raise
+    return passes
 
 
 def _loss_only_heads(

@@ -267,9 +267,7 @@ def test_representation_path_with_one_tensor_per_encoder() -> None:
     with pytest.raises(ValueError, match="at least one tensor"):
         mt.backward(losses, params, "mgda", extraction="representation", representation=[])
     with pytest.raises(ValueError, match=r"representation\[1\] must be a tensor that requires"):
-        mt.backward(
-            losses, params, "mgda", extraction="representation", representation=[z[0], x2]
-        )
+        mt.backward(losses, params, "mgda", extraction="representation", representation=[z[0], x2])
     with pytest.raises(ValueError, match=r"losses\[2\] does not depend on any representation"):
         mt.backward(losses, params, "mgda", extraction="representation", representation=z[:1] * 2)
 
@@ -733,6 +731,55 @@ def test_task_params_per_objective_give_the_same_gradients(rule: Callable[[], An
     if not rule().uses_gramian:
         assert info_flat.info["backward_passes"] == 2
         assert info_heads.info["backward_passes"] == 1  # one weighted backward serves all
+
+
+@pytest.mark.parametrize("form", ["flat", "per-objective", "vector"])
+@pytest.mark.parametrize("rule", [lambda: MIMO(), lambda: LinearScalarization([0.2, 0.5, 0.3])])
+def test_loss_only_in_place_path_writes_what_accumulation_writes(
+    rule: Callable[[], Any], form: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every ``.grad`` unset the loss-only path lets autograd write ``.grad`` itself; with
+    ``.grad`` already set it adds its gradients in Python. Adding to zeros is exact, so both
+    must give the same bits and the same weights."""
+    from moo.torch import _paths
+
+    taken: list[bool] = []
+    in_place = _paths._loss_only_in_place
+    monkeypatch.setattr(
+        _paths, "_loss_only_in_place", lambda call, w: taken.append(True) or in_place(call, w)
+    )
+    out = []
+    for preset in (False, True):
+        net = Net()
+        x, y = data()
+        _, losses = losses_of(net, x, y)
+        if preset:
+            for p in net.parameters():
+                p.grad = torch.zeros_like(p)
+        heads = [list(h.parameters()) for h in net.heads] if form == "per-objective" else task(net)
+        given = torch.stack(losses) if form == "vector" else losses
+        info = mt.backward(given, shared(net), rule(), task_params=heads)
+        out.append((info, [p.grad.clone() for p in net.parameters()]))
+    assert taken == [True]  # the unset .grad took the in-place path, the preset ones not
+    (info_a, grads_a), (info_b, grads_b) = out
+    np.testing.assert_array_equal(info_a.weights, info_b.weights)
+    assert info_a.info["backward_passes"] == info_b.info["backward_passes"]
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_loss_only_in_place_path_leaves_grad_unset_on_an_error() -> None:
+    p = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    head = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    unused = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    good = ((p - 2.0) * head).pow(2).sum()  # every .grad unset: the in-place path
+    with pytest.raises(ValueError, match=r"gradient of shared_params\[0\].*not finite"):
+        mt.backward([good, p.abs().sqrt().sum()], [p], "mimo", task_params=[head])
+    assert p.grad is None and head.grad is None
+    good = ((p - 2.0) * head).pow(2).sum()
+    with pytest.raises(ValueError, match=r"shared_params\[1\].*reached by no loss"):
+        mt.backward([good, p.sum()], [p, unused], "mimo", task_params=[[head], []])
+    assert p.grad is None and head.grad is None and unused.grad is None
 
 
 def test_task_params_per_objective_with_a_zero_weight() -> None:
