@@ -143,22 +143,32 @@ def _wolfe(
             if min(mu) > 0.0:
                 lam = mu
                 break
-            ratios = [
-                lm / max(lm - m, 1e-300) if m <= 0.0 else math.inf
-                for lm, m in zip(lam, mu, strict=True)
-            ]
-            theta = min(ratios)
-            drop = ratios.index(theta)
-            lam = [lm + theta * (m - lm) for lm, m in zip(lam, mu, strict=True)]
-            lam[drop] = 0.0
-            if support[drop] == j and theta == 0.0:
-                # the new vertex cannot enter: no progress is possible in floating point
+            lam, support, stalled = _toward(lam, mu, support, j)
+            if stalled:
                 iterations = max_iterations
-            support = [s for s, lm in zip(support, lam, strict=True) if lm > 0.0]
-            total = sum(lm for lm in lam if lm > 0.0)
-            lam = [lm / total for lm in lam if lm > 0.0]
             if iterations >= max_iterations:
                 break
+
+
+def _toward(
+    lam: list[float], mu: list[float], support: list[int], j: int
+) -> tuple[list[float], list[int], bool]:
+    """One minor-cycle step of Wolfe's method: from the corral weights ``λ`` toward its affine
+    minimizer ``μ`` (some ``μ_i <= 0``) as far as the weights stay non-negative; the vertices
+    whose weight reaches 0 leave the corral. Returns the renormalized ``λ``, the corral, and
+    whether the step stalled (the new vertex ``j`` left again at once: no progress is
+    possible in floating point)."""
+    ratios = [
+        lm / max(lm - m, 1e-300) if m <= 0.0 else math.inf for lm, m in zip(lam, mu, strict=True)
+    ]
+    theta = min(ratios)
+    drop = ratios.index(theta)
+    stalled = support[drop] == j and theta == 0.0
+    moved = [lm + theta * (m - lm) for lm, m in zip(lam, mu, strict=True)]
+    moved[drop] = 0.0
+    kept = [i for i, lm in enumerate(moved) if lm > 0.0]
+    total = sum(moved[i] for i in kept)
+    return [moved[i] / total for i in kept], [support[i] for i in kept], stalled
 
 
 def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
@@ -198,7 +208,7 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
     for _ in range(_PRUNE):
         v = dpotrs(low, ones[: idx.size], lower=1)[0]  # Σ v = 1ᵀĜ⁻¹1 > 0
         positive = v > 0.0
-        if positive.all() or not positive.any():
+        if np.count_nonzero(positive) in (0, idx.size):
             break
         smaller = idx[positive]
         factor, info = dpotrf(gh.take(smaller, 0).take(smaller, 1), lower=1, clean=1)
@@ -206,7 +216,7 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
             break
         idx, low = smaller, factor
     support = idx.tolist()
-    lam = np.full(idx.size, 1.0 / idx.size)
+    lam = [1.0 / idx.size] * idx.size
     iterations = 0
     max_iterations = 100 * k + 100
     j = -1
@@ -234,29 +244,20 @@ def _wolfe_array(gn: FloatArray) -> tuple[FloatArray, float, float, int] | None:
             low = grown
             support.append(j)
             idx = np.append(idx, j)
-            lam = np.append(lam, 0.0)
+            lam.append(0.0)
         full = False
         while True:  # minor cycle: move toward the affine minimizer, dropping vertices
-            v = dpotrs(low, ones[: len(support)], lower=1)[0]
-            mu = v / v.sum()
-            if mu.min() > 0.0:
+            # the bookkeeping on Python floats: faster than NumPy's reductions at |S| <= 64
+            v = dpotrs(low, ones[: len(support)], lower=1)[0].tolist()
+            total = sum(v)
+            mu = [x / total for x in v]
+            if min(mu) > 0.0:
                 lam = mu
                 break
-            out = mu <= 0.0
-            ratios = np.full(len(support), math.inf)
-            ratios[out] = lam[out] / np.maximum(lam[out] - mu[out], 1e-300)
-            drop = int(ratios.argmin())
-            theta = float(ratios[drop])
-            lam = lam + theta * (mu - lam)
-            lam[drop] = 0.0
-            if support[drop] == j and theta == 0.0:
-                # the new vertex cannot enter: no progress is possible in floating point
+            lam, support, stalled = _toward(lam, mu, support, j)
+            if stalled:
                 iterations = max_iterations
-            keep = lam > 0.0
-            idx = idx[keep]
-            support = idx.tolist()
-            lam = lam[keep]
-            lam /= lam.sum()
+            idx = np.array(support)
             factor, info = dpotrf(gh.take(idx, 0).take(idx, 1), lower=1, clean=1)
             if info != 0:  # the smaller corral is affinely dependent in floating point
                 return None
