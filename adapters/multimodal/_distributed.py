@@ -201,6 +201,22 @@ def broadcast_module_(module: torch.nn.Module, src: int = 0) -> None:
             dist.broadcast(t.data, src=src)
 
 
+def sync_batch_norm_(module: torch.nn.Module) -> int:
+    """Make every batch-norm layer of ``module`` a ``torch.nn.SyncBatchNorm`` (in place;
+    the same parameter and buffer tensors, the same ``state_dict`` keys): under several
+    processes each then normalizes a training batch with the statistics of the global batch,
+    as one process does. Returns the number of layers it holds afterwards.
+
+    torch's SyncBatchNorm runs on CUDA only (on CPU tensors its forward raises), so the
+    trainer calls this under torchrun on CUDA; with one process (or in ``eval()``) the layer
+    computes what ``BatchNorm`` does. ``module`` itself must not be a batch-norm layer."""
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+        raise TypeError(f"module must contain the batch-norm layers, got one: {module!r}")
+    converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call]
+    assert converted is module  # containers are converted in place
+    return sum(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules())
+
+
 def broadcast_buffers_(module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s buffers (batch-norm running statistics) to every rank."""
     import torch.distributed as dist

@@ -1229,6 +1229,8 @@ def _fit(
     _check_step_options(method, config)
     device = torch.device(config.device)
     model.to(device)
+    if ranks.distributed and device.type == "cuda":  # batch norm over the global batch
+        _distributed.sync_batch_norm_(model)
     if ranks.distributed:  # the same start on every rank, whatever each one initialized
         _distributed.broadcast_module_(model)
     opt, sched = _make_optimizer(model, config)

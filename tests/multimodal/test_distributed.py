@@ -252,6 +252,36 @@ def test_precision_other_than_fp32_refused_on_cpu(capsys: pytest.CaptureFixture[
     assert "precision='fp16' needs a CUDA device (device='cpu')" in capsys.readouterr().err
 
 
+def test_sync_batch_norm_converts_in_place_and_keeps_the_model() -> None:
+    """Under torchrun on CUDA the trainer makes batch norm synchronized: the same parameters
+    (the optimizer is built afterwards but must see the same tensors the broadcast sends), the
+    same state_dict (checkpoints stay interchangeable), the same function."""
+    from moo_multimodal.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"a": (1, 8, 8), "b": (12,)}, 3, encoder={"a": "cnn", "b": "mlp"})
+    plain = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert plain > 0
+    params = list(model.parameters())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = {"a": torch.randn(5, 1, 8, 8), "b": torch.randn(5, 12)}
+    model.eval()
+    expected = model(x).fusion
+    assert _distributed.sync_batch_norm_(model) == plain
+    assert not any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        and not isinstance(m, torch.nn.SyncBatchNorm)
+        for m in model.modules()
+    )
+    assert all(a is b for a, b in zip(model.parameters(), params, strict=True))
+    after = model.state_dict()
+    assert list(after) == list(before)
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    torch.testing.assert_close(model(x).fusion, expected, rtol=0.0, atol=0.0)
+    with pytest.raises(TypeError, match="must contain the batch-norm layers"):
+        _distributed.sync_batch_norm_(torch.nn.BatchNorm1d(3))
+
+
 def test_shard_bounds_cover_the_batch_contiguously() -> None:
     for n in range(0, 12):
         for world in (1, 2, 3, 4):
