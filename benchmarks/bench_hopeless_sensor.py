@@ -13,13 +13,14 @@ Scenarios (synthetic, 4 classes, MLP encoders, concat fusion, Adam 1e-3, batch 6
 For every scenario and seed, a ``unimodal`` run is the "trained alone" reference of
 `moo_multimodal.metrics.balance_metrics` (worst *informative* probe, balance ratios).
 
-    python benchmarks/bench_hopeless_sensor.py --scenarios none,weak,four --seeds 3 \
+    python benchmarks/bench_hopeless_sensor.py --scenarios none,weak,four --seeds 10 \
         --epochs 10 --n-train 2000 --jobs 2 --out runs/hopeless \
         --md benchmarks/results-hopeless-sensor.md
 
 Prints one markdown table per scenario (mean ± std over seeds of the final epoch's test
 metrics; ``alone`` is the ``unimodal`` reference run itself), then a summary of the issue's
-targets per family, and writes the same to ``--md``. Finished runs are reused (``--out``);
+targets per family and headroom's paired differences seed by seed, and writes the same to
+``--md``. Finished runs are reused (``--out``);
 ``--jobs`` runs that many trainings at once (one thread each).
 """
 
@@ -104,6 +105,46 @@ def fmt(values: list[float]) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
+def paired_table(
+    per_seed: dict[tuple[str, str], dict[str, list[float]]], scenarios: list[str]
+) -> str:
+    """headroom minus each other balancing method, seed by seed (the same data and
+    initialization per seed): mean ± std of the differences, and on how many seeds headroom
+    is higher / equal / lower."""
+    others = [
+        b for b in ("uniform", "mmpareto", "mimo") if any((sc, b) in per_seed for sc in scenarios)
+    ]
+    lines = [
+        "\n### Paired differences (headroom − method, per seed, points)\n",
+        "| family | metric | " + " | ".join(f"vs {b}" for b in others) + " |",
+        "|---|---|" + "---|" * len(others),
+    ]
+    for sc in scenarios:
+        if (sc, "headroom") not in per_seed:
+            continue
+        for key in ("fusion", "worst informative probe"):
+            cells = [sc, key]
+            for b in others:
+                if (sc, b) not in per_seed:
+                    cells.append("–")
+                    continue
+                diffs = [
+                    100 * (h - o)
+                    for h, o in zip(
+                        per_seed[sc, "headroom"][key], per_seed[sc, b][key], strict=True
+                    )
+                ]
+                up = sum(d > 1e-9 for d in diffs)
+                down = sum(d < -1e-9 for d in diffs)
+                spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                cells.append(
+                    f"{statistics.fmean(diffs):+.2f} ± {spread:.2f} "
+                    f"({up} up, {len(diffs) - up - down} equal, {down} down)"
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--scenarios", default="none,weak,four")
@@ -134,6 +175,7 @@ def main() -> None:
             list(pool.map(_run_job, [(sc, me, seed, args) for sc, me, seed in todo]))
     lines: list[str] = []
     means: dict[tuple[str, str], dict[str, float]] = {}
+    per_seed: dict[tuple[str, str], dict[str, list[float]]] = {}
     spreads: dict[tuple[str, str], dict[str, float]] = {}
     for scenario in scenarios:
         names = [s.name for s in SCENARIOS[scenario]]
@@ -160,6 +202,7 @@ def main() -> None:
                 ["alone" if method == "unimodal" else method, *(fmt(v) for v in cols.values())]
             )
             header = list(cols)
+            per_seed[scenario, method] = cols
             means[scenario, method] = {k: _mean(v) for k, v in cols.items()}
             spreads[scenario, method] = {k: _std(v) for k, v in cols.items()}
         lines.append(
@@ -192,6 +235,7 @@ def main() -> None:
                 else:
                     cells.append("–")
             lines.append("| " + " | ".join(cells) + " |")
+        lines.append(paired_table(per_seed, scenarios))
     text = "\n".join(lines)
     print(text)
     if args.md:

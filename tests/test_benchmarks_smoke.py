@@ -105,3 +105,21 @@ def test_gpu_script_dry_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     summary = (tmp_path / "summary.md").read_text()
     assert "All benchmarks ran." in summary
+
+
+def test_hopeless_sensor_paired_table_counts_seed_by_seed() -> None:
+    """headroom − method per seed: mean ± std in points and the up / equal / down counts."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_hopeless_sensor import paired_table
+    finally:
+        sys.path.remove(str(BENCH))
+    key = "worst informative probe"
+    per_seed = {
+        ("none", "headroom"): {"fusion": [0.90, 0.91, 0.92], key: [0.70, 0.70, 0.71]},
+        ("none", "uniform"): {"fusion": [0.89, 0.90, 0.91], key: [0.71, 0.70, 0.70]},
+    }
+    table = paired_table(per_seed, ["none"])
+    assert "| family | metric | vs uniform |" in table
+    assert "| none | fusion | +1.00 ± 0.00 (3 up, 0 equal, 0 down) |" in table
+    assert "| none | worst informative probe | +0.00 ± 1.00 (1 up, 1 equal, 1 down) |" in table
