@@ -27,4 +27,3 @@ def test_wav_spectrogram_matches_torch_stft(tmp_path: Path) -> None:
     ).abs()
     assert spec.shape == clips.CREMA_D_WAV.shape == (257, 188)
     assert np.allclose(spec, np.log(ref.numpy() + 1e-7))
-

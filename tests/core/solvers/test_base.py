@@ -133,8 +133,11 @@ def test_get_rule_unknown_name_lists_the_available_ones() -> None:
 
 
 def test_get_rule_unknown_hyperparameter_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown hyperparameter\(s\) c for rule 'mgda'; "
-                       r"valid: normalization"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown hyperparameter\(s\) c for rule 'mgda'; "
+        r"valid: normalization",
+    ):
         get_rule("mgda", c=0.5)
 
 
