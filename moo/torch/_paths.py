@@ -70,13 +70,18 @@ class Call:
             return self.vector.sum()
         return sum_losses(self.losses, range(len(self.losses)))
 
+    def weighted(self, w: FloatArray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stacked losses and ``w`` as a tensor like them: their vector-Jacobian product
+        is ``∇ Σ_i w_i L_i`` (no ``Σ w_i L_i`` node is built; the same numbers)."""
+        stacked = self.vector if self.vector is not None else torch.stack(self.losses)
+        wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+        return stacked, wt
+
     def weighted_grad(
         self, w: FloatArray, inputs: Sequence[torch.Tensor], retain_graph: bool
     ) -> tuple[torch.Tensor | None, ...]:
-        """``∇ Σ_i w_i L_i`` with respect to ``inputs``: the vector-Jacobian product of the
-        stacked losses with ``w`` (no ``Σ w_i L_i`` node is built; the same numbers)."""
-        stacked = self.vector if self.vector is not None else torch.stack(self.losses)
-        wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+        """``∇ Σ_i w_i L_i`` with respect to ``inputs`` (see `weighted`)."""
+        stacked, wt = self.weighted(w)
         return grad(stacked, inputs, retain_graph, grad_outputs=wt)
 
     def reduce(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -267,8 +272,7 @@ def _loss_only_in_place(call: Call, w: FloatArray) -> int:
             inputs = params
         else:
             inputs = [*params, *task]
-        stacked = call.vector if call.vector is not None else torch.stack(call.losses)
-        wt = torch.as_tensor(w, dtype=stacked.dtype).to(stacked.device, non_blocking=True)
+        stacked, wt = call.weighted(w)
         torch.autograd.backward(
             stacked, grad_tensors=wt, inputs=inputs, retain_graph=call.retain_graph
         )
