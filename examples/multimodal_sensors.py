@@ -31,7 +31,7 @@ def make_sensors(n: int, seed: int) -> TensorDataset:
     accel = torch.stack([wave, 0.5 * wave, torch.zeros_like(wave)], dim=-1)
     accel = accel + 0.8 * torch.randn(n, 32, 3, generator=g)
     image = torch.randn(n, 1, 16, 16, generator=g)
-    cols = (2 + 5 * labels)  # blob at column 2, 7 or 12
+    cols = 2 + 5 * labels  # blob at column 2, 7 or 12
     rows = torch.randint(2, 14, (n,), generator=g)
     for i in range(n):
         r, c = int(rows[i]), int(cols[i])
@@ -62,11 +62,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         out = None if args.out is None else f"{args.out}/{name}"
         run = fit(model, make_method(name), train, test, config, output_dir=out)
         results[name] = run.final
-    print(f"{'method':>8} {'fusion':>7} {'probe accel':>12} {'probe camera':>13} "
-          f"{'accel lost':>11} {'camera lost':>12}")
+    print(
+        f"{'method':>8} {'fusion':>7} {'probe accel':>12} {'probe camera':>13} "
+        f"{'accel lost':>11} {'camera lost':>12}"
+    )
     for name, f in results.items():
-        print(f"{name:>8} {f['fusion_acc']:7.3f} {f['probe/accel']:12.3f} "
-              f"{f['probe/camera']:13.3f} {f['drop/accel']:11.3f} {f['drop/camera']:12.3f}")
+        print(
+            f"{name:>8} {f['fusion_acc']:7.3f} {f['probe/accel']:12.3f} "
+            f"{f['probe/camera']:13.3f} {f['drop/accel']:11.3f} {f['drop/camera']:12.3f}"
+        )
     return results
 
 

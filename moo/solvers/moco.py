@@ -94,9 +94,7 @@ class MoCo(DirectionRule):
         )
         return self.direction(jacobian, losses)[1]
 
-    def _direction(
-        self, jacobian: FloatArray, losses: FloatArray
-    ) -> tuple[FloatArray, RuleResult]:
+    def _direction(self, jacobian: FloatArray, losses: FloatArray) -> tuple[FloatArray, RuleResult]:
         """One MoCo step: the direction ``d = Yᵀλ`` (step along ``-d``) and the result with
         the new ``λ`` as the weights."""
         j = jacobian

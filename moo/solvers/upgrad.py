@@ -166,9 +166,7 @@ def dual_cone_weights(gramian: FloatArray, i: int) -> DualConeSolution:
     return DualConeSolution(v, res, its)
 
 
-def _project(
-    c: list[list[float]], i: int, cn: FloatArray | None
-) -> tuple[list[float], float, int]:
+def _project(c: list[list[float]], i: int, cn: FloatArray | None) -> tuple[list[float], float, int]:
     """``argmin_{z >= e_i} zᵀ C z`` for a unit-diagonal PSD ``C``: ``(z, residual, changes)``.
 
     Lawson-Hanson active set on the bounds. Up to `_NUMPY` free variables, ``C_FF`` is kept as
