@@ -15,7 +15,7 @@ For every scenario and seed, a ``unimodal`` run is the "trained alone" reference
 
     python benchmarks/bench_hopeless_sensor.py --scenarios none,weak,four --seeds 10 \
         --epochs 10 --n-train 2000 --jobs 2 --out runs/hopeless \
-        --md benchmarks/results-hopeless-sensor.md
+        --variant headroom-z2=headroom:threshold=2 --md benchmarks/results-hopeless-sensor.md
 
 Prints one markdown table per scenario (mean ± std over seeds of the final epoch's test
 metrics; ``alone`` is the ``unimodal`` reference run itself), then a summary of the issue's
@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from moo.cli import parse_assignments
 from moo_multimodal import TrainConfig, train
 from moo_multimodal.data.synthetic import ModalitySpec
 from moo_multimodal.metrics import balance_metrics, reference_accuracies
@@ -55,8 +56,24 @@ SCENARIOS: dict[str, list[ModalitySpec]] = {
 METHODS = ("joint", "uniform", "mimo", "mmpareto", "headroom")
 
 
-def run(scenario: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
-    out = Path(args.out) / scenario / method / f"seed-{seed}"
+def parse_variants(items: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``--variant LABEL=METHOD:KEY=VALUE[,KEY=VALUE...]``: a method with hyperparameters of
+    its own, reported as ``LABEL`` (its runs in the folder ``LABEL``)."""
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for item in items:
+        label, _, spec = item.partition("=")
+        method, colon, assignments = spec.partition(":")
+        if not label or not method or not colon or label in out:
+            raise SystemExit(f"--variant expects LABEL=METHOD:KEY=VALUE[,...], got {item!r}")
+        out[label] = (method, parse_assignments(assignments.split(","), "--variant"))
+    return out
+
+
+def run(scenario: str, label: str, seed: int, args: argparse.Namespace) -> dict[str, float]:
+    """One training (reused when its folder holds ``final.json``); ``label`` is a method name
+    or a ``--variant`` label."""
+    method, options = args.variants.get(label, (label, {}))
+    out = Path(args.out) / scenario / label / f"seed-{seed}"
     done = out / "final.json"
     if done.exists():
         return json.loads(done.read_text())  # type: ignore[no-any-return]
@@ -67,6 +84,7 @@ def run(scenario: str, method: str, seed: int, args: argparse.Namespace) -> dict
             "n_test": args.n_test,
         },
         method=method,
+        method_options=options,
         epochs=args.epochs,
         seed=seed,
         valid_fraction=0.0,
@@ -157,9 +175,18 @@ def main() -> None:
     parser.add_argument("--out", default="runs/hopeless")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--md", default="")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=METHOD:KEY=VALUE[,...]",
+        help="also run METHOD with these hyperparameters, reported as LABEL (repeatable), "
+        "e.g. headroom-z2=headroom:threshold=2",
+    )
     args = parser.parse_args()
+    args.variants = parse_variants(args.variant)
     torch.set_num_threads(args.threads)
-    methods = args.methods.split(",")
+    methods = [*args.methods.split(","), *args.variants]
     scenarios = args.scenarios.split(",")
     todo = [
         (sc, me, seed)
