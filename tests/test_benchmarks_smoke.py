@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,13 +108,28 @@ def test_gpu_script_dry_run(tmp_path: Path) -> None:
     assert "All benchmarks ran." in summary
 
 
-def test_hopeless_sensor_paired_table_counts_seed_by_seed() -> None:
-    """headroom − method per seed: mean ± std in points and the up / equal / down counts."""
+def _hopeless_sensor_module() -> Any:
     sys.path.insert(0, str(BENCH))
     try:
-        from bench_hopeless_sensor import paired_table
+        import bench_hopeless_sensor
     finally:
         sys.path.remove(str(BENCH))
+    return bench_hopeless_sensor
+
+
+def test_hopeless_sensor_variants_parse() -> None:
+    parse_variants = _hopeless_sensor_module().parse_variants
+    assert parse_variants(["z2=headroom:threshold=2,ramp=0.5"]) == {
+        "z2": ("headroom", {"threshold": 2, "ramp": 0.5})
+    }
+    for bad in ("headroom:threshold=2", "z2=headroom", "z2=:threshold=2"):
+        with pytest.raises(SystemExit, match="--variant expects LABEL=METHOD:KEY=VALUE"):
+            parse_variants([bad])
+
+
+def test_hopeless_sensor_paired_table_counts_seed_by_seed() -> None:
+    """headroom − method per seed: mean ± std in points and the up / equal / down counts."""
+    paired_table = _hopeless_sensor_module().paired_table
     key = "worst informative probe"
     per_seed = {
         ("none", "headroom"): {"fusion": [0.90, 0.91, 0.92], key: [0.70, 0.70, 0.71]},
