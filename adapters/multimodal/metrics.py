@@ -13,7 +13,7 @@ interface.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -121,13 +121,6 @@ def _device(model: torch.nn.Module) -> torch.device:
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
-
-
-def _batches(
-    dataset: MultimodalDataset, batch_size: int, device: torch.device
-) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    for inputs, labels in iterate_batches(dataset, batch_size):
-        yield _on(inputs, device), labels.to(device)
 
 
 Moments = dict[str, tuple[torch.Tensor, float]]
@@ -286,6 +279,11 @@ def eval_plan(n: int, batch_size: int, rank: int, world_size: int) -> list[tuple
     ]
 
 
+def _share(plan: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """The sample ranges ``[a, b)`` this process reads under ``plan`` (its non-empty shares)."""
+    return [(start + lo, start + hi) for start, lo, hi in plan if hi > lo]
+
+
 @torch.no_grad()
 def evaluation_sums(
     model: MultimodalModel,
@@ -339,11 +337,7 @@ def evaluation_sums(
 
     n = len(dataset)
     plan = eval_plan(n, batch_size, rank, world_size)
-    if world_size == 1:
-        batches = _batches(dataset, batch_size, device)
-    else:
-        spans = [(start + lo, start + hi) for start, lo, hi in plan if hi > lo]
-        batches = ((_on(x, device), y.to(device)) for x, y in iterate_spans(dataset, spans))
+    batches = ((_on(x, device), y.to(device)) for x, y in iterate_spans(dataset, _share(plan)))
     shapes = _sample_shapes(dataset, scales) if world_size > 1 else {}
     was_training = model.training
     model.eval()
@@ -452,7 +446,7 @@ def probe_features(
     device = _device(model)
     n = len(dataset)
     plan = eval_plan(n, batch_size, rank, world_size)
-    spans = [(start + lo, start + hi) for start, lo, hi in plan if hi > lo]
+    spans = _share(plan)
     feats: dict[str, list[torch.Tensor]] = {m: [] for m in modalities}
     labels: list[torch.Tensor] = []
     was_training = model.training
