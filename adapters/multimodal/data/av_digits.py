@@ -593,6 +593,7 @@ def _spectrograms(
     sigma = 0.0 if opts.snr_db is None else _RMS / 10.0 ** (opts.snr_db / 20.0)
     level = 0.0 if opts.babble_snr_db is None else _RMS / 10.0 ** (opts.babble_snr_db / 20.0)
     n = choice.shape[0]
+    talkers, rng_babble = (None, None) if babble is None else babble
     out = np.empty((n, 1, opts.n_mels, opts.frames), dtype=np.float32)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
@@ -605,8 +606,7 @@ def _spectrograms(
             else:
                 off = int(rng_shift.integers(0, length - x.size + 1))
                 waves[row, off : off + x.size] = x
-            if babble is not None:
-                talkers, rng_babble = babble
+            if talkers is not None and rng_babble is not None:
                 noise = np.zeros(length, dtype=np.float64)
                 for b in talkers[start + row]:
                     y = utterances[b]
