@@ -32,6 +32,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from moo_multimodal import _distributed
 from moo_multimodal.data import TensorDataset
 from moo_multimodal.methods import make_method
 from moo_multimodal.models import build_model
@@ -76,6 +77,7 @@ def _worker(rank: int, args: argparse.Namespace, init: str, out: str) -> None:
     cuda = args.device == "cuda"
     if cuda:
         torch.cuda.set_device(rank)
+    _distributed.import_compiler()  # else a finished rank may abort at exit (see there)
     dist.init_process_group(
         "nccl" if cuda else "gloo", init_method=init, rank=rank, world_size=args.world
     )

@@ -224,7 +224,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--precision",
         default="fp32",
         choices=["fp32", "bf16", "fp16"],
-        help="forward pass under autocast in bf16 or fp16 (fp16 with loss scaling; CUDA only)",
+        help="forward pass under autocast in bf16 or fp16 (fp16 with loss scaling; meant for "
+        "GPUs, also runs on the CPU)",
     )
     p.add_argument(
         "--accumulate",

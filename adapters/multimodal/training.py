@@ -278,13 +278,14 @@ class TrainConfig:
             with ``accumulate > 1``: their weights would be those of each micro-batch, not
             of the whole batch. Default 1.
         precision: ``fp32`` (default), ``bf16`` or ``fp16``: the model's forward pass runs
-            under ``torch.autocast`` in that type on a CUDA device (the logits are cast back
-            to float32 before the losses; parameters, gradients and the optimizer stay
-            float32; the rules' weights stay float64 on the host); ``fp16`` scales the losses
-            with a ``torch.amp.GradScaler`` and is allowed for the methods whose gradient is
-            proportional to a common scale of the losses (`Method.accumulates`), since the
-            rules' weights depend on the scale of the losses or gradients. CUDA only: other
-            devices are refused.
+            under ``torch.autocast`` in that type (the logits are cast back to float32
+            before the losses; parameters, gradients and the optimizer stay float32; the
+            rules' weights stay float64 on the host); ``fp16`` scales the losses with a
+            ``torch.amp.GradScaler`` (its state is checkpointed) and is allowed for the
+            methods whose gradient is proportional to a common scale of the losses
+            (`Method.accumulates`), since the rules' weights depend on the scale of the
+            losses or gradients. Meant for GPUs; it also runs on the CPU (torch's CPU
+            autocast), where it is fast only on processors with bf16/fp16 arithmetic.
     """
 
     dataset: str = "synthetic"
@@ -344,11 +345,6 @@ class TrainConfig:
         self.device = _check_device(self.device)
         self.accumulate = check_int(self.accumulate, "accumulate", low=1)
         self.precision = check_choice(self.precision, "precision", PRECISIONS)
-        if self.precision != "fp32" and torch.device(self.device).type != "cuda":
-            raise ValueError(
-                f"precision={self.precision!r} needs a CUDA device (device={self.device!r}): "
-                "mixed precision runs on GPUs only; use precision='fp32'"
-            )
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -830,6 +826,7 @@ def _load_checkpoint(
     method: Method,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler | None,
+    precision: _Precision,
 ) -> list[dict[str, float]]:
     saved = {**_ADDED_FIELDS, **state["config"]}
     mine = config.to_dict()
@@ -860,6 +857,7 @@ def _load_checkpoint(
             sched.load_state_dict(state["scheduler"])
     method.load_state_dict(_decode_state(state["method"]))
     torch.set_rng_state(state["torch_rng"])
+    precision.load_state_dict(state.get("precision"))  # absent from older checkpoints
     return history
 
 
@@ -904,6 +902,7 @@ def _save_checkpoint(
     sched: torch.optim.lr_scheduler.LRScheduler | None,
     history: list[dict[str, float]],
     selection: _Selection,
+    precision: _Precision,
 ) -> None:
     state = {
         "config": config.to_dict(),
@@ -913,6 +912,7 @@ def _save_checkpoint(
         "scheduler": None if sched is None else sched.state_dict(),
         "method": _encode_state(method.state_dict()),
         "torch_rng": torch.get_rng_state(),
+        "precision": precision.state_dict(),
         "history": history,
         # the selected epoch and, when it is not this one, its weights (so that the best
         # model so far survives a resume)
@@ -1234,6 +1234,7 @@ def _fit(
     if ranks.distributed:  # the same start on every rank, whatever each one initialized
         _distributed.broadcast_module_(model)
     opt, sched = _make_optimizer(model, config)
+    precision = _Precision(config, device)
     history: list[dict[str, float]] = []
     selection = _Selection.start(config)
     validated = data.valid is not None
@@ -1245,7 +1246,7 @@ def _fit(
             found = _distributed.broadcast_object(found)
         if found is not None:
             path, state = found
-            history = _load_checkpoint(path, state, config, model, method, opt, sched)
+            history = _load_checkpoint(path, state, config, model, method, opt, sched, precision)
             _restore_selection(selection, state, history)
             if log is not None and main:
                 log(_resume_line(out, path, history, config, selection, validated))
@@ -1265,7 +1266,6 @@ def _fit(
         if config.modality_dropout > 0
         else None
     )
-    precision = _Precision(config, device)
     # the evaluation's input moments (noise scale, "absent" fill): the data do not change, so
     # one pass per run, not one per epoch
     size = config.eval_batch_size
@@ -1349,7 +1349,7 @@ def _fit(
             _distributed.on_main(
                 ranks,
                 functools.partial(
-                    _save, out, config, model, method, opt, sched, history, selection
+                    _save, out, config, model, method, opt, sched, history, selection, precision
                 ),
             )
         if writer is not None:
@@ -1399,10 +1399,13 @@ def _save(
     sched: torch.optim.lr_scheduler.LRScheduler | None,
     history: list[dict[str, float]],
     selection: _Selection,
+    precision: _Precision,
 ) -> None:
     """The epoch's logs and checkpoint (rank 0)."""
     _write_logs(out, history)
-    _save_checkpoint(out / CHECKPOINT, config, model, method, opt, sched, history, selection)
+    _save_checkpoint(
+        out / CHECKPOINT, config, model, method, opt, sched, history, selection, precision
+    )
 
 
 def _check_step_options(method: Method, config: TrainConfig) -> None:
@@ -1461,6 +1464,16 @@ class _Precision:
             return
         self.scaler.step(opt)  # unscales, skips the step on inf/NaN gradients
         self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The loss scaler's state (scale, growth tracker), ``None`` without fp16."""
+        return None if self.scaler is None else self.scaler.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
+        """Restore `state_dict`'s state (``None``, from a run without fp16 or from a
+        checkpoint written before the scaler was saved: the scaler keeps its start)."""
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(dict(state))
 
 
 def _step_row(reports: list[Any], scale: float) -> dict[str, float]:
