@@ -38,8 +38,9 @@ python3 -c "import moo.torch, moo_multimodal" || exit 2
 # the device tests first (CUDA paths, synchronizations per step, AMP, the trainer on CUDA)
 trc=0
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/torch/test_devices.py tests/torch/test_backward.py \
-    "tests/multimodal/test_distributed.py::test_mixed_precision_trains_on_cuda" \
+    "tests/multimodal/test_distributed.py::test_mixed_precision_trains_like_fp32" \
     "tests/multimodal/test_distributed.py::test_fp16_refused_for_methods_that_choose_weights" \
+    "tests/multimodal/test_distributed.py::test_fp16_resume_restores_the_loss_scaler" \
     >"$WORK/tests.log" 2>&1 || trc=$?
 tail -n 30 "$WORK/tests.log"
 

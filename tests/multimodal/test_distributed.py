@@ -304,11 +304,12 @@ def test_fp16_refused_for_methods_that_choose_weights(device: str) -> None:
         train(replace(BASE, method="mgda", device=device, precision="fp16"))
 
 
-def test_fp16_resume_restores_the_loss_scaler(tmp_path: Path) -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_resume_restores_the_loss_scaler(device: str, tmp_path: Path) -> None:
     """The GradScaler's state (scale, growth tracker) is checkpointed: a run crashed after
     its first epoch and resumed ends with the scaler state and losses of an uninterrupted
     run (a fresh scaler would restart its growth tracker at 0)."""
-    config = replace(BASE, method="uniform", precision="fp16", epochs=3)
+    config = replace(BASE, method="uniform", precision="fp16", epochs=3, device=device)
     whole = train(config, output_dir=tmp_path / "whole")
     with pytest.raises(_Crash):
         train(config, output_dir=tmp_path / "resumed", callback=_crash)
