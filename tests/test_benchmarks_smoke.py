@@ -1,5 +1,5 @@
-"""Smoke tests: the step benchmarks, the Gramian-rule benchmark (with its plot) and the GPU
-script run end to end on tiny sizes (CPU).
+"""Smoke tests: the step benchmarks, the data-parallel benchmark, the Gramian-rule benchmark
+(with its plot) and the GPU script run end to end on tiny sizes (CPU).
 
 They measure nothing worth keeping; they make sure that a session lent a GPU for a few minutes
 does not lose them to a script that no longer runs. The CPU memory columns are checked too:
@@ -69,6 +69,14 @@ def test_multimodal_step_benchmark_runs(tmp_path: Path) -> None:
     for name in ("joint", "mimo", "mgda", "mgda@batched", "mgda@representation"):
         assert f"| {name} |" in report
     assert "failed" not in report and "## Machine" in report
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file:// store and spawn: Linux/macOS")
+def test_multimodal_ddp_benchmark_runs(tmp_path: Path) -> None:
+    args = [str(BENCH / "bench_multimodal_ddp.py"), "--samples", "32", "--batch", "16"]
+    report = _run([*args, "--epochs", "2", "--methods", "joint"], tmp_path)
+    assert "| joint | synchronized |" in report and "| joint | per rank |" in report
+    assert "one all-reduce of 33 floats" in report
 
 
 def test_gramian_rules_benchmark_runs_and_plots(tmp_path: Path) -> None:

@@ -218,20 +218,158 @@ def broadcast_module_(module: torch.nn.Module, src: int = 0) -> None:
             dist.broadcast(t.data, src=src)
 
 
-def sync_batch_norm_(module: torch.nn.Module) -> int:
-    """Make every batch-norm layer of ``module`` a ``torch.nn.SyncBatchNorm`` (in place;
-    the same parameter and buffer tensors, the same ``state_dict`` keys): under several
+def sync_batch_norm_(module: torch.nn.Module, device: str | torch.device = "cuda") -> int:
+    """Make every batch-norm layer of ``module`` synchronized over the ranks (in place; the
+    same parameter and buffer tensors, the same ``state_dict`` keys): under several
     processes each then normalizes a training batch with the statistics of the global batch,
-    as one process does. Returns the number of layers it holds afterwards.
+    as one process does. Returns the number of synchronized layers.
 
-    torch's SyncBatchNorm runs on CUDA only (on CPU tensors its forward raises), so the
-    trainer calls this under torchrun on CUDA; with one process (or in ``eval()``) the layer
-    computes what ``BatchNorm`` does. ``module`` itself must not be a batch-norm layer."""
+    On CUDA the layers become ``torch.nn.SyncBatchNorm`` (torch's, NCCL); elsewhere, where
+    torch's refuses to run (CPU tensors), `GlobalBatchNorm`. With one process (or in
+    ``eval()``) either computes what ``BatchNorm`` does. ``module`` itself must not be a
+    batch-norm layer."""
     if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
         raise TypeError(f"module must contain the batch-norm layers, got one: {module!r}")
-    converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call]
-    assert converted is module  # containers are converted in place
-    return sum(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules())
+    if torch.device(device).type == "cuda":
+        converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call]
+        assert converted is module  # containers are converted in place
+        return sum(isinstance(m, torch.nn.SyncBatchNorm) for m in module.modules())
+    _to_global_batch_norm(module)
+    return sum(isinstance(m, GlobalBatchNorm) for m in module.modules())
+
+
+def _to_global_batch_norm(module: torch.nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, GlobalBatchNorm | torch.nn.SyncBatchNorm):
+            continue
+        if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
+            layer = GlobalBatchNorm(
+                child.num_features,
+                eps=child.eps,
+                momentum=child.momentum,
+                affine=child.affine,
+                track_running_stats=child.track_running_stats,
+            )
+            layer.weight, layer.bias = child.weight, child.bias
+            layer.running_mean, layer.running_var = child.running_mean, child.running_var
+            layer.num_batches_tracked = child.num_batches_tracked
+            layer.train(child.training)
+            setattr(module, name, layer)
+        else:
+            _to_global_batch_norm(child)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """``Σ_ranks x`` with its gradient: the sum over the ranks of the output's gradients (the
+    derivative of the global objective, of which each rank holds its part)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        try:
+            torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.SUM)
+        except RuntimeError as exc:  # a collective has no rule under vmap
+            if "Batching rule not implemented" not in str(exc):
+                raise
+            raise RuntimeError(
+                "a synchronized batch-norm layer cannot run in a batched backward pass "
+                "(is_grads_batched, the methods' extraction='batched'): use the default "
+                "extraction"
+            ) from exc
+        return out
+
+
+def _all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Differentiable ``Σ_ranks tensor`` (`_AllReduceSum`)."""
+    out: torch.Tensor = _AllReduceSum.apply(tensor)  # type: ignore[no-untyped-call]
+    return out
+
+
+class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """Batch normalization over the global batch of all ranks, on any device (the CPU and
+    gloo included, where ``torch.nn.SyncBatchNorm`` does not run).
+
+    In training with several processes, per channel: ``μ = Σ x / M`` and ``σ² = Σ (x − μ)² /
+    M`` over the ``M`` entries of every rank's shard, ``y = γ (x − μ) / sqrt(σ² + ε) + β``.
+    One all-reduce of ``[Σ (x − K), Σ (x − K)², M]`` gives both (``σ² = Σ (x − K)² / M −
+    (μ − K)²``), shifted by ``K`` = the running mean (the same on every rank, and near ``μ``,
+    so the difference cancels little; 0 without running statistics). The running statistics
+    take ``μ`` and the unbiased ``σ² M / (M − 1)``, the same on every rank. The all-reduce
+    is differentiable (its gradient is the all-reduce of the output's gradients: one more per
+    backward pass), so every rank's backward pass sees the global batch, as one process's
+    does (Ioffe & Szegedy 2015; the synchronized variant of Zhang et al., "Context Encoding
+    for Semantic Segmentation", CVPR 2018). Inputs of a lower precision are normalized in
+    float32 and returned in their dtype. With one process, or in ``eval()``, it is
+    ``BatchNorm``. Any input of 2 or more dimensions ``(N, C, ...)``.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected an input of 2 or more dimensions, got {input.dim()}-D")
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(input)
+        if not (self.training and current().distributed):
+            return super().forward(input)
+        return self._global_forward(input)
+
+    def _global_forward(self, input: torch.Tensor) -> torch.Tensor:
+        x = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
+        channels = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        # shifted sums: Σ (x − K) and Σ (x − K)² about K = the running mean (the same on every
+        # rank, near the batch mean, so the variance below cancels little), and the count:
+        # one all-reduce forward, one backward
+        if self.running_mean is not None:
+            shift = self.running_mean.detach().to(x.dtype).view(shape)
+        else:
+            shift = x.new_zeros(shape)
+        moved = x - shift
+        local = torch.cat(
+            [
+                moved.sum(dims),
+                (moved * moved).sum(dims),
+                x.new_full((1,), x.numel() / channels),
+            ]
+        )
+        total = _all_reduce_sum(local)
+        count = total[-1].detach()
+        if float(count) <= 1.0:  # BatchNorm's rule, over the global batch
+            raise ValueError(
+                f"expected more than 1 value per channel when training, got {int(count)} over "
+                f"all ranks (input of shape {tuple(input.shape)} here)"
+            )
+        offset = total[:channels] / count  # μ − K
+        var = (total[channels : 2 * channels] / count - offset * offset).clamp_min(0.0)
+        mean = shift.view(-1) + offset
+        centered = moved - offset.view(shape)
+        y = centered * torch.rsqrt(var + self.eps).view(shape)
+        if self.weight is not None and self.bias is not None:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        if self.track_running_stats and self.running_mean is not None:
+            self._update_running_stats(mean.detach(), var.detach(), float(count))
+        out: torch.Tensor = y.to(input.dtype)
+        return out
+
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
+        assert self.running_mean is not None and self.running_var is not None
+        assert self.num_batches_tracked is not None
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative average, as BatchNorm's
+                factor = 1.0 / float(self.num_batches_tracked)
+            else:
+                factor = self.momentum
+            unbiased = var * (count / (count - 1.0))
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
+            self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
 
 
 def broadcast_buffers_(module: torch.nn.Module, src: int = 0) -> None:

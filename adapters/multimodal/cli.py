@@ -236,6 +236,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "times larger (joint, uniform, unimodal; refused for methods that choose weights)",
     )
     p.add_argument(
+        "--no-sync-batch-norm",
+        action="store_true",
+        help="under torchrun, normalize with each rank's batch statistics instead of the "
+        "global batch's (fewer collectives; no longer the one-process result)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -361,6 +367,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> Any:
         device=args.device,
         precision=args.precision,
         accumulate=args.accumulate,
+        sync_batch_norm=not args.no_sync_batch_norm,
         probes=not args.no_probes,
         **extra,
     )

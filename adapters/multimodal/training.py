@@ -51,7 +51,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from moo.io import atomic_write_bytes
-from moo.validation import check_choice, check_int, check_real, require
+from moo.validation import check_bool, check_choice, check_int, check_real, require
 from moo_multimodal import _distributed
 from moo_multimodal.augment import ModalityDropout
 from moo_multimodal.data import (
@@ -286,6 +286,12 @@ class TrainConfig:
             (`Method.accumulates`), since the rules' weights depend on the scale of the
             losses or gradients. Meant for GPUs; it also runs on the CPU (torch's CPU
             autocast), where it is fast only on processors with bf16/fp16 arithmetic.
+        sync_batch_norm: under several processes, normalize every training batch with the
+            statistics of the global batch (default ``True``: the batch-norm layers become
+            ``torch.nn.SyncBatchNorm`` on CUDA, `GlobalBatchNorm` elsewhere), so that the
+            run equals the one-process run; ``False`` keeps each rank's statistics (as
+            ``DistributedDataParallel`` does by default), which saves two collectives per
+            layer and step. No effect with one process or without batch norm.
     """
 
     dataset: str = "synthetic"
@@ -318,6 +324,7 @@ class TrainConfig:
     patience: int | None = None
     accumulate: int = 1
     precision: str = "fp32"
+    sync_batch_norm: bool = True
 
     def __post_init__(self) -> None:
         self.epochs = check_int(self.epochs, "epochs", low=1)
@@ -345,6 +352,7 @@ class TrainConfig:
         self.device = _check_device(self.device)
         self.accumulate = check_int(self.accumulate, "accumulate", low=1)
         self.precision = check_choice(self.precision, "precision", PRECISIONS)
+        self.sync_batch_norm = check_bool(self.sync_batch_norm, "sync_batch_norm")
         for name in ("dataset_options", "method_options", "encoder_options"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -890,6 +898,7 @@ _ADDED_FIELDS: dict[str, Any] = {
     "patience": None,
     "accumulate": 1,
     "precision": "fp32",
+    "sync_batch_norm": True,
 }
 
 
@@ -1229,8 +1238,8 @@ def _fit(
     _check_step_options(method, config)
     device = torch.device(config.device)
     model.to(device)
-    if ranks.distributed and device.type == "cuda":  # batch norm over the global batch
-        _distributed.sync_batch_norm_(model)
+    if ranks.distributed and config.sync_batch_norm:  # batch norm over the global batch
+        _distributed.sync_batch_norm_(model, device)
     if ranks.distributed:  # the same start on every rank, whatever each one initialized
         _distributed.broadcast_module_(model)
     opt, sched = _make_optimizer(model, config)

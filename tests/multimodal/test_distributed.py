@@ -26,7 +26,10 @@ import torch.distributed as dist
 
 from moo_multimodal import _distributed
 from moo_multimodal.cli import main
-from moo_multimodal.training import TrainConfig, train
+from moo_multimodal.data import TensorDataset
+from moo_multimodal.methods import make_method
+from moo_multimodal.models import build_model
+from moo_multimodal.training import TrainConfig, fit, train
 
 pytestmark = [
     pytest.mark.skipif(
@@ -63,6 +66,13 @@ CASES: dict[str, TrainConfig] = {
 }
 # crashed after its first epoch (on every rank), then resumed
 RESUMED = replace(BASE, method="mgda", epochs=3)
+# a CNN encoder: batch norm synchronized over the ranks (`GlobalBatchNorm` on the CPU), and
+# per rank (sync_batch_norm=False)
+CNN_CASES = {
+    "cnn-joint": ("joint", True),
+    "cnn-mgda": ("mgda", True),
+    "cnn-local": ("joint", False),
+}
 LOGGED = ("train/fusion_loss", "train/loss/fast", "train/loss/slow")
 FINAL = ("fusion_acc", "fusion_f1", "acc/fast", "acc/slow", "val/fusion_acc")
 
@@ -76,6 +86,31 @@ def _crash(record: dict[str, float]) -> None:
         raise _Crash
 
 
+def _cnn_data(n: int, seed: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    inputs = {"fast": torch.randn(n, 1, 8, 8, generator=g), "slow": torch.randn(n, 12, generator=g)}
+    return TensorDataset(inputs, torch.randint(3, (n,), generator=g), 3)
+
+
+def _cnn_fit(method: str, sync: bool, out: Path | None = None) -> list[dict[str, Any]]:
+    """A CNN encoder (batch norm) and an MLP one, 38 samples (the last batch of 8 uneven)."""
+    config = TrainConfig(
+        method=method,
+        epochs=2,
+        batch_size=10,
+        probes=False,
+        valid_fraction=0.0,
+        sync_batch_norm=sync,
+    )
+    torch.manual_seed(0)
+    model = build_model(
+        {"fast": (1, 8, 8), "slow": (12,)}, 3, encoder={"fast": "cnn", "slow": "mlp"}
+    )
+    data, test = _cnn_data(38, 1), _cnn_data(20, 2)
+    run = fit(model, make_method(method, run_seed=0), data, test, config, output_dir=out)
+    return run.history
+
+
 def _worker(rank: int, init: str, out: str) -> None:
     torch.set_num_threads(1)
     _distributed.import_compiler()  # else a finished rank may abort at exit (see there)
@@ -83,6 +118,8 @@ def _worker(rank: int, init: str, out: str) -> None:
     try:
         for name, config in CASES.items():
             train(config, output_dir=Path(out) / name)
+        for name, (method, sync) in CNN_CASES.items():
+            _cnn_fit(method, sync, Path(out) / name)
         try:
             train(RESUMED, output_dir=Path(out) / "resumed", callback=_crash)
         except _Crash:
@@ -116,6 +153,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
             config = replace(config, batch_size=config.batch_size * config.accumulate, accumulate=1)
         single[name] = train(config).history
     single["resumed"] = train(RESUMED).history
+    for name, (method, sync) in CNN_CASES.items():
+        single[name] = _cnn_fit(method, sync)
     return tmp, single
 
 
@@ -141,6 +180,47 @@ def test_two_processes_equal_one_process(name: str, runs: tuple[Path, dict[str, 
     if exact:  # in bf16 a test sample near the decision boundary may go either way
         for key in (*FINAL, *(k for k in single[name][-1] if k.startswith("probe/"))):
             assert two[-1][key] == single[name][-1][key], key
+
+
+@pytest.mark.parametrize("name", [n for n, (_, sync) in CNN_CASES.items() if sync])
+def test_two_processes_with_batch_norm_equal_one_process(
+    name: str, runs: tuple[Path, dict[str, Any]]
+) -> None:
+    """Batch norm over the global batch (`GlobalBatchNorm`): the same losses, weights and
+    metrics as one process, as without batch norm."""
+    folder, single = runs
+    two = _history(folder / name)
+    assert len(two) == len(single[name]) == 2
+    for a, b in zip(two, single[name], strict=True):
+        for key in ("train/fusion_loss", "train/loss/fast", "train/loss/slow"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5), (key, a["epoch"])
+        for key in (k for k in b if k.startswith("weight/")):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for key in ("fusion_acc", "acc/fast", "acc/slow"):
+        assert two[-1][key] == single[name][-1][key], key
+
+
+def test_batch_norm_per_rank_is_close_to_one_process(runs: tuple[Path, dict[str, Any]]) -> None:
+    """sync_batch_norm=False: each rank normalizes its shard, so the run departs from the
+    one-process run (it is not synchronized) but stays near it."""
+    folder, single = runs
+    two = _history(folder / "cnn-local")
+    departs = 0.0
+    for a, b in zip(two, single["cnn-local"], strict=True):
+        for key in LOGGED:
+            assert a[key] == pytest.approx(b[key], rel=0.05), key
+            departs = max(departs, abs(a[key] - b[key]) / abs(b[key]))
+    assert departs > 1e-5
+
+
+def test_sync_batch_norm_option(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"sync_batch_norm must be True or False, got 'no'"):
+        TrainConfig(sync_batch_norm="no")  # type: ignore[arg-type]
+    assert TrainConfig().sync_batch_norm is True
+    args = ["train", "--data", "n_train=30", "--data", "n_test=20", "--epochs", "1"]
+    args += ["--no-probes", "--quiet", "--no-sync-batch-norm", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "config.json").read_text())["sync_batch_norm"] is False
 
 
 def test_resume_under_two_processes(runs: tuple[Path, dict[str, Any]]) -> None:
@@ -326,12 +406,15 @@ def test_fp16_resume_restores_the_loss_scaler(device: str, tmp_path: Path) -> No
             assert a[key] == pytest.approx(b[key], rel=1e-6), key
 
 
-def test_sync_batch_norm_converts_in_place_and_keeps_the_model() -> None:
-    """Under torchrun on CUDA the trainer makes batch norm synchronized: the same parameters
+@pytest.mark.parametrize(
+    ("device", "layer"),
+    [("cuda", torch.nn.SyncBatchNorm), ("cpu", _distributed.GlobalBatchNorm)],
+)
+def test_sync_batch_norm_converts_in_place_and_keeps_the_model(device: str, layer: type) -> None:
+    """Under torchrun the trainer makes batch norm synchronized (torch's SyncBatchNorm on
+    CUDA, GlobalBatchNorm elsewhere; the conversion itself needs no GPU): the same parameters
     (the optimizer is built afterwards but must see the same tensors the broadcast sends), the
     same state_dict (checkpoints stay interchangeable), the same function."""
-    from moo_multimodal.models import build_model
-
     torch.manual_seed(0)
     model = build_model({"a": (1, 8, 8), "b": (12,)}, 3, encoder={"a": "cnn", "b": "mlp"})
     plain = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
@@ -341,19 +424,85 @@ def test_sync_batch_norm_converts_in_place_and_keeps_the_model() -> None:
     x = {"a": torch.randn(5, 1, 8, 8), "b": torch.randn(5, 12)}
     model.eval()
     expected = model(x).fusion
-    assert _distributed.sync_batch_norm_(model) == plain
-    assert not any(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        and not isinstance(m, torch.nn.SyncBatchNorm)
-        for m in model.modules()
-    )
+    assert _distributed.sync_batch_norm_(model, device) == plain
+    batch_norms = [
+        m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
+    assert len(batch_norms) == plain and all(type(m) is layer for m in batch_norms)
+    assert all(not m.training for m in batch_norms)
     assert all(a is b for a, b in zip(model.parameters(), params, strict=True))
     after = model.state_dict()
     assert list(after) == list(before)
     assert all(torch.equal(after[k], before[k]) for k in before)
     torch.testing.assert_close(model(x).fusion, expected, rtol=0.0, atol=0.0)
+    model.train()  # one process: plain batch norm in training too
+    reference = build_model({"a": (1, 8, 8), "b": (12,)}, 3, encoder={"a": "cnn", "b": "mlp"})
+    reference.load_state_dict(before)
+    if device == "cpu":
+        torch.testing.assert_close(model(x).fusion, reference(x).fusion, rtol=0.0, atol=0.0)
     with pytest.raises(TypeError, match="must contain the batch-norm layers"):
-        _distributed.sync_batch_norm_(torch.nn.BatchNorm1d(3))
+        _distributed.sync_batch_norm_(torch.nn.BatchNorm1d(3), device)
+
+
+@pytest.fixture
+def one_rank() -> Any:
+    """A gloo group of one process (the collectives are identities)."""
+    import tempfile
+
+    _distributed.import_compiler()
+    with tempfile.TemporaryDirectory() as folder:
+        init = (Path(folder) / "store").resolve().as_uri()
+        dist.init_process_group("gloo", init_method=init, rank=0, world_size=1)
+        try:
+            yield
+        finally:
+            _distributed.shutdown()
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("shape", [(6, 4), (6, 4, 5, 5)])
+def test_global_batch_norm_computes_batch_norm(
+    momentum: float | None, shape: tuple[int, ...], one_rank: None
+) -> None:
+    """The global path (all-reduced sums, two-pass variance, running statistics) on one rank
+    is BatchNorm to float32 rounding: outputs, input and parameter gradients, running
+    statistics over three steps."""
+    torch.manual_seed(0)
+    kind = torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d
+    reference = kind(4, momentum=momentum)
+    with torch.no_grad():
+        reference.weight.uniform_(0.5, 1.5)
+        reference.bias.uniform_(-0.5, 0.5)
+    layer = _distributed.GlobalBatchNorm(4, momentum=momentum)
+    layer.load_state_dict(reference.state_dict())
+    for _ in range(3):
+        x = (3.0 * torch.randn(shape) + 2.0).requires_grad_()
+        x2 = x.detach().clone().requires_grad_()
+        cotangent = torch.randn(shape)
+        expected = reference(x)
+        (expected * cotangent).sum().backward()
+        y = layer._global_forward(x2)
+        (y * cotangent).sum().backward()
+        torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(x2.grad, x.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(layer.weight.grad, reference.weight.grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(layer.bias.grad, reference.bias.grad, rtol=1e-5, atol=1e-5)
+        reference.zero_grad()
+        layer.zero_grad()
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(layer.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_global_batch_norm_refuses_what_batch_norm_refuses(one_rank: None) -> None:
+    layer = _distributed.GlobalBatchNorm(3)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel .* got 1"):
+        layer._global_forward(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="2 or more dimensions, got 1-D"):
+        layer(torch.randn(3))
+    x = torch.randn(4, 3, requires_grad=True)
+    y = layer._global_forward(x)
+    with pytest.raises(RuntimeError, match="cannot run in a batched backward pass"):
+        torch.autograd.grad(y, x, grad_outputs=torch.randn(2, 4, 3), is_grads_batched=True)
 
 
 def test_shard_bounds_cover_the_batch_contiguously() -> None:
