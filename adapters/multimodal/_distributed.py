@@ -218,7 +218,7 @@ def broadcast_module_(module: torch.nn.Module, src: int = 0) -> None:
             dist.broadcast(t.data, src=src)
 
 
-def sync_batch_norm_(module: torch.nn.Module, device: str | torch.device = "cuda") -> int:
+def sync_batch_norm_(module: torch.nn.Module, device: str | torch.device) -> int:
     """Make every batch-norm layer of ``module`` synchronized over the ranks (in place; the
     same parameter and buffer tensors, the same ``state_dict`` keys): under several
     processes each then normalizes a training batch with the statistics of the global batch,

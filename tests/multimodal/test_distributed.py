@@ -3,9 +3,14 @@
 One spawned session of 2 processes trains every case below (`_worker`), each rank with its
 shard of every global batch, and one run crashed after its first epoch and resumed; the
 parent trains the same cases in one process and compares the per-epoch losses (1e-5
-relative) and the final metrics. A torchrun run of the command line, one of whose processes
+relative; bf16 at its own precision) and the final metrics, also for a CNN encoder whose batch
+norm is synchronized over the ranks (`GlobalBatchNorm`, itself checked against BatchNorm on a
+one-process group). Each rank checks at its end that no gloo thread outlives the group (see
+`_distributed.import_compiler`). A torchrun run of the command line, one of whose processes
 is killed in its second epoch, is resumed by the same command (slow: two torchrun starts).
-Gradient accumulation and the option checks run in one process. CUDA cases skip without CUDA.
+Gradient accumulation, mixed precision (on the CPU, and on CUDA where present; fp16's loss
+scaler survives a resume) and the option checks run in one process. CUDA cases skip without
+CUDA.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ def _cnn_data(n: int, seed: int) -> TensorDataset:
 
 
 def _cnn_fit(method: str, sync: bool, out: Path | None = None) -> list[dict[str, Any]]:
-    """A CNN encoder (batch norm) and an MLP one, 38 samples (the last batch of 8 uneven)."""
+    """A CNN encoder (batch norm) and an MLP one, 37 samples (the last batch of 7, split
+    4 / 3 between the ranks)."""
     config = TrainConfig(
         method=method,
         epochs=2,
@@ -106,7 +112,7 @@ def _cnn_fit(method: str, sync: bool, out: Path | None = None) -> list[dict[str,
     model = build_model(
         {"fast": (1, 8, 8), "slow": (12,)}, 3, encoder={"fast": "cnn", "slow": "mlp"}
     )
-    data, test = _cnn_data(38, 1), _cnn_data(20, 2)
+    data, test = _cnn_data(37, 1), _cnn_data(20, 2)
     run = fit(model, make_method(method, run_seed=0), data, test, config, output_dir=out)
     return run.history
 
