@@ -330,7 +330,7 @@ class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
         if self.running_mean is not None:
             shift = self.running_mean.detach().to(x.dtype).view(shape)
         else:
-            shift = x.new_zeros(shape)
+            shift = x.new_zeros(channels).view(shape)
         moved = x - shift
         local = torch.cat(
             [

@@ -499,6 +499,41 @@ def test_global_batch_norm_computes_batch_norm(
         torch.testing.assert_close(layer.state_dict()[key], value, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "options", [{"affine": False}, {"track_running_stats": False}], ids=["no-affine", "no-stats"]
+)
+def test_global_batch_norm_variants_compute_batch_norm(
+    options: dict[str, bool], one_rank: None
+) -> None:
+    """Without parameters, or without running statistics (the shift is then 0), the global
+    path is still BatchNorm's, gradients included."""
+    torch.manual_seed(0)
+    reference = torch.nn.BatchNorm2d(4, **options)
+    layer = _distributed.GlobalBatchNorm(4, **options)
+    x = (3.0 * torch.randn(6, 4, 3, 3) + 2.0).requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    cotangent = torch.randn(6, 4, 3, 3)
+    expected = reference(x)
+    (expected * cotangent).sum().backward()
+    y = layer._global_forward(x2)
+    (y * cotangent).sum().backward()
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-5, atol=1e-5)
+    assert (layer.running_mean is None) == (not layer.track_running_stats)
+
+
+def test_global_batch_norm_normalizes_lower_precision_in_float32(one_rank: None) -> None:
+    """A bf16 input (autocast's output) is normalized in float32 and returned in bf16."""
+    torch.manual_seed(0)
+    layer = _distributed.GlobalBatchNorm(4)
+    x = 3.0 * torch.randn(8, 4, 5, 5) + 2.0
+    y = layer._global_forward(x.bfloat16())
+    assert y.dtype == torch.bfloat16
+    reference = torch.nn.functional.batch_norm(x.bfloat16().float(), None, None, training=True)
+    torch.testing.assert_close(y.float(), reference, rtol=1e-2, atol=1e-2)
+    assert layer.running_mean is not None and layer.running_mean.dtype == torch.float32
+
+
 def test_global_batch_norm_refuses_what_batch_norm_refuses(one_rank: None) -> None:
     layer = _distributed.GlobalBatchNorm(3)
     with pytest.raises(ValueError, match=r"more than 1 value per channel .* got 1"):
